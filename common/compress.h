@@ -1,0 +1,21 @@
+/* Compressors are a table: adding one means adding an entry in compress.c with a
+ * new never-reused id; commands only see names. */
+#ifndef UW_COMPRESS_H
+#define UW_COMPRESS_H
+
+#include <stdint.h>
+
+#include "sink.h"
+
+typedef struct {
+    const char *name; /* option value: "zstd" */
+    uint8_t id;       /* stored in object headers */
+    const char *ext;  /* repository file suffix: ".zst", "" */
+    uw_sink *(*compress)(int level, uw_sink *next);
+    uw_sink *(*decompress)(uw_sink *next);
+} uw_compressor;
+
+const uw_compressor *uw_compressor_by_name(const char *name);
+const uw_compressor *uw_compressor_by_id(uint8_t id);
+
+#endif

@@ -1,0 +1,556 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+typedef enum { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_CLI } uw_src;
+
+typedef struct {
+    char *value;
+    uw_src src;
+} uw_slot;
+
+struct uw_config {
+    uw_slot *slots; /* one per (option, repo index) */
+    char **args;
+    int nargs;
+    bool help, version;
+    char *file;
+    unsigned command;
+};
+
+/* Slot layout: non-repo options take one slot, repo options UW_REPO_MAX. */
+static int slot_base(int def)
+{
+    int n = 0;
+    for (int i = 0; i < def; i++)
+        n += (uw_options[i].flags & UW_OPTF_REPO) ? UW_REPO_MAX : 1;
+    return n;
+}
+
+static int slot_count(void)
+{
+    return slot_base(uw_option_count);
+}
+
+/* Resolve "repo2-path" to (def, slot). Returns -1 when unknown. */
+static int lookup(const char *name, int *slot)
+{
+    int repo = 0;
+    const char *base = name;
+    if (strncmp(name, "repo", 4) == 0 && isdigit((unsigned char)name[4]) && name[5] == '-') {
+        repo = name[4] - '0';
+        base = name + 6;
+        if (repo < 1 || repo > UW_REPO_MAX)
+            return -1;
+    }
+    for (int i = 0; i < uw_option_count; i++) {
+        bool is_repo = (uw_options[i].flags & UW_OPTF_REPO) != 0;
+        if (is_repo != (repo > 0) || strcmp(uw_options[i].name, base) != 0)
+            continue;
+        *slot = slot_base(i) + (repo ? repo - 1 : 0);
+        return i;
+    }
+    return -1;
+}
+
+int uw_parse_size(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -1;
+    int64_t mul = 1;
+    if (*end) {
+        char unit = (char)tolower((unsigned char)*end++);
+        switch (unit) {
+        case 'k': mul = 1024; break;
+        case 'm': mul = 1024 * 1024; break;
+        case 'g': mul = 1024LL * 1024 * 1024; break;
+        case 't': mul = 1024LL * 1024 * 1024 * 1024; break;
+        case 'b': mul = 1; end--; break;
+        default: return -1;
+        }
+        if (*end == 'i' || *end == 'I')
+            end++;
+        if (*end == 'b' || *end == 'B')
+            end++;
+        if (*end)
+            return -1;
+    }
+    if (v > INT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"y", "yes", "true", "on", "1", NULL};
+    static const char *const no[] = {"n", "no", "false", "off", "0", NULL};
+    for (int i = 0; yes[i]; i++)
+        if (strcasecmp(v, yes[i]) == 0)
+            return *out = true, true;
+    for (int i = 0; no[i]; i++)
+        if (strcasecmp(v, no[i]) == 0)
+            return *out = false, true;
+    return false;
+}
+
+/* Validate a value against its definition; `where` names the source for the message. */
+static int validate(const uw_opt_def *d, const char *name, const char *v, const char *where,
+                    uw_err *err)
+{
+    /* Secret values are never echoed back, even when wrong. */
+    const char *shown = (d->flags & UW_OPTF_SECRET) ? "<hidden>" : v;
+    switch (d->type) {
+    case UW_OPT_STRING:
+        if (!*v)
+            return uw_fail(err, UW_E_OPTION, "option '%s' (%s) must not be empty", name, where);
+        return 0;
+    case UW_OPT_INT: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (errno || end == v || *end)
+            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not an integer", name,
+                           where, shown);
+        if (n < d->min || n > d->max)
+            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): %lld is out of range %lld..%lld",
+                           name, where, n, (long long)d->min, (long long)d->max);
+        return 0;
+    }
+    case UW_OPT_SIZE: {
+        int64_t n;
+        if (uw_parse_size(v, &n) < 0 || n < d->min || n > d->max)
+            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not a valid size", name,
+                           where, shown);
+        return 0;
+    }
+    case UW_OPT_BOOL: {
+        bool b;
+        if (!parse_bool(v, &b))
+            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not y or n", name, where,
+                           shown);
+        return 0;
+    }
+    case UW_OPT_ENUM:
+        for (int i = 0; d->values[i]; i++)
+            if (strcmp(d->values[i], v) == 0)
+                return 0;
+        {
+            char list[256] = "";
+            for (int i = 0; d->values[i]; i++) {
+                if (i)
+                    strncat(list, "|", sizeof list - strlen(list) - 1);
+                strncat(list, d->values[i], sizeof list - strlen(list) - 1);
+            }
+            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not one of %s", name,
+                           where, shown, list);
+        }
+    }
+    return 0;
+}
+
+static void set_slot(uw_config *cfg, int slot, const char *v, uw_src src)
+{
+    free(cfg->slots[slot].value);
+    cfg->slots[slot].value = uw_strdup(v);
+    cfg->slots[slot].src = src;
+}
+
+static int parse_cli(uw_config *cfg, int argc, char **argv, uw_err *err)
+{
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options_done || a[0] != '-' || a[1] != '-' || a[2] == '\0') {
+            if (!options_done && strcmp(a, "--") == 0) {
+                options_done = true;
+                continue;
+            }
+            if (!options_done && a[0] == '-' && a[1] != '\0')
+                return uw_fail(err, UW_E_OPTION, "unknown option '%s'", a);
+            cfg->args = uw_realloc(cfg->args, sizeof(char *) * (size_t)(cfg->nargs + 1));
+            cfg->args[cfg->nargs++] = uw_strdup(a);
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0) {
+            cfg->help = true;
+            continue;
+        }
+        if (strcmp(a, "--version") == 0) {
+            cfg->version = true;
+            continue;
+        }
+        char name[128];
+        const char *eq = strchr(a + 2, '=');
+        size_t nlen = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+        if (nlen >= sizeof name)
+            return uw_fail(err, UW_E_OPTION, "unknown option '%.60s...'", a + 2);
+        memcpy(name, a + 2, nlen);
+        name[nlen] = '\0';
+        bool negated = false;
+        int slot, d = lookup(name, &slot);
+        if (d < 0 && strncmp(name, "no-", 3) == 0) {
+            d = lookup(name + 3, &slot);
+            if (d >= 0 && uw_options[d].type == UW_OPT_BOOL && !eq)
+                negated = true;
+            else
+                d = -1;
+        }
+        if (d < 0)
+            return uw_fail(err, UW_E_OPTION, "unknown option '%s'", name);
+        const uw_opt_def *def = &uw_options[d];
+        if (def->flags & UW_OPTF_SECRET)
+            return uw_fail(err, UW_E_OPTION,
+                           "option '%s' is not allowed on the command line: put it in the config "
+                           "file or the environment",
+                           name);
+        if (!(def->commands & cfg->command))
+            return uw_fail(err, UW_E_OPTION, "option '%s' is not valid for this command", name);
+        const char *v;
+        if (eq)
+            v = eq + 1;
+        else if (def->type == UW_OPT_BOOL)
+            v = negated ? "n" : "y";
+        else if (i + 1 < argc)
+            v = argv[++i];
+        else
+            return uw_fail(err, UW_E_OPTION, "option '%s' requires a value", name);
+        if (validate(def, name, v, "command line", err) < 0)
+            return -1;
+        set_slot(cfg, slot, v, SRC_CLI);
+    }
+    return 0;
+}
+
+static int parse_env(uw_config *cfg, uw_err *err)
+{
+    extern char **environ;
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "UE_WAL_", 7) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        char name[128];
+        size_t nlen = (size_t)(eq - (*e + 7));
+        if (nlen == 0 || nlen >= sizeof name)
+            continue;
+        for (size_t i = 0; i < nlen; i++) {
+            char c = (*e)[7 + i];
+            name[i] = c == '_' ? '-' : (char)tolower((unsigned char)c);
+        }
+        name[nlen] = '\0';
+        int slot, d = lookup(name, &slot);
+        if (d < 0) {
+            /* Not fatal: scripts legitimately export helper variables with our prefix. */
+            uw_log(UW_LOG_WARN, "environment variable '%.*s' is not a known option, ignored",
+                   (int)(eq - *e), *e);
+            continue;
+        }
+        if (cfg->slots[slot].src == SRC_CLI)
+            continue;
+        const uw_opt_def *def = &uw_options[d];
+        if (!(def->commands & cfg->command) && !(def->flags & UW_OPTF_CLI_ONLY))
+            continue;
+        char where[160];
+        snprintf(where, sizeof where, "environment UE_WAL_%.*s", (int)nlen, *e + 7);
+        if (validate(def, name, eq + 1, where, err) < 0)
+            return -1;
+        set_slot(cfg, slot, eq + 1, SRC_ENV);
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Read the INI file: [global] then [<stanza>] (later sections override earlier
+ * ones because the stanza section is applied second). Other stanzas' sections are
+ * checked for unknown keys too, so a typo anywhere is caught. */
+static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (!required && errno == ENOENT)
+            return 0;
+        return uw_fail(err, UW_E_CONFIG, "unable to open config file '%s': %s", path,
+                       strerror(errno));
+    }
+    cfg->file = uw_strdup(path);
+    const char *stanza = cfg->slots[slot_base(1)].value; /* "stanza" is option 1 */
+    char line[4096];
+    int lineno = 0;
+    /* Two passes: global first, then the stanza's own section. */
+    int rc = 0;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        rewind(f);
+        lineno = 0;
+        char section[256] = "";
+        while (fgets(line, sizeof line, f)) {
+            lineno++;
+            if (!strchr(line, '\n') && !feof(f)) {
+                rc = uw_fail(err, UW_E_CONFIG, "%s:%d: line too long", path, lineno);
+                break;
+            }
+            char *s = trim(line);
+            if (!*s || *s == '#' || *s == ';')
+                continue;
+            if (*s == '[') {
+                char *end = strchr(s, ']');
+                if (!end || end[1] != '\0' || end == s + 1) {
+                    rc = uw_fail(err, UW_E_CONFIG, "%s:%d: malformed section header", path,
+                                 lineno);
+                    break;
+                }
+                *end = '\0';
+                snprintf(section, sizeof section, "%s", s + 1);
+                continue;
+            }
+            char *eq = strchr(s, '=');
+            if (!eq) {
+                rc = uw_fail(err, UW_E_CONFIG, "%s:%d: expected 'name=value'", path, lineno);
+                break;
+            }
+            *eq = '\0';
+            char *name = trim(s), *value = trim(eq + 1);
+            if (!section[0]) {
+                rc = uw_fail(err, UW_E_CONFIG, "%s:%d: option '%s' outside of a section", path,
+                             lineno, name);
+                break;
+            }
+            int slot, d = lookup(name, &slot);
+            if (d < 0) {
+                rc = uw_fail(err, UW_E_OPTION, "%s:%d: unknown option '%s'", path, lineno, name);
+                break;
+            }
+            const uw_opt_def *def = &uw_options[d];
+            if (def->flags & UW_OPTF_CLI_ONLY) {
+                rc = uw_fail(err, UW_E_OPTION, "%s:%d: option '%s' is only valid on the command line",
+                             path, lineno, name);
+                break;
+            }
+            bool global = strcmp(section, "global") == 0;
+            if (!global && (def->flags & UW_OPTF_NO_STANZA)) {
+                rc = uw_fail(err, UW_E_OPTION, "%s:%d: option '%s' is only valid in [global]", path,
+                             lineno, name);
+                break;
+            }
+            char where[600];
+            snprintf(where, sizeof where, "%s:%d", path, lineno);
+            if (validate(def, name, value, where, err) < 0) {
+                rc = -1;
+                break;
+            }
+            bool apply = pass == 0 ? global : (stanza && strcmp(section, stanza) == 0);
+            if (apply && cfg->slots[slot].src <= SRC_FILE)
+                set_slot(cfg, slot, value, SRC_FILE);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err)
+{
+    uw_config *cfg = uw_calloc(1, sizeof *cfg);
+    cfg->command = command;
+    cfg->slots = uw_calloc((size_t)slot_count(), sizeof(uw_slot));
+    if (parse_cli(cfg, argc, argv, err) < 0)
+        goto fail;
+    if (cfg->help || cfg->version)
+        return cfg;
+    /* The config path itself comes from the command line or UE_WAL_CONFIG. */
+    int cslot = slot_base(0);
+    const char *path = cfg->slots[cslot].value;
+    bool required = path != NULL;
+    if (!path) {
+        path = getenv("UE_WAL_CONFIG");
+        required = path != NULL && *path;
+        if (!required)
+            path = uw_options[0].def;
+    }
+    /* The stanza must be known before the file is read to pick its section. */
+    int sslot = slot_base(1);
+    if (!cfg->slots[sslot].value && getenv("UE_WAL_STANZA") && *getenv("UE_WAL_STANZA"))
+        set_slot(cfg, sslot, getenv("UE_WAL_STANZA"), SRC_ENV);
+    if (parse_env(cfg, err) < 0)
+        goto fail;
+    if (parse_file(cfg, path, required, err) < 0)
+        goto fail;
+    /* Defaults last. */
+    for (int i = 0; i < uw_option_count; i++) {
+        int n = (uw_options[i].flags & UW_OPTF_REPO) ? UW_REPO_MAX : 1;
+        for (int r = 0; r < n; r++) {
+            int slot = slot_base(i) + r;
+            if (!cfg->slots[slot].value && uw_options[i].def)
+                set_slot(cfg, slot, uw_options[i].def, SRC_DEFAULT);
+        }
+    }
+    const char *stanza = cfg->slots[sslot].value;
+    if (stanza) {
+        for (const char *p = stanza; *p; p++)
+            if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') {
+                uw_fail(err, UW_E_OPTION,
+                        "option 'stanza': '%s' may only hold letters, digits, '-', '_' and '.'",
+                        stanza);
+                goto fail;
+            }
+        if (stanza[0] == '.') {
+            uw_fail(err, UW_E_OPTION, "option 'stanza' must not begin with '.'");
+            goto fail;
+        }
+    }
+    uw_log_set_level(uw_cfg_str(cfg, "log-level"));
+    return cfg;
+fail:
+    uw_config_free(cfg);
+    return NULL;
+}
+
+void uw_config_free(uw_config *cfg)
+{
+    if (!cfg)
+        return;
+    int n = slot_count();
+    for (int i = 0; i < n; i++) {
+        if (cfg->slots[i].value && (i >= 0)) {
+            /* Wipe secrets before freeing. */
+            volatile char *p = cfg->slots[i].value;
+            while (*p)
+                *p++ = 0;
+        }
+        free(cfg->slots[i].value);
+    }
+    free(cfg->slots);
+    for (int i = 0; i < cfg->nargs; i++)
+        free(cfg->args[i]);
+    free(cfg->args);
+    free(cfg->file);
+    free(cfg);
+}
+
+bool uw_config_help(const uw_config *cfg) { return cfg->help; }
+bool uw_config_version(const uw_config *cfg) { return cfg->version; }
+int uw_config_argc(const uw_config *cfg) { return cfg->nargs; }
+const char *uw_config_arg(const uw_config *cfg, int i)
+{
+    return i >= 0 && i < cfg->nargs ? cfg->args[i] : NULL;
+}
+
+static const uw_slot *get(const uw_config *cfg, const char *name)
+{
+    int slot;
+    if (lookup(name, &slot) < 0) {
+        /* A typo in our own code, not user input. */
+        fprintf(stderr, "ue-wal: BUG: unknown option '%s' requested\n", name);
+        abort();
+    }
+    return &cfg->slots[slot];
+}
+
+const char *uw_cfg_str(const uw_config *cfg, const char *name) { return get(cfg, name)->value; }
+
+int64_t uw_cfg_int(const uw_config *cfg, const char *name)
+{
+    const char *v = get(cfg, name)->value;
+    int64_t n = 0;
+    if (!v)
+        return 0;
+    int slot, d = lookup(name, &slot);
+    if (uw_options[d].type == UW_OPT_SIZE) {
+        uw_parse_size(v, &n);
+        return n;
+    }
+    return strtoll(v, NULL, 10);
+}
+
+bool uw_cfg_bool(const uw_config *cfg, const char *name)
+{
+    const char *v = get(cfg, name)->value;
+    bool b = false;
+    return v && parse_bool(v, &b) && b;
+}
+
+bool uw_cfg_isset(const uw_config *cfg, const char *name)
+{
+    const uw_slot *s = get(cfg, name);
+    return s->value && s->src != SRC_DEFAULT;
+}
+
+const char *uw_cfg_source(const uw_config *cfg, const char *name)
+{
+    static const char *const names[] = {"default", "config file", "environment", "command line"};
+    const uw_slot *s = get(cfg, name);
+    return s->value ? names[s->src] : "unset";
+}
+
+const char *uw_cfg_file(const uw_config *cfg) { return cfg->file; }
+
+char *uw_cfg_cli_repo_args(const uw_config *cfg)
+{
+    size_t cap = 256, len = 0;
+    char *out = uw_calloc(1, cap);
+    for (int i = 0; i < uw_option_count; i++) {
+        const uw_opt_def *d = &uw_options[i];
+        if (d->flags & (UW_OPTF_SECRET | UW_OPTF_CLI_ONLY))
+            continue;
+        if (!(d->commands & UW_CMD_FETCH) && strcmp(d->name, "stanza") != 0)
+            continue;
+        int n = (d->flags & UW_OPTF_REPO) ? UW_REPO_MAX : 1;
+        for (int r = 0; r < n; r++) {
+            const uw_slot *s = &cfg->slots[slot_base(i) + r];
+            if (!s->value || s->src != SRC_CLI)
+                continue;
+            char name[64];
+            if (d->flags & UW_OPTF_REPO)
+                snprintf(name, sizeof name, "repo%d-%s", r + 1, d->name);
+            else
+                snprintf(name, sizeof name, "%s", d->name);
+            char *arg = uw_sprintf(" --%s=%s", name, s->value);
+            size_t al = strlen(arg);
+            while (len + al + 1 > cap)
+                out = uw_realloc(out, cap *= 2);
+            memcpy(out + len, arg, al + 1);
+            len += al;
+            free(arg);
+        }
+    }
+    return out;
+}
+
+void uw_config_usage(unsigned command, const char *synopsis, const char *description)
+{
+    printf("Usage: %s\n\n%s\n\nOptions (also UE_WAL_<NAME> in the environment, or name=value in "
+           "the config file):\n",
+           synopsis, description);
+    for (int i = 0; i < uw_option_count; i++) {
+        const uw_opt_def *d = &uw_options[i];
+        if (!(d->commands & command))
+            continue;
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", (d->flags & UW_OPTF_REPO) ? "repoN-" : "", d->name);
+        printf("  --%-22s %s%s%s%s\n", name, d->help, d->def ? " [default: " : "",
+               d->def ? d->def : "", d->def ? "]" : "");
+    }
+    printf("  --%-22s %s\n  --%-22s %s\n", "help", "show this help", "version", "show the version");
+}

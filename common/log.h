@@ -1,0 +1,13 @@
+/* One line per action on stderr: "<program>: <LEVEL>: message". PostgreSQL puts
+ * archive/restore command stderr in its own log, so lines must stand alone. */
+#ifndef UW_LOG_H
+#define UW_LOG_H
+
+typedef enum { UW_LOG_ERROR, UW_LOG_WARN, UW_LOG_INFO, UW_LOG_DETAIL, UW_LOG_DEBUG } uw_log_level;
+
+void uw_log_init(const char *program);
+void uw_log_set_level(const char *name);
+int uw_log_enabled(uw_log_level level);
+void uw_log(uw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,59 @@
+/* The repository object format, shared by WAL and backup files.
+ *
+ *   header  : zstd skippable frame (magic 0x184D2A5E) holding "UEW1", kind,
+ *             compressor id, cipher id, system identifier, cipher chunk size,
+ *             salt, and the first 8 bytes of the SHA-256 of the header itself
+ *   payload : the compressed stream, sealed in AES-256-GCM chunks if encrypted
+ *   trailer : zstd skippable frame holding "UEWT", the original size and the
+ *             SHA-256 of the original content, and its own 8-byte check
+ *
+ * An unencrypted zstd object is therefore a valid .zst file (`zstd -d` skips our
+ * frames), while every byte is still covered by our checksums. The trailer is
+ * written last, so the digest comes from the same single pass that stored the
+ * bytes, which matters for files that change while a backup copies them. */
+#ifndef UW_OBJECT_H
+#define UW_OBJECT_H
+
+#include <stdint.h>
+
+#include "compress.h"
+#include "crypto.h"
+#include "sink.h"
+
+#define UW_OBJ_HEADER_LEN 52
+#define UW_OBJ_TRAILER_LEN 60
+
+typedef enum { UW_OBJ_WAL = 1, UW_OBJ_FILE = 2, UW_OBJ_META = 3 } uw_obj_kind;
+
+typedef struct {
+    uw_obj_kind kind;
+    uint64_t system_id; /* 0 when not tied to a cluster */
+    const uw_compressor *compressor;
+    int level;
+    const uw_key *key; /* NULL: not encrypted */
+    /* When set, the object is discarded instead of stored if the content's
+     * digest turns out different (the source changed since it was hashed). */
+    const uint8_t *expect_sha256;
+} uw_obj_write_opts;
+
+/* Returns a sink taking the original content; it writes the framed object into
+ * `dest` and finishes it. `digest` (may be NULL) receives the original's size and
+ * SHA-256 when the sink is finished. The returned chain owns dest. */
+uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_digest *digest,
+                          uw_err *err);
+
+typedef struct {
+    uint64_t expect_system_id;     /* 0: do not check */
+    const uint8_t *expect_sha256;  /* NULL: only the trailer's digest is checked */
+    const uw_key *key;             /* needed when the object is encrypted */
+    const char *name;              /* for messages */
+} uw_obj_read_opts;
+
+/* Returns a sink taking the raw object bytes; it writes the verified original
+ * content into `dest` and finishes it only after every check passed (header
+ * check, GCM tags, decompression, trailer, size and SHA-256). The chain owns
+ * dest. Errors carry UW_E_CORRUPT, UW_E_DECRYPT, UW_E_FOREIGN or
+ * UW_E_FORMAT_VERSION. `digest` (may be NULL) receives the verified digest. */
+uw_sink *uw_object_reader(const uw_obj_read_opts *opts, uw_sink *dest, uw_digest *digest);
+
+#endif

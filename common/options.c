@@ -1,0 +1,77 @@
+/* The single table of options. Adding an option here makes it parseable from the
+ * command line, the environment and the file, validated, and listed in --help. */
+#include "config.h"
+
+static const char *const repo_types[] = {"posix", NULL};
+static const char *const compress_types[] = {"zstd", "none", NULL};
+static const char *const cipher_types[] = {"none", "aes-256-gcm", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "detail", "debug", NULL};
+static const char *const outputs[] = {"text", "json", NULL};
+static const char *const backup_types[] = {"full", "incr", NULL};
+static const char *const target_actions[] = {"promote", "pause", "shutdown", NULL};
+static const char *const targets[] = {"immediate", NULL};
+
+#define ANY UW_CMD_ALL
+#define REPO_CMDS (UW_CMD_PUSH | UW_CMD_FETCH | UW_CMD_PITR | UW_CMD_BACKUP)
+#define PG_CMDS (UW_CMD_PUSH | UW_CMD_PITR | UW_CMD_BACKUP)
+
+const uw_opt_def uw_options[] = {
+    {"config", UW_OPT_STRING, "/etc/ue-wal/ue-wal.conf", 0, 0, NULL, UW_OPTF_CLI_ONLY, ANY,
+     "configuration file (env UE_WAL_CONFIG)"},
+    {"stanza", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_NO_STANZA, ANY,
+     "stanza (cluster) name"},
+    {"log-level", UW_OPT_ENUM, "info", 0, 0, log_levels, 0, ANY,
+     "error|warn|info|detail|debug"},
+    {"repo", UW_OPT_INT, NULL, 1, UW_REPO_MAX, NULL, UW_OPTF_CLI_ONLY, ANY,
+     "use only this repository (1..4)"},
+    {"type", UW_OPT_ENUM, "posix", 0, 0, repo_types, UW_OPTF_REPO, REPO_CMDS,
+     "repository type"},
+    {"path", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "repository path (posix)"},
+    {"compress-type", UW_OPT_ENUM, "zstd", 0, 0, compress_types, 0, REPO_CMDS,
+     "zstd|none"},
+    {"compress-level", UW_OPT_INT, "3", 1, 19, NULL, 0, REPO_CMDS, "compression level"},
+    {"cipher-type", UW_OPT_ENUM, "none", 0, 0, cipher_types, 0, REPO_CMDS,
+     "none|aes-256-gcm"},
+    {"cipher-pass", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_SECRET, REPO_CMDS,
+     "encryption passphrase (config file or UE_WAL_CIPHER_PASS only)"},
+    {"pg-path", UW_OPT_STRING, NULL, 0, 0, NULL, 0, ANY, "PostgreSQL data directory"},
+    {"pg-host", UW_OPT_STRING, NULL, 0, 0, NULL, 0, ANY, "PostgreSQL host (TCP)"},
+    {"pg-port", UW_OPT_INT, "5432", 1, 65535, NULL, 0, ANY, "PostgreSQL port"},
+    {"pg-socket-path", UW_OPT_STRING, NULL, 0, 0, NULL, 0, ANY,
+     "PostgreSQL unix socket directory"},
+    {"pg-user", UW_OPT_STRING, NULL, 0, 0, NULL, 0, ANY, "PostgreSQL user"},
+    {"pg-database", UW_OPT_STRING, "postgres", 0, 0, NULL, 0, ANY, "PostgreSQL database"},
+    {"process-max", UW_OPT_INT, "1", 1, 64, NULL, 0, ANY, "parallel workers"},
+    {"archive-timeout", UW_OPT_INT, "60", 1, 86400, NULL, 0, UW_CMD_BACKUP | UW_CMD_PITR,
+     "seconds to wait for WAL to reach the archive"},
+    {"output", UW_OPT_ENUM, "text", 0, 0, outputs, UW_OPTF_CLI_ONLY, UW_CMD_PITR, "text|json"},
+    {"type", UW_OPT_ENUM, "full", 0, 0, backup_types, UW_OPTF_CLI_ONLY, UW_CMD_BACKUP,
+     "backup type: full|incr"},
+    {"pgdata", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: target data directory"},
+    {"target", UW_OPT_ENUM, NULL, 0, 0, targets, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: immediate"},
+    {"target-time", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: timestamp with time zone"},
+    {"target-lsn", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: LSN"},
+    {"target-xid", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: transaction id"},
+    {"target-name", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: restore point name"},
+    {"target-timeline", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: latest|current|N"},
+    {"target-action", UW_OPT_ENUM, "promote", 0, 0, target_actions, UW_OPTF_CLI_ONLY,
+     UW_CMD_PITR, "restore: promote|pause|shutdown"},
+    {"set", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: backup id"},
+    {"delta", UW_OPT_BOOL, "n", 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: rewrite only changed files"},
+    {"start", UW_OPT_BOOL, "n", 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: start the server and wait for the target"},
+    {"port", UW_OPT_INT, NULL, 1, 65535, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore --start: port of the restored server"},
+};
+
+const int uw_option_count = (int)(sizeof uw_options / sizeof uw_options[0]);

@@ -1,0 +1,281 @@
+#include "repo.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err)
+{
+    const char *stanza = uw_cfg_str(cfg, "stanza");
+    if (!stanza)
+        return uw_fail(err, UW_E_OPTION, "option 'stanza' is required");
+    uw_repo *list = uw_calloc(UW_REPO_MAX, sizeof *list);
+    int n = 0;
+    int only = uw_cfg_isset(cfg, "repo") ? (int)uw_cfg_int(cfg, "repo") : 0;
+    for (int i = 1; i <= UW_REPO_MAX; i++) {
+        char p[32], t[32];
+        snprintf(p, sizeof p, "repo%d-path", i);
+        snprintf(t, sizeof t, "repo%d-type", i);
+        if (i > 1 && !uw_cfg_isset(cfg, p) && !uw_cfg_isset(cfg, t))
+            continue;
+        if (only && only != i)
+            continue;
+        uw_storage *st = uw_storage_open(cfg, i, err);
+        if (!st) {
+            uw_repos_close(list, n);
+            return -1;
+        }
+        list[n].st = st;
+        list[n].stanza = uw_strdup(stanza);
+        n++;
+    }
+    if (!n) {
+        free(list);
+        return uw_fail(err, UW_E_OPTION, "option 'repo': repo%d is not configured", only);
+    }
+    *repos = list;
+    *count = n;
+    return 0;
+}
+
+void uw_repos_close(uw_repo *repos, int count)
+{
+    for (int i = 0; i < count; i++) {
+        uw_storage_close(repos[i].st);
+        free(repos[i].stanza);
+        uw_key_wipe(&repos[i].key);
+    }
+    free(repos);
+}
+
+char *uw_stanza_info_render(const uw_stanza_info *info)
+{
+    char *body = uw_sprintf("[stanza]\nformat=1\nsystem-id=%" PRIu64 "\npg-version=%d\n"
+                            "wal-segment-size=%" PRIu32 "\ncreated=%" PRId64 "\ncipher-type=%s\n",
+                            info->system_id, info->pg_version, info->wal_seg_size, info->created,
+                            info->cipher_type);
+    if (strcmp(info->cipher_type, "none") != 0) {
+        char salt[2 * UW_SALT_LEN + 1];
+        uw_hex(info->kdf.salt, UW_SALT_LEN, salt);
+        char *enc = uw_sprintf("%skdf-salt=%s\nkdf-n=%" PRIu64 "\nkdf-r=%" PRIu32
+                               "\nkdf-p=%" PRIu32 "\nkey-check=%s\n",
+                               body, salt, info->kdf.n, info->kdf.r, info->kdf.p,
+                               info->key_check);
+        free(body);
+        body = enc;
+    }
+    uint8_t d[32];
+    char hex[65];
+    uw_sha256(body, strlen(body), d);
+    uw_hex(d, 32, hex);
+    char *text = uw_sprintf("%schecksum=%s\n", body, hex);
+    free(body);
+    return text;
+}
+
+int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->cipher_type, sizeof info->cipher_type, "none");
+    const char *ck = strstr(text, "checksum=");
+    if (!ck || (ck != text && ck[-1] != '\n'))
+        return uw_fail(err, UW_E_REPO_FORMAT, "stanza info has no checksum");
+    uint8_t d[32];
+    char hex[65];
+    uw_sha256(text, (size_t)(ck - text), d);
+    uw_hex(d, 32, hex);
+    if (strncmp(ck + 9, hex, 64) != 0)
+        return uw_fail(err, UW_E_REPO_FORMAT, "stanza info failed its checksum (corrupt)");
+    char *copy = uw_strdup(text);
+    copy[ck - text] = '\0';
+    int rc = 0;
+    bool have_sysid = false, have_seg = false;
+    for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '[' || line[0] == '#')
+            continue;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        const char *k = line, *v = eq + 1;
+        if (!strcmp(k, "format") && strcmp(v, "1") != 0)
+            rc = uw_fail(err, UW_E_REPO_FORMAT, "stanza info format %s is not supported", v);
+        else if (!strcmp(k, "system-id"))
+            info->system_id = strtoull(v, NULL, 10), have_sysid = true;
+        else if (!strcmp(k, "pg-version"))
+            info->pg_version = atoi(v);
+        else if (!strcmp(k, "wal-segment-size"))
+            info->wal_seg_size = (uint32_t)strtoul(v, NULL, 10), have_seg = true;
+        else if (!strcmp(k, "created"))
+            info->created = strtoll(v, NULL, 10);
+        else if (!strcmp(k, "cipher-type"))
+            snprintf(info->cipher_type, sizeof info->cipher_type, "%s", v);
+        else if (!strcmp(k, "kdf-salt")) {
+            if (uw_unhex(v, info->kdf.salt, UW_SALT_LEN) < 0)
+                rc = uw_fail(err, UW_E_REPO_FORMAT, "stanza info has a malformed kdf-salt");
+        } else if (!strcmp(k, "kdf-n"))
+            info->kdf.n = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "kdf-r"))
+            info->kdf.r = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(k, "kdf-p"))
+            info->kdf.p = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(k, "key-check"))
+            snprintf(info->key_check, sizeof info->key_check, "%s", v);
+        if (rc)
+            break;
+    }
+    free(copy);
+    if (rc)
+        return rc;
+    if (!have_sysid || !have_seg || !uw_wal_seg_size_valid(info->wal_seg_size))
+        return uw_fail(err, UW_E_REPO_FORMAT, "stanza info lacks system-id or wal-segment-size");
+    return 0;
+}
+
+static char *info_path(const uw_repo *r) { return uw_sprintf("%s/stanza.info", r->stanza); }
+
+int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err)
+{
+    uw_buf buf = {0};
+    char *path = info_path(r);
+    int rc = -1;
+    for (int attempt = 0;; attempt++) {
+        buf.len = 0;
+        rc = uw_storage_get(r->st, path, &buf, err);
+        if (rc == 0 || !uw_retry_wait(attempt, err))
+            break;
+    }
+    if (rc < 0) {
+        if (err->code == UW_E_NOT_FOUND)
+            uw_fail(err, UW_E_STANZA,
+                    "stanza '%s' does not exist in %s: run 'ue-pitr --stanza %s stanza-create'",
+                    r->stanza, r->st->desc, r->stanza);
+        goto done;
+    }
+    if ((rc = uw_stanza_info_parse(buf.len ? (char *)buf.data : "", &r->info, err)) < 0) {
+        uw_wrap(err, "%s/%s", r->st->desc, path);
+        goto done;
+    }
+    r->have_info = true;
+    if (strcmp(r->info.cipher_type, "none") != 0) {
+        const char *pass = uw_cfg_str(cfg, "cipher-pass");
+        if (!pass) {
+            rc = uw_fail(err, UW_E_CRYPTO,
+                         "stanza '%s' in %s is encrypted: set cipher-pass in the config file or "
+                         "UE_WAL_CIPHER_PASS",
+                         r->stanza, r->st->desc);
+            goto done;
+        }
+        if ((rc = uw_kdf_derive(pass, &r->info.kdf, &r->key, err)) < 0)
+            goto done;
+        char check[65];
+        uw_key_check(&r->key, check);
+        if (strcmp(check, r->info.key_check) != 0) {
+            uw_key_wipe(&r->key);
+            rc = uw_fail(err, UW_E_DECRYPT, "wrong cipher passphrase for stanza '%s' in %s",
+                         r->stanza, r->st->desc);
+            goto done;
+        }
+        r->have_key = true;
+    }
+    rc = 0;
+done:
+    free(path);
+    uw_buf_free(&buf);
+    return rc;
+}
+
+int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, uw_err *err)
+{
+    char *text = uw_stanza_info_render(info);
+    char *path = info_path(r);
+    int rc = uw_storage_put(r->st, path, text, strlen(text), err);
+    free(path);
+    free(text);
+    return rc;
+}
+
+char *uw_repo_wal_dir(const uw_repo *r, const char *walname)
+{
+    uw_wal_name w;
+    if (uw_wal_parse(walname, &w, NULL) == 0 && w.kind == UW_WAL_HISTORY)
+        return uw_sprintf("%s/archive/history", r->stanza);
+    return uw_sprintf("%s/archive/%.16s", r->stanza, walname);
+}
+
+typedef struct {
+    const char *prefix;
+    size_t plen;
+    char *found;
+    int matches;
+} find_ctx;
+
+static int find_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    (void)size;
+    find_ctx *f = ctx;
+    if (is_dir || strncmp(name, f->prefix, f->plen) != 0)
+        return 0;
+    /* <walname>-<64 hex>[ext] */
+    const char *sha = name + f->plen;
+    for (int i = 0; i < 64; i++)
+        if (!((sha[i] >= '0' && sha[i] <= '9') || (sha[i] >= 'a' && sha[i] <= 'f')))
+            return 0;
+    if (sha[64] != '\0' && sha[64] != '.')
+        return 0;
+    f->matches++;
+    if (!f->found)
+        f->found = uw_strdup(name);
+    return 0;
+}
+
+int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_hex[65], uw_err *err)
+{
+    char *dir = uw_repo_wal_dir(r, walname);
+    char *prefix = uw_sprintf("%s-", walname);
+    find_ctx f = {prefix, strlen(prefix), NULL, 0};
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        free(f.found);
+        f.found = NULL;
+        f.matches = 0;
+        rc = uw_storage_list(r->st, dir, find_cb, &f, err);
+        if (rc == 0 || !uw_retry_wait(attempt, err))
+            break;
+    }
+    if (rc == 0 && f.matches > 1)
+        rc = uw_fail(err, UW_E_CORRUPT,
+                     "%s holds %d different objects for '%s': the archive is inconsistent",
+                     r->st->desc, f.matches, walname);
+    if (rc == 0 && f.matches == 1) {
+        memcpy(sha_hex, f.found + f.plen, 64);
+        sha_hex[64] = '\0';
+        *object = uw_sprintf("%s/%s", dir, f.found);
+        rc = 1;
+    }
+    free(f.found);
+    free(prefix);
+    free(dir);
+    return rc;
+}
+
+bool uw_retry_wait(int attempt, const uw_err *err)
+{
+    /* Only storage errors are transient; four attempts over ~1.5 s, jittered so
+     * parallel workers do not retry in lock step. */
+    if (!err || err->code != UW_E_STORAGE || attempt >= 3)
+        return false;
+    long base_ms = 100L << (2 * attempt); /* 100, 400, 1600 */
+    long ms = base_ms / 2 + random() % (base_ms / 2 + 1);
+    uw_log(UW_LOG_WARN, "%s; retrying in %ld ms", err->msg, ms);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return true;
+}

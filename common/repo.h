@@ -1,0 +1,67 @@
+/* Repository layout and stanza metadata.
+ *
+ *   <stanza>/stanza.info                       cluster identity and cipher parameters
+ *   <stanza>/archive/<first 16 of name>/<walname>-<sha256>[.zst]
+ *   <stanza>/archive/history/<TTTTTTTT>.history-<sha256>[.zst]
+ *   <stanza>/backup/<backup id>/...            (base backups)
+ *
+ * Object names start with the WAL file's own name so an operator can find a
+ * segment by name in any repository; the SHA-256 of the original content in the
+ * name makes a re-push of identical content recognisable without reading it. */
+#ifndef UW_REPO_H
+#define UW_REPO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "storage.h"
+#include "wal.h"
+
+typedef struct {
+    uint64_t system_id;
+    int pg_version;          /* major, e.g. 15 */
+    uint32_t wal_seg_size;
+    char cipher_type[32];    /* "none" | "aes-256-gcm" */
+    uw_kdf_params kdf;       /* when encrypted */
+    char key_check[65];
+    int64_t created;         /* unix time */
+} uw_stanza_info;
+
+typedef struct {
+    uw_storage *st;
+    char *stanza;
+    uw_stanza_info info;
+    bool have_info;
+    uw_key key;              /* derived when the stanza is encrypted */
+    bool have_key;
+} uw_repo;
+
+/* Open every configured repository (repo1 always; repoN when repoN-path or
+ * repoN-type is set), or only --repo. */
+int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err);
+void uw_repos_close(uw_repo *repos, int count);
+
+/* Load <stanza>/stanza.info; missing gives UW_E_STANZA. Derives the cipher key
+ * when the stanza is encrypted, failing with UW_E_DECRYPT on a wrong passphrase. */
+int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err);
+/* Serialise/parse stanza info (text with a SHA-256 line, so corruption is caught). */
+char *uw_stanza_info_render(const uw_stanza_info *info);
+int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err);
+int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, uw_err *err);
+
+/* Directory of the archived object for a WAL name, relative to the repo root. */
+char *uw_repo_wal_dir(const uw_repo *r, const char *walname);
+
+/* Find the archived object for walname. Returns 1 and sets *object (caller
+ * frees; relative path) and sha (hex, 65 bytes), 0 when not archived, -1 on
+ * error. */
+int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_hex[65],
+                     uw_err *err);
+
+/* Retry a storage operation with exponential backoff while it fails with
+ * UW_E_STORAGE. `attempt` is 0-based; returns true when the caller should retry. */
+bool uw_retry_wait(int attempt, const uw_err *err);
+
+#endif

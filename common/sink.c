@@ -1,0 +1,375 @@
+#include "sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int uw_sink_write(uw_sink *s, const void *buf, size_t len, uw_err *err)
+{
+    if (len == 0)
+        return 0;
+    return s->write(s, buf, len, err);
+}
+
+int uw_sink_finish(uw_sink *s, uw_err *err)
+{
+    if (s->finished)
+        return 0;
+    s->finished = true;
+    return s->finish(s, err);
+}
+
+void uw_sink_free(uw_sink *s)
+{
+    while (s) {
+        uw_sink *next = s->next;
+        s->destroy(s);
+        s = next;
+    }
+}
+
+static int forward_finish(uw_sink *s, uw_err *err)
+{
+    return s->next ? uw_sink_finish(s->next, err) : 0;
+}
+
+/* ---- hash ---- */
+typedef struct {
+    uw_sink base;
+    EVP_MD_CTX *ctx;
+    uw_digest *out;
+    uint64_t size;
+} hash_sink;
+
+static int hash_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    hash_sink *h = (hash_sink *)s;
+    EVP_DigestUpdate(h->ctx, buf, len);
+    h->size += len;
+    return s->next ? uw_sink_write(s->next, buf, len, err) : 0;
+}
+
+static int hash_finish(uw_sink *s, uw_err *err)
+{
+    hash_sink *h = (hash_sink *)s;
+    unsigned int n = 32;
+    EVP_DigestFinal_ex(h->ctx, h->out->sha256, &n);
+    h->out->size = h->size;
+    return forward_finish(s, err);
+}
+
+static void hash_destroy(uw_sink *s)
+{
+    EVP_MD_CTX_free(((hash_sink *)s)->ctx);
+    free(s);
+}
+
+uw_sink *uw_hash_sink(uw_sink *next, uw_digest *out)
+{
+    hash_sink *h = uw_calloc(1, sizeof *h);
+    h->base = (uw_sink){hash_write, hash_finish, hash_destroy, next, false};
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+        fputs("ue-wal: FATAL: unable to initialise SHA-256\n", stderr);
+        exit(UW_E_INTERNAL);
+    }
+    h->out = out;
+    return &h->base;
+}
+
+void uw_sha256(const void *data, size_t len, uint8_t out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+/* ---- fd ---- */
+typedef struct {
+    uw_sink base;
+    int fd;
+} fd_sink;
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int fd_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    if (write_all(((fd_sink *)s)->fd, buf, len) < 0)
+        return uw_fail(err, UW_E_FILE, "unable to write: %s", strerror(errno));
+    return 0;
+}
+
+static void plain_destroy(uw_sink *s) { free(s); }
+
+uw_sink *uw_fd_sink(int fd)
+{
+    fd_sink *f = uw_calloc(1, sizeof *f);
+    f->base = (uw_sink){fd_write, forward_finish, plain_destroy, NULL, false};
+    f->fd = fd;
+    return &f->base;
+}
+
+/* ---- buf ---- */
+void uw_buf_append(uw_buf *b, const void *data, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (b->len + len + 1 > cap)
+            cap *= 2;
+        b->data = uw_realloc(b->data, cap);
+        b->cap = cap;
+    }
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = 0; /* handy for text metadata */
+}
+
+void uw_buf_free(uw_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+typedef struct {
+    uw_sink base;
+    uw_buf *out;
+} buf_sink;
+
+static int buf_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    (void)err;
+    uw_buf_append(((buf_sink *)s)->out, buf, len);
+    return 0;
+}
+
+uw_sink *uw_buf_sink(uw_buf *out)
+{
+    buf_sink *b = uw_calloc(1, sizeof *b);
+    b->base = (uw_sink){buf_write, forward_finish, plain_destroy, NULL, false};
+    b->out = out;
+    return &b->base;
+}
+
+/* ---- tee ---- */
+typedef struct {
+    uw_sink base;
+    uw_sink *target;
+} tee_sink;
+
+static int tee_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    return uw_sink_write(((tee_sink *)s)->target, buf, len, err);
+}
+
+static int tee_finish(uw_sink *s, uw_err *err)
+{
+    (void)s;
+    (void)err;
+    return 0;
+}
+
+uw_sink *uw_tee_sink(uw_sink *next)
+{
+    tee_sink *t = uw_calloc(1, sizeof *t);
+    t->base = (uw_sink){tee_write, tee_finish, plain_destroy, NULL, false};
+    t->target = next;
+    return &t->base;
+}
+
+/* ---- atomic file ---- */
+typedef struct {
+    uw_sink base;
+    int fd;
+    char *path, *tmp;
+    bool no_replace, done;
+} file_sink;
+
+static int file_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    file_sink *f = (file_sink *)s;
+    if (write_all(f->fd, buf, len) < 0)
+        return uw_fail(err, UW_E_FILE, "unable to write '%s': %s", f->tmp, strerror(errno));
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return uw_strdup(".");
+    if (slash == path)
+        return uw_strdup("/");
+    char *d = uw_strdup(path);
+    d[slash - path] = '\0';
+    return d;
+}
+
+int uw_fsync_dir(const char *path, uw_err *err)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return uw_fail(err, UW_E_FILE, "unable to open directory '%s': %s", path,
+                       strerror(errno));
+    if (fsync(fd) < 0 && errno != EINVAL) {
+        int e = errno;
+        close(fd);
+        return uw_fail(err, UW_E_FILE, "unable to fsync directory '%s': %s", path, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+static int file_finish(uw_sink *s, uw_err *err)
+{
+    file_sink *f = (file_sink *)s;
+    if (fsync(f->fd) < 0)
+        return uw_fail(err, UW_E_FILE, "unable to fsync '%s': %s", f->tmp, strerror(errno));
+    if (close(f->fd) < 0) {
+        f->fd = -1;
+        return uw_fail(err, UW_E_FILE, "unable to close '%s': %s", f->tmp, strerror(errno));
+    }
+    f->fd = -1;
+    if (f->no_replace) {
+        /* link() fails with EEXIST instead of silently replacing: the guard
+         * against two different contents racing for one name. */
+        if (link(f->tmp, f->path) < 0)
+            return uw_fail(err, errno == EEXIST ? UW_E_ARCHIVE_MISMATCH : UW_E_FILE,
+                           "unable to create '%s': %s", f->path, strerror(errno));
+        unlink(f->tmp);
+    } else if (rename(f->tmp, f->path) < 0) {
+        return uw_fail(err, UW_E_FILE, "unable to rename '%s' to '%s': %s", f->tmp, f->path,
+                       strerror(errno));
+    }
+    f->done = true;
+    char *dir = dir_of(f->path);
+    int rc = uw_fsync_dir(dir, err);
+    free(dir);
+    return rc;
+}
+
+static void file_destroy(uw_sink *s)
+{
+    file_sink *f = (file_sink *)s;
+    if (f->fd >= 0)
+        close(f->fd);
+    if (!f->done)
+        unlink(f->tmp);
+    free(f->path);
+    free(f->tmp);
+    free(f);
+}
+
+uw_sink *uw_file_sink(const char *path, int mode, bool no_replace, uw_err *err)
+{
+    char *tmp = uw_sprintf("%s.uwtmp.%d.%lx", path, (int)getpid(), (unsigned long)random());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        uw_fail(err, UW_E_FILE, "unable to create '%s': %s", tmp, strerror(errno));
+        free(tmp);
+        return NULL;
+    }
+    file_sink *f = uw_calloc(1, sizeof *f);
+    f->base = (uw_sink){file_write, file_finish, file_destroy, NULL, false};
+    f->fd = fd;
+    f->path = uw_strdup(path);
+    f->tmp = tmp;
+    f->no_replace = no_replace;
+    return &f->base;
+}
+
+int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err)
+{
+    enum { BUF = 1 << 20 };
+    uint8_t *buf = uw_malloc(BUF);
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, BUF);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = uw_fail(err, UW_E_FILE, "unable to read '%s': %s", what, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((rc = uw_sink_write(s, buf, (size_t)n, err)) < 0)
+            break;
+    }
+    free(buf);
+    return rc;
+}
+
+void uw_hex(const uint8_t *data, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int uw_unhex(const char *hex, uint8_t *out, size_t len)
+{
+    if (strlen(hex) != 2 * len)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int uw_mkdir_p(const char *path, int mode, uw_err *err)
+{
+    char *p = uw_strdup(path);
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST) {
+                int e = errno;
+                uw_fail(err, UW_E_FILE, "unable to create directory '%s': %s", p, strerror(e));
+                free(p);
+                return -1;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return 0;
+}

@@ -1,0 +1,70 @@
+/* Streaming filters. Every transformation (hash, compress, encrypt, object
+ * framing, storage upload) is a sink that takes bytes and pushes its output to
+ * the next sink, so a file goes from source to repository in one pass with
+ * bounded memory. A chain is owned by its head: uw_sink_free() frees the whole
+ * chain, and freeing a storage sink that was not finished discards the partial
+ * object (an interrupted write never becomes visible). */
+#ifndef UW_SINK_H
+#define UW_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct uw_sink uw_sink;
+struct uw_sink {
+    int (*write)(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err);
+    int (*finish)(uw_sink *s, uw_err *err); /* flush, then finish next */
+    void (*destroy)(uw_sink *s);            /* free this sink only */
+    uw_sink *next;
+    bool finished;
+};
+
+int uw_sink_write(uw_sink *s, const void *buf, size_t len, uw_err *err);
+int uw_sink_finish(uw_sink *s, uw_err *err);
+void uw_sink_free(uw_sink *s); /* frees the chain from s on */
+
+/* Result of a hash sink, filled when the sink is finished. */
+typedef struct {
+    uint8_t sha256[32];
+    uint64_t size;
+} uw_digest;
+
+/* Passes bytes through unchanged (next may be NULL) and records SHA-256 and size. */
+uw_sink *uw_hash_sink(uw_sink *next, uw_digest *out);
+/* Writes to a file descriptor it does not own; finish does not fsync. */
+uw_sink *uw_fd_sink(int fd);
+/* Collects everything in memory (for metadata and tests). */
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+} uw_buf;
+void uw_buf_append(uw_buf *b, const void *data, size_t len);
+void uw_buf_free(uw_buf *b);
+uw_sink *uw_buf_sink(uw_buf *out);
+/* Forwards writes to next but never finishes or frees it: lets a composite sink
+ * finish an inner chain and then keep writing to the shared destination. */
+uw_sink *uw_tee_sink(uw_sink *next);
+/* Atomically creates `path` on finish: writes a temporary file in the same
+ * directory, fsyncs it, renames it into place and fsyncs the directory. Destroy
+ * without finish removes the temporary file. If `no_replace` is set, finishing
+ * fails with UW_E_FILE when `path` already exists. */
+uw_sink *uw_file_sink(const char *path, int mode, bool no_replace, uw_err *err);
+
+/* Feed a whole file through a sink (not finishing it). */
+int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err);
+
+/* Hex helpers. out must hold 2*len+1. */
+void uw_hex(const uint8_t *data, size_t len, char *out);
+int uw_unhex(const char *hex, uint8_t *out, size_t len);
+/* One-shot SHA-256. */
+void uw_sha256(const void *data, size_t len, uint8_t out[32]);
+
+/* mkdir -p */
+int uw_mkdir_p(const char *path, int mode, uw_err *err);
+/* fsync a directory. */
+int uw_fsync_dir(const char *path, uw_err *err);
+
+#endif

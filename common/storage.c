@@ -1,0 +1,100 @@
+#include "storage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uw_storage_driver *const drivers[] = {&uw_storage_posix};
+
+uw_storage *uw_storage_open(const uw_config *cfg, int repo, uw_err *err)
+{
+    char opt[32];
+    snprintf(opt, sizeof opt, "repo%d-type", repo);
+    const char *type = uw_cfg_str(cfg, opt);
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
+        if (strcmp(drivers[i]->type, type) != 0)
+            continue;
+        uw_storage *st = uw_calloc(1, sizeof *st);
+        st->drv = drivers[i];
+        st->repo = repo;
+        if (drivers[i]->open(st, cfg, repo, err) < 0) {
+            free(st->desc);
+            free(st);
+            return NULL;
+        }
+        return st;
+    }
+    uw_fail(err, UW_E_OPTION, "option '%s': repository type '%s' is not supported", opt, type);
+    return NULL;
+}
+
+void uw_storage_close(uw_storage *st)
+{
+    if (!st)
+        return;
+    st->drv->close(st);
+    free(st->desc);
+    free(st);
+}
+
+int uw_storage_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *err)
+{
+    int rc = st->drv->stat(st, path, size, err);
+    if (rc < 0)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}
+
+int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    int rc = st->drv->list(st, dir, cb, ctx, err);
+    if (rc < 0 && err && err->code == UW_E_STORAGE)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}
+
+int uw_storage_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err)
+{
+    int rc = st->drv->read(st, path, dest, err);
+    if (rc < 0 && err && err->code == UW_E_STORAGE)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}
+
+uw_sink *uw_storage_write(uw_storage *st, const char *path, uw_err *err)
+{
+    uw_sink *s = st->drv->write(st, path, err);
+    if (!s)
+        uw_wrap(err, "%s", st->desc);
+    return s;
+}
+
+int uw_storage_remove(uw_storage *st, const char *path, uw_err *err)
+{
+    int rc = st->drv->remove(st, path, err);
+    if (rc < 0)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}
+
+int uw_storage_get(uw_storage *st, const char *path, uw_buf *out, uw_err *err)
+{
+    uw_sink *s = uw_buf_sink(out);
+    int rc = uw_storage_read(st, path, s, err);
+    uw_sink_free(s);
+    return rc;
+}
+
+int uw_storage_put(uw_storage *st, const char *path, const void *data, size_t len, uw_err *err)
+{
+    uw_sink *s = uw_storage_write(st, path, err);
+    if (!s)
+        return -1;
+    int rc = uw_sink_write(s, data, len, err);
+    if (rc == 0)
+        rc = uw_sink_finish(s, err);
+    if (rc < 0)
+        uw_wrap(err, "%s", st->desc);
+    uw_sink_free(s);
+    return rc;
+}

@@ -1,0 +1,189 @@
+#include "walpush.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "object.h"
+
+int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, uw_err *err)
+{
+    uw_wal_name w;
+    if (uw_wal_parse(job->name, &w, err) < 0)
+        return -1;
+    job->compressor = uw_compressor_by_name(uw_cfg_str(cfg, "compress-type"));
+    job->level = (int)uw_cfg_int(cfg, "compress-level");
+    int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
+    int rc = 0;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        rc = uw_fail(err, UW_E_FILE, "unable to stat '%s': %s", job->path, strerror(errno));
+        goto done;
+    }
+    if (w.kind == UW_WAL_SEGMENT || w.kind == UW_WAL_PARTIAL) {
+        const uw_stanza_info *in = &r->info;
+        if ((uint64_t)sb.st_size != in->wal_seg_size) {
+            rc = uw_fail(err, UW_E_WAL_INVALID, "'%s' is %lld bytes, expected a %u-byte segment",
+                         job->path, (long long)sb.st_size, in->wal_seg_size);
+            goto done;
+        }
+        uint8_t hdr[UW_WAL_LONG_HEADER_LEN];
+        uw_wal_header h;
+        if (pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) {
+            rc = uw_fail(err, UW_E_FILE, "unable to read '%s'", job->path);
+            goto done;
+        }
+        if (uw_wal_header_parse(hdr, sizeof hdr, &h, err) < 0) {
+            rc = uw_wrap(err, "'%s'", job->path);
+            goto done;
+        }
+        if (h.system_id != in->system_id) {
+            rc = uw_fail(err, UW_E_WAL_CLUSTER,
+                         "'%s' belongs to database system %llu, but stanza '%s' is system %llu: "
+                         "is archive_command pointing at the right stanza?",
+                         job->name, (unsigned long long)h.system_id, r->stanza,
+                         (unsigned long long)in->system_id);
+            goto done;
+        }
+        if (h.seg_size != in->wal_seg_size) {
+            rc = uw_fail(err, UW_E_WAL_CLUSTER, "'%s' has segment size %u, stanza '%s' has %u",
+                         job->name, h.seg_size, r->stanza, in->wal_seg_size);
+            goto done;
+        }
+        if (h.pageaddr != uw_wal_segno(&w, in->wal_seg_size) * in->wal_seg_size) {
+            rc = uw_fail(err, UW_E_WAL_INVALID,
+                         "'%s' holds the WAL of another segment (page address %llX): renamed file?",
+                         job->name, (unsigned long long)h.pageaddr);
+            goto done;
+        }
+    }
+    uw_digest d;
+    uw_sink *h = uw_hash_sink(NULL, &d);
+    rc = uw_sink_from_fd(h, fd, job->path, err);
+    if (rc == 0)
+        rc = uw_sink_finish(h, err);
+    uw_sink_free(h);
+    if (rc == 0) {
+        memcpy(job->sha256, d.sha256, 32);
+        job->size = d.size;
+    }
+done:
+    close(fd);
+    return rc;
+}
+
+static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, uw_err *err)
+{
+    int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
+    uw_sink *dest = uw_storage_write(r->st, object, err);
+    if (!dest) {
+        close(fd);
+        return -1;
+    }
+    uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor, job->level,
+                           r->have_key ? &r->key : NULL, job->sha256};
+    uw_sink *w = uw_object_writer(&o, dest, NULL, err);
+    if (!w) {
+        close(fd);
+        return -1;
+    }
+    int rc = uw_sink_from_fd(w, fd, job->path, err);
+    close(fd);
+    if (rc == 0)
+        rc = uw_sink_finish(w, err);
+    if (rc < 0 && err->code == UW_E_FILE)
+        uw_wrap(err, "'%s'", job->path);
+    uw_sink_free(w);
+    return rc;
+}
+
+int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stored, uw_err *err)
+{
+    char sha[65];
+    uw_hex(job->sha256, 32, sha);
+    char *existing = NULL, existing_sha[65];
+    *already = 0;
+    int found = uw_repo_wal_find(r, job->name, &existing, existing_sha, err);
+    if (found < 0)
+        return -1;
+    if (found) {
+        int rc = 0;
+        if (strcmp(existing_sha, sha) == 0)
+            *already = 1;
+        else
+            rc = uw_fail(err, UW_E_ARCHIVE_MISMATCH,
+                         "'%s' is already archived in %s with a different checksum (stored %.12s, "
+                         "new %.12s): refusing to overwrite; check that no other cluster archives "
+                         "to stanza '%s'",
+                         job->name, r->st->desc, existing_sha, sha, r->stanza);
+        free(existing);
+        return rc;
+    }
+    char *dir = uw_repo_wal_dir(r, job->name);
+    char *object = uw_sprintf("%s/%s-%s%s%s", dir, job->name, sha, job->compressor->ext,
+                              r->have_key ? ".enc" : "");
+    free(dir);
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        rc = push_attempt(r, job, object, err);
+        if (rc == 0 || !uw_retry_wait(attempt, err))
+            break;
+    }
+    /* Verify what landed: the object must exist with a plausible size. */
+    if (rc == 0) {
+        uint64_t size = 0;
+        int st = uw_storage_stat(r->st, object, &size, err);
+        if (st < 0)
+            rc = -1;
+        else if (st == 0 || size < 112)
+            rc = uw_fail(err, UW_E_STORAGE, "%s: '%s' is missing after it was written",
+                         r->st->desc, object);
+        else if (stored)
+            *stored = size;
+    }
+    free(object);
+    return rc;
+}
+
+int uw_fetch_one(uw_repo *r, const char *name, const char *dest, uint64_t *bytes, uw_err *err)
+{
+    char *object = NULL, sha_hex[65];
+    int found = uw_repo_wal_find(r, name, &object, sha_hex, err);
+    if (found < 0)
+        return -1;
+    if (!found)
+        return uw_fail(err, UW_E_NOT_FOUND, "'%s' is not in %s", name, r->st->desc);
+    uint8_t sha[32];
+    uw_unhex(sha_hex, sha, 32);
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        uw_sink *file = uw_file_sink(dest, 0600, false, err);
+        if (!file) {
+            rc = -1;
+            break;
+        }
+        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, object};
+        uw_digest d;
+        uw_sink *reader = uw_object_reader(&o, file, &d);
+        rc = uw_storage_read(r->st, object, reader, err);
+        if (rc == 0)
+            rc = uw_sink_finish(reader, err);
+        uw_sink_free(reader);
+        if (rc == 0 && bytes)
+            *bytes = d.size;
+        /* A vanished object is a miss, and a retry cannot help other errors. */
+        if (rc == 0 || !uw_retry_wait(attempt, err))
+            break;
+    }
+    free(object);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/* Per-file workers for WAL: push one file to one repository, fetch one file
+ * from one repository. Commands (and later the async/prefetch schedulers) call
+ * these; they never look at the repository type. */
+#ifndef UW_WALPUSH_H
+#define UW_WALPUSH_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "compress.h"
+#include "repo.h"
+
+typedef struct {
+    const char *path;        /* local file */
+    const char *name;        /* WAL file name */
+    uint8_t sha256[32];      /* of the local file, computed before storing */
+    uint64_t size;
+    const uw_compressor *compressor;
+    int level;
+} uw_push_job;
+
+/* Validate a local WAL file against the stanza (system id, segment size, page
+ * address) and hash it. */
+int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, uw_err *err);
+/* Store the file in one repository. Returns 0 when stored or already present
+ * with the same checksum (*already set), -1 otherwise. */
+int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stored, uw_err *err);
+/* Fetch one WAL file from one repository to dest, atomically. */
+int uw_fetch_one(uw_repo *r, const char *name, const char *dest, uint64_t *bytes, uw_err *err);
+
+#endif

@@ -1,0 +1,47 @@
+/* ue-pitr: the operator's tool. Thin dispatch to one function per subcommand. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "pitr.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(const uw_config *cfg, uw_err *err);
+    const char *help;
+} subcommand;
+
+static const subcommand subcommands[] = {
+    {"stanza-create", pitr_stanza_create, "create the stanza in every repository"},
+};
+
+int main(int argc, char **argv)
+{
+    int code;
+    uw_config *cfg = uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] --stanza NAME COMMAND",
+                                  "Commands:\n"
+                                  "  stanza-create   record the cluster's identity in the repositories",
+                                  &code);
+    if (!cfg)
+        return code;
+    uw_err err;
+    uw_err_clear(&err);
+    const char *cmd = uw_config_arg(cfg, 0);
+    const subcommand *sc = NULL;
+    for (size_t i = 0; cmd && i < sizeof subcommands / sizeof subcommands[0]; i++)
+        if (strcmp(subcommands[i].name, cmd) == 0)
+            sc = &subcommands[i];
+    if (!cmd)
+        code = uw_cmd_fail(&(uw_err){UW_E_OPTION, "no command given (try --help)"});
+    else if (!sc) {
+        uw_fail(&err, UW_E_OPTION, "unknown command '%s' (try --help)", cmd);
+        code = uw_cmd_fail(&err);
+    } else if (uw_config_argc(cfg) != 1) {
+        uw_fail(&err, UW_E_OPTION, "unexpected argument '%s'", uw_config_arg(cfg, 1));
+        code = uw_cmd_fail(&err);
+    } else
+        code = sc->run(cfg, &err) < 0 ? uw_cmd_fail(&err) : 0;
+    uw_config_free(cfg);
+    return code;
+}

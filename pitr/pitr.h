@@ -1,0 +1,10 @@
+/* ue-pitr subcommands. */
+#ifndef UW_PITR_H
+#define UW_PITR_H
+
+#include "config.h"
+#include "error.h"
+
+int pitr_stanza_create(const uw_config *cfg, uw_err *err);
+
+#endif
