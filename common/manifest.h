@@ -1,0 +1,84 @@
+/* Backup manifests: everything a restore, a verification or a retention pass
+ * needs to know about one base backup, written last so that a backup without a
+ * manifest is by definition incomplete.
+ *
+ * Stored at <stanza>/backup/<id>/manifest as text: a [backup] section of
+ * key=value lines, a [files] section of tab-separated entries, and a final
+ * checksum=<sha256 of everything before it> line. Paths are percent-encoded and
+ * validated on load (no absolute paths, no "..", no empty components), so a
+ * tampered manifest cannot make a restore write outside the data directory.
+ *
+ * File contents live at <stanza>/backup/<ref>/pg_data/<path><ext>, where <ref>
+ * is the backup that stored them: an incremental backup refers to unchanged
+ * files of earlier backups in its chain. */
+#ifndef UW_MANIFEST_H
+#define UW_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "repo.h"
+
+#define UW_BACKUP_ID_MAX 64
+
+typedef struct {
+    char *path;       /* relative to the data directory: "base/5/1259", "pg_tblspc/16385" */
+    char type;        /* 'f' file, 'd' directory, 'l' symlink (tablespaces) */
+    uint32_t mode;    /* permission bits */
+    uint64_t size;    /* original size (files) */
+    int64_t mtime;    /* unix seconds */
+    uint8_t sha256[32]; /* original content (files) */
+    char ref[UW_BACKUP_ID_MAX]; /* backup holding the content (files) */
+    uint64_t stored;  /* stored object size (files) */
+    char ext[24];     /* object suffix: "", ".zst", ".zst.enc" (files) */
+    char *link;       /* symlink target (type 'l') */
+} uw_mf_entry;
+
+typedef struct {
+    char id[UW_BACKUP_ID_MAX];
+    char type[8];                  /* "full" | "incr" */
+    char prior[UW_BACKUP_ID_MAX];  /* incr: the backup it was taken against */
+    uint64_t start_lsn, stop_lsn;
+    uint32_t timeline;
+    char start_wal[32], stop_wal[32];
+    int64_t start_time, stop_time; /* unix seconds */
+    int64_t duration_ms;
+    int pg_version;
+    uint64_t system_id;
+    uint32_t wal_seg_size;
+    uint64_t size, stored;         /* sums over files stored by THIS backup */
+    uint64_t total_size;           /* sum of all file sizes (the restored size) */
+    char compress_type[16];
+    bool encrypted;
+    uw_mf_entry *entries;
+    size_t count, cap;
+} uw_manifest;
+
+void uw_manifest_init(uw_manifest *m);
+void uw_manifest_free(uw_manifest *m);
+/* Copies the entry's strings. */
+void uw_manifest_add(uw_manifest *m, const uw_mf_entry *e);
+/* Sort entries by path (directories before their contents). Needed before find. */
+void uw_manifest_sort(uw_manifest *m);
+const uw_mf_entry *uw_manifest_find(const uw_manifest *m, const char *path);
+
+char *uw_manifest_render(const uw_manifest *m);
+/* Parses and validates; any problem is UW_E_REPO_FORMAT with a one-line cause. */
+int uw_manifest_parse(const char *text, uw_manifest *m, uw_err *err);
+/* A relative path that stays inside the data directory. */
+bool uw_manifest_path_safe(const char *path);
+
+/* Repository helpers. */
+char *uw_backup_dir(const uw_repo *r, const char *id);            /* <stanza>/backup/<id> */
+char *uw_backup_object(const uw_repo *r, const uw_mf_entry *e);   /* content of a file entry */
+int uw_manifest_load(uw_repo *r, const char *id, uw_manifest *m, uw_err *err);
+int uw_manifest_save(uw_repo *r, const uw_manifest *m, uw_err *err);
+/* Complete backups (those with a valid manifest), oldest first by stop time.
+ * Directories without a manifest are reported through `incomplete` (may be NULL)
+ * as a NULL-terminated list of ids, for cleanup. */
+int uw_backups_list(uw_repo *r, uw_manifest **list, int *count, char ***incomplete, uw_err *err);
+void uw_backups_free(uw_manifest *list, int count);
+
+#endif
