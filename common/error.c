@@ -116,3 +116,9 @@ char *uw_sprintf(const char *fmt, ...)
     va_end(ap);
     return p;
 }
+
+char *uw_strndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    return p ? p : oom();
+}

@@ -54,6 +54,7 @@ void *uw_malloc(size_t n);
 void *uw_calloc(size_t n, size_t m);
 void *uw_realloc(void *p, size_t n);
 char *uw_strdup(const char *s);
+char *uw_strndup(const char *s, size_t n);
 char *uw_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -153,7 +153,7 @@ char *uw_manifest_render(const uw_manifest *m)
             encode(&b, e->link);
         else
             uw_buf_append(&b, "-", 1);
-        uw_buf_append(&b, "\n", 1);
+        appendf(&b, "\t%s\n", e->type == 'f' && e->base[0] ? e->base : "-");
     }
     uint8_t d[32];
     char hex[65];
@@ -244,12 +244,12 @@ static int parse_backup_kv(uw_manifest *m, const char *k, const char *v, uw_err 
 
 static int parse_entry(uw_manifest *m, char *line, uw_err *err)
 {
-    char *f[10];
+    char *f[12];
     int n = 0;
-    for (char *save = NULL, *t = strtok_r(line, "\t", &save); t && n < 10;
+    for (char *save = NULL, *t = strtok_r(line, "\t", &save); t && n < 12;
          t = strtok_r(NULL, "\t", &save))
         f[n++] = t;
-    if (n != 10)
+    if (n != 11)
         return uw_fail(err, UW_E_REPO_FORMAT, "manifest: malformed file entry");
     uw_mf_entry e = {0};
     if (!decode(f[0]) || !uw_manifest_path_safe(f[0]))
@@ -274,6 +274,11 @@ static int parse_entry(uw_manifest *m, char *line, uw_err *err)
         if (strlen(ext) >= sizeof e.ext || strchr(ext, '/') || strstr(ext, ".."))
             return uw_fail(err, UW_E_REPO_FORMAT, "manifest: bad suffix for '%.200s'", e.path);
         snprintf(e.ext, sizeof e.ext, "%s", ext);
+        if (strcmp(f[10], "-") != 0) {
+            if (!valid_id(f[10]))
+                return uw_fail(err, UW_E_REPO_FORMAT, "manifest: bad base for '%.200s'", e.path);
+            snprintf(e.base, sizeof e.base, "%s", f[10]);
+        }
     }
     if (e.type == 'l') {
         if (!decode(f[9]) || f[9][0] != '/')

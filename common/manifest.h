@@ -34,6 +34,10 @@ typedef struct {
     uint64_t stored;  /* stored object size (files) */
     char ext[24];     /* object suffix: "", ".zst", ".zst.enc" (files) */
     char *link;       /* symlink target (type 'l') */
+    /* Block-level incremental: when set, the object holds only the pages that
+     * changed, and the rest of the file is the entry for the same path in the
+     * manifest of backup `base` (which may itself be a delta). */
+    char base[UW_BACKUP_ID_MAX];
 } uw_mf_entry;
 
 typedef struct {

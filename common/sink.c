@@ -88,6 +88,35 @@ void uw_sha256(const void *data, size_t len, uint8_t out[32])
     EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
+/* ---- count ---- */
+typedef struct {
+    uw_sink base;
+    uint64_t n, *out;
+} count_sink;
+
+static int count_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    ((count_sink *)s)->n += len;
+    return uw_sink_write(s->next, buf, len, err);
+}
+
+static int count_finish(uw_sink *s, uw_err *err)
+{
+    count_sink *c = (count_sink *)s;
+    *c->out = c->n;
+    return uw_sink_finish(s->next, err);
+}
+
+static void count_destroy(uw_sink *s) { free(s); }
+
+uw_sink *uw_count_sink(uw_sink *next, uint64_t *count)
+{
+    count_sink *c = uw_calloc(1, sizeof *c);
+    c->base = (uw_sink){count_write, count_finish, count_destroy, next, false};
+    c->out = count;
+    return &c->base;
+}
+
 /* ---- fd ---- */
 typedef struct {
     uw_sink base;

@@ -34,6 +34,8 @@ typedef struct {
 
 /* Passes bytes through unchanged (next may be NULL) and records SHA-256 and size. */
 uw_sink *uw_hash_sink(uw_sink *next, uw_digest *out);
+/* Passes bytes through and adds their count to *count when finished. */
+uw_sink *uw_count_sink(uw_sink *next, uint64_t *count);
 /* Writes to a file descriptor it does not own; finish does not fsync. */
 uw_sink *uw_fd_sink(int fd);
 /* Collects everything in memory (for metadata and tests). */

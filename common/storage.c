@@ -98,3 +98,41 @@ int uw_storage_put(uw_storage *st, const char *path, const void *data, size_t le
     uw_sink_free(s);
     return rc;
 }
+
+typedef struct {
+    char **names;
+    bool *dirs;
+    int n, cap;
+} tree_ctx;
+
+static int tree_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    (void)size;
+    tree_ctx *t = ctx;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->names = uw_realloc(t->names, (size_t)t->cap * sizeof *t->names);
+        t->dirs = uw_realloc(t->dirs, (size_t)t->cap * sizeof *t->dirs);
+    }
+    t->names[t->n] = uw_strdup(name);
+    t->dirs[t->n++] = is_dir;
+    return 0;
+}
+
+int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err)
+{
+    tree_ctx t = {0};
+    int rc = uw_storage_list(st, dir, tree_cb, &t, err);
+    for (int i = 0; i < t.n; i++) {
+        char *p = uw_sprintf("%s/%s", dir, t.names[i]);
+        if (rc == 0)
+            rc = t.dirs[i] ? uw_storage_remove_tree(st, p, err) : uw_storage_remove(st, p, err);
+        free(p);
+        free(t.names[i]);
+    }
+    free(t.names);
+    free(t.dirs);
+    if (rc == 0 && (st->drv->features & UW_STORAGE_FEAT_DIRS))
+        rc = uw_storage_remove(st, dir, err);
+    return rc;
+}

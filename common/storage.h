@@ -53,6 +53,8 @@ int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, u
 int uw_storage_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err);
 uw_sink *uw_storage_write(uw_storage *st, const char *path, uw_err *err);
 int uw_storage_remove(uw_storage *st, const char *path, uw_err *err);
+/* Remove a directory and everything under it (missing is not an error). */
+int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 /* Read a whole small object into memory. */
 int uw_storage_get(uw_storage *st, const char *path, uw_buf *out, uw_err *err);
 /* Write a whole small object. */

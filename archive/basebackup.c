@@ -1,0 +1,545 @@
+/* ue-basebackup: a full or incremental base backup of a running cluster.
+ *
+ * Non-exclusive backup protocol: pg_backup_start in a session held open for the
+ * whole copy, our own walk and copy of the data directory and tablespaces,
+ * pg_backup_stop, then a bounded wait until the WAL up to the stop point is in
+ * the archive. The manifest is written last: without it the backup does not
+ * exist, and the next run removes the leftovers. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup_file.h"
+#include "cmd.h"
+#include "manifest.h"
+#include "object.h"
+#include "pg.h"
+#include "pool.h"
+#include "repo.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What PostgreSQL's documentation says a base backup should leave out: the
+ * contents of these directories (the directories themselves are kept). */
+static const char *const exclude_contents[] = {
+    "pg_wal", "pg_dynshmem", "pg_notify", "pg_replslot", "pg_serial",
+    "pg_snapshots", "pg_stat_tmp", "pg_subtrans", NULL,
+};
+/* Files left out wherever they appear at the top level. */
+static const char *const exclude_files[] = {
+    "postmaster.pid", "postmaster.opts", "postgresql.auto.conf.tmp", "current_logfiles.tmp",
+    "backup_label", "tablespace_map", "backup_manifest", "standby.signal", "recovery.signal",
+    NULL,
+};
+
+static bool in_list(const char *const *list, const char *name)
+{
+    for (int i = 0; list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+typedef struct {
+    uw_manifest files;   /* everything walked: dirs, links and files to copy */
+    char **src;          /* absolute source path of each entry (files only) */
+    size_t src_cap;
+} walk_state;
+
+static void add(walk_state *w, const char *rel, char type, const struct stat *sb, const char *src,
+                const char *link)
+{
+    uw_mf_entry e = {0};
+    e.path = (char *)rel;
+    e.type = type;
+    e.mode = sb->st_mode & 07777;
+    e.mtime = (int64_t)sb->st_mtime;
+    e.size = type == 'f' ? (uint64_t)sb->st_size : 0;
+    e.link = (char *)link;
+    uw_manifest_add(&w->files, &e);
+    if (w->files.count > w->src_cap) {
+        w->src_cap = w->files.cap;
+        w->src = uw_realloc(w->src, w->src_cap * sizeof *w->src);
+    }
+    w->src[w->files.count - 1] = src ? uw_strdup(src) : NULL;
+}
+
+/* Unlogged relations: only their init fork is backed up (PostgreSQL resets
+ * them from it at startup). */
+static bool unlogged_skip(const char *name, char **inits, int ninits)
+{
+    if (!ninits || !(name[0] >= '0' && name[0] <= '9'))
+        return false;
+    size_t n = strspn(name, "0123456789");
+    if (strcmp(name + n, "_init") == 0)
+        return false;
+    for (int i = 0; i < ninits; i++)
+        if (strlen(inits[i]) == n && strncmp(inits[i], name, n) == 0)
+            return true;
+    return false;
+}
+
+static int walk(walk_state *w, const char *abs, const char *rel, int depth, uw_err *err)
+{
+    DIR *d = opendir(abs);
+    if (!d) {
+        if (errno == ENOENT && depth > 0)
+            return 0; /* dropped while we walked (e.g. DROP DATABASE) */
+        return uw_fail(err, UW_E_FILE, "unable to open directory '%s': %s", abs, strerror(errno));
+    }
+    char **names = NULL, **inits = NULL;
+    int n = 0, cap = 0, ninits = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            names = uw_realloc(names, (size_t)cap * sizeof *names);
+            inits = uw_realloc(inits, (size_t)cap * sizeof *inits);
+        }
+        names[n++] = uw_strdup(de->d_name);
+        size_t dn = strspn(de->d_name, "0123456789");
+        if (dn && strcmp(de->d_name + dn, "_init") == 0)
+            inits[ninits++] = uw_strndup(de->d_name, dn);
+    }
+    closedir(d);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const char *name = names[i];
+        char *a = uw_sprintf("%s/%s", abs, name);
+        char *r = *rel ? uw_sprintf("%s/%s", rel, name) : uw_strdup(name);
+        struct stat sb;
+        bool skip = false;
+        if (lstat(a, &sb) < 0) {
+            if (errno != ENOENT)
+                rc = uw_fail(err, UW_E_FILE, "unable to stat '%s': %s", a, strerror(errno));
+            skip = true;
+        }
+        if (!skip && (strncmp(name, "pgsql_tmp", 9) == 0 || strcmp(name, "pg_internal.init") == 0 ||
+                      (depth == 0 && in_list(exclude_files, name)) ||
+                      unlogged_skip(name, inits, ninits)))
+            skip = true;
+        if (!skip && S_ISLNK(sb.st_mode) && depth == 1 && strncmp(rel, "pg_tblspc", 9) == 0 &&
+            !rel[9]) {
+            /* A tablespace: record the link, back up what it points to. */
+            char target[4096];
+            ssize_t tl = readlink(a, target, sizeof target - 1);
+            if (tl < 0) {
+                rc = uw_fail(err, UW_E_FILE, "unable to read link '%s': %s", a, strerror(errno));
+            } else {
+                target[tl] = '\0';
+                struct stat tsb;
+                if (stat(target, &tsb) < 0)
+                    rc = uw_fail(err, UW_E_FILE, "tablespace '%s' points to '%s': %s", r, target,
+                                 strerror(errno));
+                else {
+                    add(w, r, 'l', &tsb, NULL, target);
+                    rc = walk(w, target, r, depth + 1, err);
+                }
+            }
+        } else if (!skip && S_ISDIR(sb.st_mode)) {
+            add(w, r, 'd', &sb, NULL, NULL);
+            if (!(depth == 0 && in_list(exclude_contents, name)))
+                rc = walk(w, a, r, depth + 1, err);
+        } else if (!skip && S_ISREG(sb.st_mode)) {
+            add(w, r, 'f', &sb, a, NULL);
+        } else if (!skip && S_ISLNK(sb.st_mode) && depth == 0 && strcmp(name, "pg_wal") == 0) {
+            /* pg_wal moved elsewhere with initdb -X: keep an empty directory. */
+            sb.st_mode = S_IFDIR | 0700;
+            add(w, r, 'd', &sb, NULL, NULL);
+        } else if (!skip) {
+            uw_log(UW_LOG_WARN, "skipping '%s': not a regular file or directory", a);
+        }
+        free(a);
+        free(r);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    for (int i = 0; i < ninits; i++)
+        free(inits[i]);
+    free(names);
+    free(inits);
+    return rc;
+}
+
+typedef struct {
+    uw_backup_ctx bctx;
+    walk_state *w;
+    uw_backup_result *results;
+    size_t *jobs; /* indexes of file entries */
+} copy_state;
+
+static int copy_job(void *ctx, size_t i, uw_err *err)
+{
+    copy_state *c = ctx;
+    size_t idx = c->jobs[i];
+    uw_mf_entry *e = &c->w->files.entries[idx];
+    if (uw_backup_file(&c->bctx, c->w->src[idx], e, &c->results[idx], err) < 0)
+        return uw_wrap(err, "backing up '%s'", e->path);
+    uw_log(UW_LOG_DETAIL, "%s %s (%" PRIu64 " bytes)",
+           c->results[idx].vanished ? "vanished" : c->results[idx].referenced ? "unchanged" : "stored",
+           e->path, e->size);
+    return 0;
+}
+
+/* Store a file whose content comes from PostgreSQL (backup_label, tablespace_map). */
+static int store_text(const uw_backup_ctx *b, uw_manifest *m, const char *name, const char *text,
+                      uw_err *err)
+{
+    uw_mf_entry e = {0};
+    e.path = (char *)name;
+    e.type = 'f';
+    e.mode = 0600;
+    e.mtime = (int64_t)time(NULL);
+    snprintf(e.ref, sizeof e.ref, "%s", b->backup_id);
+    snprintf(e.ext, sizeof e.ext, "%s%s", b->compressor->ext, b->repo->have_key ? ".enc" : "");
+    char *object = uw_backup_object(b->repo, &e);
+    uw_sink *dest = uw_storage_write(b->repo->st, object, err);
+    free(object);
+    if (!dest)
+        return -1;
+    dest = uw_count_sink(dest, &e.stored);
+    uw_obj_write_opts o = {UW_OBJ_FILE, b->repo->info.system_id, b->compressor, b->level,
+                           b->repo->have_key ? &b->repo->key : NULL, NULL};
+    uw_digest d;
+    uw_sink *wr = uw_object_writer(&o, dest, &d, err);
+    if (!wr)
+        return -1;
+    int rc = uw_sink_write(wr, text, strlen(text), err);
+    if (rc == 0)
+        rc = uw_sink_finish(wr, err);
+    uw_sink_free(wr);
+    if (rc < 0)
+        return -1;
+    memcpy(e.sha256, d.sha256, 32);
+    e.size = d.size;
+    m->size += e.size;
+    m->stored += e.stored;
+    m->total_size += e.size;
+    uw_manifest_add(m, &e);
+    return 0;
+}
+
+/* Every segment from the start to the stop segment must be archived. */
+static int wait_for_wal(uw_repo *r, PGconn *conn, const uw_manifest *m, int timeout, uw_err *err)
+{
+    uw_wal_name first, last;
+    if (uw_wal_parse(m->start_wal, &first, err) < 0 || uw_wal_parse(m->stop_wal, &last, err) < 0)
+        return -1;
+    uint64_t seg = uw_wal_segno(&first, m->wal_seg_size),
+             end = uw_wal_segno(&last, m->wal_seg_size);
+    double deadline = now_s() + timeout;
+    while (seg <= end) {
+        uw_wal_name w;
+        char name[64], *obj = NULL, sha[65];
+        uw_wal_from_segno(m->timeline, seg, m->wal_seg_size, &w);
+        uw_wal_format(&w, name, sizeof name);
+        int found = uw_repo_wal_find(r, name, &obj, sha, err);
+        free(obj);
+        if (found < 0)
+            return -1;
+        if (found) {
+            seg++;
+            continue;
+        }
+        if (now_s() > deadline) {
+            char detail[256] = "";
+            PGresult *res = PQexec(conn, "SELECT failed_count, coalesce(last_failed_wal, '-'), "
+                                         "coalesce(last_archived_wal, '-') FROM pg_stat_archiver");
+            if (PQresultStatus(res) == PGRES_TUPLES_OK)
+                snprintf(detail, sizeof detail,
+                         " (pg_stat_archiver: last archived %s, failed %s times, last failed %s)",
+                         PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+            PQclear(res);
+            return uw_fail(err, UW_E_TIMEOUT,
+                           "WAL segment %s needed by the backup was not archived within %d s%s: "
+                           "check archive_command",
+                           name, timeout, detail);
+        }
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static void make_id(const uw_manifest *prior, char *id, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    if (!prior) {
+        snprintf(id, len, "%sF", stamp);
+        return;
+    }
+    /* Incrementals carry their full backup's id, so a chain sorts together. */
+    char full[24];
+    snprintf(full, sizeof full, "%.16s", prior->id);
+    char *us = strchr(full, '_');
+    if (us)
+        *us = '\0';
+    snprintf(id, len, "%s_%sI", full, stamp);
+}
+
+static int backup(const uw_config *cfg, uw_err *err)
+{
+    if (uw_config_argc(cfg) != 0)
+        return uw_fail(err, UW_E_OPTION, "unexpected argument '%s'", uw_config_arg(cfg, 0));
+    const char *pgdata = uw_cfg_str(cfg, "pg-path");
+    if (!pgdata)
+        return uw_fail(err, UW_E_OPTION, "option 'pg-path' is required: the data directory to copy");
+    uw_repo *repos;
+    int nrepos;
+    if (uw_repos_open(cfg, &repos, &nrepos, err) < 0)
+        return -1;
+    /* Backups go to one repository: --repo, else repo1. */
+    uw_repo *r = &repos[0];
+    PGconn *conn = NULL;
+    uw_manifest *list = NULL, m;
+    int nlist = 0, rc = -1, lockfd = -1;
+    char **incomplete = NULL;
+    walk_state w = {0};
+    uw_manifest_init(&m);
+    uw_manifest_init(&w.files);
+    copy_state cs = {0};
+    double t0 = now_s();
+
+    if (uw_repo_load(r, cfg, err) < 0)
+        goto out;
+    /* One backup per stanza at a time on this host. */
+    char *lockpath = uw_sprintf("/tmp/ue-wal-%s.backup.lock", r->stanza);
+    lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lockpath);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+        uw_fail(err, UW_E_BACKUP, "another backup of stanza '%s' is running", r->stanza);
+        goto out;
+    }
+    if (!(conn = uw_pg_connect(cfg, err)))
+        goto out;
+    uw_pg_cluster c;
+    if (uw_pg_cluster_info(conn, &c, err) < 0)
+        goto out;
+    if (c.system_id != r->info.system_id) {
+        uw_fail(err, UW_E_STANZA, "the server is database system %llu but stanza '%s' is %llu",
+                (unsigned long long)c.system_id, r->stanza,
+                (unsigned long long)r->info.system_id);
+        goto out;
+    }
+    uint64_t ctl_sysid;
+    if (uw_pg_control_system_id(pgdata, &ctl_sysid, err) < 0)
+        goto out;
+    if (ctl_sysid != c.system_id) {
+        uw_fail(err, UW_E_STANZA, "pg-path '%s' is not the data directory of the server on the "
+                                  "configured port",
+                pgdata);
+        goto out;
+    }
+    PGresult *res = uw_pg_query(conn, "SELECT current_setting('archive_mode'), "
+                                      "current_setting('archive_command'), pg_is_in_recovery()",
+                                err);
+    if (!res)
+        goto out;
+    bool archiving = strcmp(PQgetvalue(res, 0, 0), "off") != 0 && *PQgetvalue(res, 0, 1);
+    bool standby = PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    if (!archiving) {
+        uw_fail(err, UW_E_BACKUP, "archive_mode is off or archive_command is empty: the backup "
+                                  "could never be made consistent from the archive");
+        goto out;
+    }
+    if (standby) {
+        uw_fail(err, UW_E_BACKUP, "backing up a standby is not supported yet: run on the primary");
+        goto out;
+    }
+
+    /* Prior backup for an incremental, and leftovers of interrupted runs. */
+    if (uw_backups_list(r, &list, &nlist, &incomplete, err) < 0)
+        goto out;
+    for (int i = 0; incomplete && incomplete[i]; i++) {
+        char *dir = uw_backup_dir(r, incomplete[i]);
+        uw_log(UW_LOG_INFO, "removing interrupted backup %s from %s", incomplete[i], r->st->desc);
+        int x = uw_storage_remove_tree(r->st, dir, err);
+        free(dir);
+        if (x < 0)
+            goto out;
+    }
+    const uw_manifest *prior = NULL;
+    bool incr = strcmp(uw_cfg_str(cfg, "type"), "incr") == 0;
+    for (int i = nlist - 1; incr && i >= 0 && !prior; i--)
+        if (list[i].system_id == c.system_id)
+            prior = &list[i];
+    if (incr && !prior)
+        uw_log(UW_LOG_WARN, "no usable prior backup in %s: taking a full backup instead",
+               r->st->desc);
+    make_id(prior, m.id, sizeof m.id);
+    snprintf(m.type, sizeof m.type, "%s", prior ? "incr" : "full");
+    if (prior)
+        snprintf(m.prior, sizeof m.prior, "%s", prior->id);
+    snprintf(m.compress_type, sizeof m.compress_type, "%s", uw_cfg_str(cfg, "compress-type"));
+    m.encrypted = r->have_key;
+    m.pg_version = r->info.pg_version;
+    m.system_id = c.system_id;
+    m.wal_seg_size = c.wal_seg_size;
+
+    char *label = uw_sprintf("SELECT pg_backup_start('ue-wal %s', true), timeline_id, "
+                             "extract(epoch from now())::bigint FROM pg_control_checkpoint()",
+                             m.id);
+    uw_log(UW_LOG_INFO, "starting %s backup %s of %s (checkpoint requested)", m.type, m.id, pgdata);
+    res = uw_pg_query(conn, label, err);
+    free(label);
+    if (!res)
+        goto out;
+    if (uw_lsn_parse(PQgetvalue(res, 0, 0), &m.start_lsn) < 0) {
+        PQclear(res);
+        uw_fail(err, UW_E_PG, "pg_backup_start returned an unexpected LSN");
+        goto out;
+    }
+    m.timeline = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+    m.start_time = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+    uw_wal_name sw;
+    uw_wal_from_lsn(m.timeline, m.start_lsn, m.wal_seg_size, &sw);
+    uw_wal_format(&sw, m.start_wal, sizeof m.start_wal);
+
+    if (walk(&w, pgdata, "", 0, err) < 0)
+        goto out;
+    size_t nfiles = 0;
+    cs.jobs = uw_calloc(w.files.count + 1, sizeof *cs.jobs);
+    cs.results = uw_calloc(w.files.count + 1, sizeof *cs.results);
+    ssize_t control = -1;
+    for (size_t i = 0; i < w.files.count; i++) {
+        if (w.files.entries[i].type != 'f')
+            continue;
+        /* pg_control goes last, as PostgreSQL's own base backups do. */
+        if (strcmp(w.files.entries[i].path, "global/pg_control") == 0)
+            control = (ssize_t)i;
+        else
+            cs.jobs[nfiles++] = i;
+    }
+    if (control >= 0)
+        cs.jobs[nfiles++] = (size_t)control;
+    cs.w = &w;
+    cs.bctx.repo = r;
+    cs.bctx.backup_id = m.id;
+    cs.bctx.compressor = uw_compressor_by_name(uw_cfg_str(cfg, "compress-type"));
+    cs.bctx.level = (int)uw_cfg_int(cfg, "compress-level");
+    cs.bctx.prior = prior;
+    int workers = (int)uw_cfg_int(cfg, "process-max");
+    if (uw_pool_run(workers, control >= 0 ? nfiles - 1 : nfiles, copy_job, &cs, err) < 0)
+        goto out;
+    if (control >= 0 && copy_job(&cs, nfiles - 1, err) < 0)
+        goto out;
+
+    res = uw_pg_query(conn, "SELECT lsn, labelfile, spcmapfile, extract(epoch from now())::bigint "
+                            "FROM pg_backup_stop(false)",
+                      err);
+    if (!res)
+        goto out;
+    if (uw_lsn_parse(PQgetvalue(res, 0, 0), &m.stop_lsn) < 0) {
+        PQclear(res);
+        uw_fail(err, UW_E_PG, "pg_backup_stop returned an unexpected LSN");
+        goto out;
+    }
+    m.stop_time = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    char *labelfile = uw_strdup(PQgetvalue(res, 0, 1));
+    char *spcmap = uw_strdup(PQgetvalue(res, 0, 2));
+    PQclear(res);
+    /* The stop LSN points just past the backup-end record: the segment holding
+     * its last byte is the last one recovery needs. */
+    uw_wal_name ew;
+    uw_wal_from_lsn(m.timeline, m.stop_lsn - 1, m.wal_seg_size, &ew);
+    uw_wal_format(&ew, m.stop_wal, sizeof m.stop_wal);
+
+    for (size_t i = 0; i < w.files.count; i++) {
+        uw_mf_entry *e = &w.files.entries[i];
+        if (e->type == 'f' && cs.results[i].vanished)
+            continue;
+        if (e->type == 'f') {
+            m.total_size += e->size;
+            if (!cs.results[i].referenced) {
+                m.size += e->size;
+                m.stored += e->stored;
+            }
+        }
+        uw_manifest_add(&m, e);
+    }
+    int x = store_text(&cs.bctx, &m, "backup_label", labelfile, err);
+    if (x == 0 && *spcmap)
+        x = store_text(&cs.bctx, &m, "tablespace_map", spcmap, err);
+    free(labelfile);
+    free(spcmap);
+    if (x < 0)
+        goto out;
+    uw_log(UW_LOG_INFO, "backup files stored; waiting for WAL %s..%s to reach the archive",
+           m.start_wal, m.stop_wal);
+    if (wait_for_wal(r, conn, &m, (int)uw_cfg_int(cfg, "archive-timeout"), err) < 0)
+        goto out;
+    m.duration_ms = (int64_t)((now_s() - t0) * 1000);
+    uw_manifest_sort(&m);
+    if (uw_manifest_save(r, &m, err) < 0)
+        goto out;
+    uint64_t referenced = 0, delta = 0;
+    for (size_t i = 0; i < w.files.count; i++) {
+        referenced += cs.results[i].referenced;
+        delta += cs.results[i].delta;
+    }
+    char start[32], stop[32];
+    uw_lsn_format(m.start_lsn, start, sizeof start);
+    uw_lsn_format(m.stop_lsn, stop, sizeof stop);
+    uw_log(UW_LOG_INFO,
+           "backup %s complete: %s, %zu entries (%" PRIu64 " unchanged, %" PRIu64
+           " as changed pages), %" PRIu64 " bytes read, %" PRIu64 " bytes stored, LSN %s..%s, %.1f s",
+           m.id, m.type, m.count, referenced, delta, m.size, m.stored, start, stop,
+           m.duration_ms / 1000.0);
+    printf("%s\n", m.id);
+    rc = 0;
+out:
+    if (conn)
+        PQfinish(conn); /* ends a backup left started: PostgreSQL aborts it */
+    if (lockfd >= 0)
+        close(lockfd);
+    for (size_t i = 0; i < w.files.count; i++)
+        free(w.src[i]);
+    free(w.src);
+    uw_manifest_free(&w.files);
+    uw_manifest_free(&m);
+    free(cs.jobs);
+    free(cs.results);
+    for (int i = 0; incomplete && incomplete[i]; i++)
+        free(incomplete[i]);
+    free(incomplete);
+    uw_backups_free(list, nlist);
+    uw_repos_close(repos, nrepos);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int code;
+    uw_config *cfg = uw_cmd_start(argc, argv, UW_CMD_BACKUP,
+                                  "ue-basebackup [options] --stanza NAME [--type full|incr]",
+                                  "Take a base backup of a running cluster into the repository.",
+                                  &code);
+    if (!cfg)
+        return code;
+    uw_err err;
+    uw_err_clear(&err);
+    code = backup(cfg, &err) < 0 ? uw_cmd_fail(&err) : 0;
+    uw_config_free(cfg);
+    return code;
+}
