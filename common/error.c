@@ -66,6 +66,7 @@ const char *uw_code_name(uw_code code)
     case UW_E_RESTORE: return "restore";
     case UW_E_BACKUP: return "backup";
     case UW_E_REPO_FORMAT: return "repo-format";
+    case UW_E_STORAGE_DENIED: return "storage-denied";
     case UW_E_CORRUPT: return "corrupt";
     case UW_E_DECRYPT: return "decrypt";
     case UW_E_FOREIGN: return "foreign";

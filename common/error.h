@@ -25,6 +25,8 @@ typedef enum {
     UW_E_RESTORE = 14,       /* restore refused (target, data directory state) */
     UW_E_BACKUP = 15,        /* backup failed */
     UW_E_REPO_FORMAT = 16,   /* repository metadata (stanza info, manifest) unreadable */
+    UW_E_STORAGE_DENIED = 17, /* repository refused the request (credentials, permissions,
+                                 missing bucket/container): not retried */
     /* Above 125: the object exists but cannot be delivered intact. PostgreSQL
      * treats restore_command exit codes above 125 as fatal and stops recovery
      * instead of promoting on a partial history. */
