@@ -4,8 +4,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+static _Thread_local int worker_id;
+
+int uw_pool_worker_id(void) { return worker_id; }
+
 typedef struct {
     pthread_mutex_t lock;
+    int next_id;
     size_t next, jobs;
     bool failed;
     uw_err first;
@@ -16,6 +21,9 @@ typedef struct {
 static void *worker(void *arg)
 {
     pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    worker_id = p->next_id++;
+    pthread_mutex_unlock(&p->lock);
     for (;;) {
         pthread_mutex_lock(&p->lock);
         if (p->failed || p->next >= p->jobs) {
@@ -40,7 +48,7 @@ static void *worker(void *arg)
 
 int uw_pool_run(int workers, size_t jobs, uw_job_fn fn, void *ctx, uw_err *err)
 {
-    pool p = {PTHREAD_MUTEX_INITIALIZER, 0, jobs, false, {UW_OK, ""}, fn, ctx};
+    pool p = {PTHREAD_MUTEX_INITIALIZER, 0, 0, jobs, false, {UW_OK, ""}, fn, ctx};
     if (workers < 1)
         workers = 1;
     if ((size_t)workers > jobs)

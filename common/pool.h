@@ -12,5 +12,8 @@
 typedef int (*uw_job_fn)(void *ctx, size_t index, uw_err *err);
 
 int uw_pool_run(int workers, size_t jobs, uw_job_fn fn, void *ctx, uw_err *err);
+/* Index (0..workers-1) of the worker running the calling job, for per-worker
+ * resources such as storage connections, which are not shared between threads. */
+int uw_pool_worker_id(void);
 
 #endif
