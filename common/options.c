@@ -47,6 +47,8 @@ const uw_opt_def uw_options[] = {
      "push other ready WAL files in parallel and answer later calls from the spool"},
     {"spool-path", UW_OPT_STRING, "/var/spool/ue-wal", 0, 0, NULL, 0, UW_CMD_PUSH | UW_CMD_FETCH,
      "local directory for asynchronous archiving state"},
+    {"archive-get-queue-max", UW_OPT_SIZE, "0", 0, 64LL << 30, NULL, 0, UW_CMD_FETCH,
+     "bytes of WAL to prefetch ahead of recovery (0: no prefetch)"},
     {"archive-timeout", UW_OPT_INT, "60", 1, 86400, NULL, 0, UW_CMD_BACKUP | UW_CMD_PITR,
      "seconds to wait for WAL to reach the archive"},
     {"output", UW_OPT_ENUM, "text", 0, 0, outputs, UW_OPTF_CLI_ONLY, UW_CMD_PITR, "text|json"},

@@ -2,10 +2,25 @@
  * in any repository; 2..125 could not look (configuration, storage down after
  * retries): PostgreSQL retries or ends recovery; above 125 the file exists but
  * cannot be delivered intact, and PostgreSQL aborts recovery rather than
- * promoting on a partial history. */
+ * promoting on a partial history.
+ *
+ * With archive-get-queue-max > 0, the first call starts a detached prefetcher
+ * that keeps the next segments (up to that many bytes) fetched, verified and
+ * decompressed in a spool directory beside pg_wal, topping the queue up as
+ * recovery advances; a later call whose segment is there only renames it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "repo.h"
@@ -16,6 +31,12 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 /* Which failure wins when repositories disagree: an intact-delivery failure
@@ -29,7 +50,273 @@ static int rank(uw_code c)
     return 2;
 }
 
-static int fetch(const uw_config *cfg, uw_err *err)
+/* Fetch from the first repository that has the file intact. */
+static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *name,
+                       const char *dest, bool quiet, uw_err *err)
+{
+    uw_err worst;
+    uw_err_clear(&worst);
+    for (int i = 0; i < n; i++) {
+        uw_err e;
+        uw_err_clear(&e);
+        double t0 = now_ms();
+        uint64_t bytes = 0;
+        if ((repos[i].have_info || uw_repo_load(&repos[i], cfg, &e) == 0) &&
+            uw_fetch_one(&repos[i], name, dest, &bytes, &e) == 0) {
+            uw_log(quiet ? UW_LOG_DETAIL : UW_LOG_INFO, "fetched %s from %s (%llu bytes, %.0f ms)",
+                   name, repos[i].st->desc, (unsigned long long)bytes, now_ms() - t0);
+            return 0;
+        }
+        if (e.code != UW_E_NOT_FOUND && i + 1 < n)
+            uw_log(UW_LOG_WARN, "%s; trying the next repository", e.msg);
+        if (worst.code == UW_OK || rank(e.code) > rank(worst.code))
+            worst = e;
+    }
+    *err = worst;
+    if (worst.code == UW_E_NOT_FOUND)
+        uw_fail(err, UW_E_NOT_FOUND, "%s is not in the archive", name);
+    return -1;
+}
+
+/* ---- prefetch ---- */
+
+typedef struct {
+    const uw_config *cfg;
+    char *spool;
+    uint32_t seg_size;
+    int window;             /* segments kept ahead */
+    pthread_mutex_t lock;
+    uw_wal_name last;       /* last segment recovery asked for */
+    char **inflight;        /* per worker: name being fetched, or NULL */
+    int workers;
+    bool stop;
+    /* Segments found missing, retried after a pause: the archive may not have them yet. */
+    char missing[64][64];
+    double missing_at[64];
+} prefetch;
+
+static bool spool_has(const prefetch *p, const char *name)
+{
+    char *path = uw_sprintf("%s/%s", p->spool, name);
+    bool ok = access(path, F_OK) == 0;
+    free(path);
+    return ok;
+}
+
+static bool recently_missing(prefetch *p, const char *name)
+{
+    for (int i = 0; i < 64; i++)
+        if (strcmp(p->missing[i], name) == 0 && now_ms() - p->missing_at[i] < 1000)
+            return true;
+    return false;
+}
+
+static void mark_missing(prefetch *p, const char *name)
+{
+    int slot = 0;
+    for (int i = 0; i < 64; i++)
+        if (p->missing_at[i] < p->missing_at[slot])
+            slot = i;
+    snprintf(p->missing[slot], sizeof p->missing[slot], "%s", name);
+    p->missing_at[slot] = now_ms();
+}
+
+/* Pick the nearest segment of the window that is neither spooled nor being fetched. */
+static bool next_job(prefetch *p, char *name, size_t len)
+{
+    for (int k = 1; k <= p->window; k++) {
+        uw_wal_name w;
+        uw_wal_from_segno(p->last.tli, uw_wal_segno(&p->last, p->seg_size) + (uint64_t)k,
+                          p->seg_size, &w);
+        uw_wal_format(&w, name, len);
+        bool busy = false;
+        for (int i = 0; i < p->workers; i++)
+            if (p->inflight[i] && strcmp(p->inflight[i], name) == 0)
+                busy = true;
+        if (!busy && !recently_missing(p, name) && !spool_has(p, name))
+            return true;
+    }
+    return false;
+}
+
+typedef struct {
+    prefetch *p;
+    int id;
+} worker_arg;
+
+static void *prefetch_worker(void *arg)
+{
+    worker_arg *wa = arg;
+    prefetch *p = wa->p;
+    uw_repo *repos = NULL;
+    int n = 0;
+    uw_err err;
+    if (uw_repos_open(p->cfg, &repos, &n, &err) < 0) {
+        uw_log(UW_LOG_WARN, "prefetch: %s", err.msg);
+        return NULL;
+    }
+    for (;;) {
+        char name[64];
+        pthread_mutex_lock(&p->lock);
+        bool stop = p->stop, have = !stop && next_job(p, name, sizeof name);
+        if (have)
+            p->inflight[wa->id] = name;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        if (!have) {
+            sleep_ms(20);
+            continue;
+        }
+        char *dest = uw_sprintf("%s/%s", p->spool, name);
+        uw_err_clear(&err);
+        int rc = fetch_repos(repos, n, p->cfg, name, dest, true, &err);
+        free(dest);
+        pthread_mutex_lock(&p->lock);
+        p->inflight[wa->id] = NULL;
+        if (rc < 0)
+            mark_missing(p, name);
+        pthread_mutex_unlock(&p->lock);
+        if (rc < 0 && err.code != UW_E_NOT_FOUND)
+            uw_log(UW_LOG_WARN, "prefetch of %s failed (recovery will fetch it itself): %s", name,
+                   err.msg);
+    }
+    uw_repos_close(repos, n);
+    return NULL;
+}
+
+static bool read_last(const char *spool, uw_wal_name *w)
+{
+    char *path = uw_sprintf("%s/last", spool), buf[64] = "";
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f)
+        return false;
+    bool ok = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return ok && uw_wal_parse(buf, w, NULL) == 0 && w->kind == UW_WAL_SEGMENT;
+}
+
+/* Drop what recovery no longer needs: segments at or before the last request,
+ * beyond the window, or on another timeline. */
+static void spool_clean(prefetch *p, bool all)
+{
+    DIR *d = opendir(p->spool);
+    struct dirent *de;
+    uint64_t last = uw_wal_segno(&p->last, p->seg_size);
+    while (d && (de = readdir(d))) {
+        uw_wal_name w;
+        bool drop = false;
+        if (uw_wal_parse(de->d_name, &w, NULL) == 0 && w.kind == UW_WAL_SEGMENT) {
+            uint64_t s = uw_wal_segno(&w, p->seg_size);
+            drop = all || w.tli != p->last.tli || s <= last || s > last + (uint64_t)p->window;
+        } else if (strstr(de->d_name, ".uwtmp.")) {
+            drop = all;
+        }
+        if (drop) {
+            char *path = uw_sprintf("%s/%s", p->spool, de->d_name);
+            unlink(path);
+            free(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+/* The detached prefetcher: runs while recovery keeps asking, then cleans up. */
+static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_size)
+{
+    prefetch p = {0};
+    p.cfg = cfg;
+    p.spool = uw_strdup(spool);
+    p.seg_size = seg_size;
+    int64_t queue = uw_cfg_int(cfg, "archive-get-queue-max");
+    p.window = (int)(queue / seg_size);
+    if (p.window < 1)
+        p.window = 1;
+    if (p.window > 1024)
+        p.window = 1024;
+    p.workers = (int)uw_cfg_int(cfg, "process-max");
+    p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
+    pthread_mutex_init(&p.lock, NULL);
+    if (!read_last(spool, &p.last))
+        goto done;
+    pthread_t *t = uw_calloc((size_t)p.workers, sizeof *t);
+    worker_arg *args = uw_calloc((size_t)p.workers, sizeof *args);
+    int started = 0;
+    for (int i = 0; i < p.workers; i++) {
+        args[i] = (worker_arg){&p, i};
+        if (pthread_create(&t[i], NULL, prefetch_worker, &args[i]) == 0)
+            started++;
+    }
+    /* Stay while recovery keeps asking; 30 s of silence means it ended. */
+    double active = now_ms();
+    while (now_ms() - active < 30000) {
+        sleep_ms(20);
+        uw_wal_name w;
+        if (read_last(spool, &w)) {
+            pthread_mutex_lock(&p.lock);
+            if (memcmp(&w, &p.last, sizeof w) != 0) {
+                p.last = w;
+                active = now_ms();
+            }
+            spool_clean(&p, false);
+            pthread_mutex_unlock(&p.lock);
+        }
+    }
+    pthread_mutex_lock(&p.lock);
+    p.stop = true;
+    pthread_mutex_unlock(&p.lock);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    free(t);
+    free(args);
+done:
+    spool_clean(&p, true);
+    char *last = uw_sprintf("%s/last", spool);
+    unlink(last);
+    free(last);
+    pthread_mutex_destroy(&p.lock);
+    free(p.inflight);
+    free(p.spool);
+}
+
+/* Start the prefetcher unless one already runs. Returns true in the detached
+ * child, which must run prefetch_run and then exit through main. */
+static bool prefetch_start(const char *spool)
+{
+    char *path = uw_sprintf("%s/lock", spool);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return false;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return false;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Detach so PostgreSQL's wait for restore_command ends with our parent. */
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            close(null);
+        }
+        return true; /* keeps fd, and with it the lock */
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    close(fd);
+    return false;
+}
+
+static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
 {
     if (uw_config_argc(cfg) != 2)
         return uw_fail(err, UW_E_OPTION, "expected two arguments: the WAL file name (%%f) and "
@@ -44,32 +331,51 @@ static int fetch(const uw_config *cfg, uw_err *err)
     int n;
     if (uw_repos_open(cfg, &repos, &n, err) < 0)
         return -1;
-    uw_err worst;
-    uw_err_clear(&worst);
+    bool prefetching = uw_cfg_int(cfg, "archive-get-queue-max") > 0 && w.kind == UW_WAL_SEGMENT;
+    char *spool = NULL;
     int rc = -1;
-    for (int i = 0; i < n; i++) {
-        uw_err e;
-        uw_err_clear(&e);
-        double t0 = now_ms();
-        uint64_t bytes = 0;
-        if (uw_repo_load(&repos[i], cfg, &e) == 0 &&
-            uw_fetch_one(&repos[i], name, dest, &bytes, &e) == 0) {
-            uw_log(UW_LOG_INFO, "fetched %s from %s (%llu bytes, %.0f ms)", name,
-                   repos[i].st->desc, (unsigned long long)bytes, now_ms() - t0);
-            rc = 0;
-            break;
+    if (prefetching) {
+        if (uw_cfg_isset(cfg, "spool-path"))
+            spool = uw_sprintf("%s/%s/fetch", uw_cfg_str(cfg, "spool-path"), uw_cfg_str(cfg, "stanza"));
+        else {
+            /* Beside pg_wal, so that delivering a spooled segment is a rename. */
+            const char *slash = strrchr(dest, '/');
+            spool = slash ? uw_sprintf("%.*s/ue-wal-prefetch", (int)(slash - dest), dest)
+                          : uw_strdup("ue-wal-prefetch");
         }
-        if (e.code != UW_E_NOT_FOUND && i + 1 < n)
-            uw_log(UW_LOG_WARN, "%s; trying the next repository", e.msg);
-        if (worst.code == UW_OK || rank(e.code) > rank(worst.code))
-            worst = e;
+        if (uw_mkdir_p(spool, 0700, err) < 0) {
+            free(spool);
+            spool = NULL;
+            prefetching = false;
+            uw_log(UW_LOG_WARN, "prefetch disabled: %s", err->msg);
+        }
     }
+    if (prefetching) {
+        char *last = uw_sprintf("%s/last", spool), *tmp = uw_sprintf("%s/last.tmp", spool);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "%s\n", name);
+            fclose(f);
+            rename(tmp, last);
+        }
+        free(last);
+        free(tmp);
+        char *spooled = uw_sprintf("%s/%s", spool, name);
+        if (rename(spooled, dest) == 0) {
+            uw_log(UW_LOG_INFO, "delivered %s from the prefetch queue", name);
+            rc = 0;
+        }
+        free(spooled);
+    }
+    if (rc < 0)
+        rc = fetch_repos(repos, n, cfg, name, dest, false, err);
+    uint32_t seg_size = repos[0].have_info ? repos[0].info.wal_seg_size : 0;
     uw_repos_close(repos, n);
-    if (rc < 0) {
-        *err = worst;
-        if (worst.code == UW_E_NOT_FOUND)
-            uw_fail(err, UW_E_NOT_FOUND, "%s is not in the archive", name);
+    if (prefetching && seg_size && prefetch_start(spool)) {
+        *detached = true;
+        prefetch_run(cfg, spool, seg_size);
     }
+    free(spool);
     return rc;
 }
 
@@ -85,7 +391,11 @@ int main(int argc, char **argv)
         return code;
     uw_err err;
     uw_err_clear(&err);
-    if (fetch(cfg, &err) == 0)
+    bool detached = false;
+    int rc = fetch(cfg, &detached, &err);
+    if (detached)
+        code = 0; /* the prefetcher's status goes nowhere */
+    else if (rc == 0)
         code = 0;
     else if (err.code == UW_E_NOT_FOUND) {
         /* Routine at the end of every recovery: not an error. */
