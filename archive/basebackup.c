@@ -178,6 +178,8 @@ static int walk(walk_state *w, const char *abs, const char *rel, int depth, uw_e
 
 typedef struct {
     uw_backup_ctx bctx;
+    const uw_config *cfg;
+    uw_repo *worker_repos; /* one handle per worker thread */
     walk_state *w;
     uw_backup_result *results;
     size_t *jobs; /* indexes of file entries */
@@ -188,7 +190,12 @@ static int copy_job(void *ctx, size_t i, uw_err *err)
     copy_state *c = ctx;
     size_t idx = c->jobs[i];
     uw_mf_entry *e = &c->w->files.entries[idx];
-    if (uw_backup_file(&c->bctx, c->w->src[idx], e, &c->results[idx], err) < 0)
+    uw_backup_ctx b = c->bctx;
+    uw_repo *mine = &c->worker_repos[uw_pool_worker_id()];
+    if (!mine->st && uw_repo_clone(c->cfg, c->bctx.repo, mine, err) < 0)
+        return -1;
+    b.repo = mine;
+    if (uw_backup_file(&b, c->w->src[idx], e, &c->results[idx], err) < 0)
         return uw_wrap(err, "backing up '%s'", e->path);
     uw_log(UW_LOG_DETAIL, "%s %s (%" PRIu64 " bytes)",
            c->results[idx].vanished ? "vanished" : c->results[idx].referenced ? "unchanged" : "stored",
@@ -440,6 +447,8 @@ static int backup(const uw_config *cfg, uw_err *err)
     cs.bctx.level = (int)uw_cfg_int(cfg, "compress-level");
     cs.bctx.prior = prior;
     int workers = (int)uw_cfg_int(cfg, "process-max");
+    cs.cfg = cfg;
+    cs.worker_repos = uw_calloc((size_t)workers, sizeof *cs.worker_repos);
     if (uw_pool_run(workers, control >= 0 ? nfiles - 1 : nfiles, copy_job, &cs, err) < 0)
         goto out;
     if (control >= 0 && copy_job(&cs, nfiles - 1, err) < 0)
@@ -518,6 +527,10 @@ out:
     free(w.src);
     uw_manifest_free(&w.files);
     uw_manifest_free(&m);
+    for (int i = 0; cs.worker_repos && i < (int)uw_cfg_int(cfg, "process-max"); i++)
+        if (cs.worker_repos[i].st)
+            uw_repo_release(&cs.worker_repos[i]);
+    free(cs.worker_repos);
     free(cs.jobs);
     free(cs.results);
     for (int i = 0; incomplete && incomplete[i]; i++)

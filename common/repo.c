@@ -44,6 +44,28 @@ int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err
     return 0;
 }
 
+int uw_repo_clone(const uw_config *cfg, const uw_repo *src, uw_repo *dst, uw_err *err)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->st = uw_storage_open(cfg, src->st->repo, err);
+    if (!dst->st)
+        return -1;
+    dst->stanza = uw_strdup(src->stanza);
+    dst->info = src->info;
+    dst->have_info = src->have_info;
+    dst->key = src->key;
+    dst->have_key = src->have_key;
+    return 0;
+}
+
+void uw_repo_release(uw_repo *r)
+{
+    uw_storage_close(r->st);
+    free(r->stanza);
+    uw_key_wipe(&r->key);
+    memset(r, 0, sizeof *r);
+}
+
 void uw_repos_close(uw_repo *repos, int count)
 {
     for (int i = 0; i < count; i++) {

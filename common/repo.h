@@ -43,6 +43,12 @@ typedef struct {
 int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err);
 void uw_repos_close(uw_repo *repos, int count);
 
+/* A second handle on an opened and loaded repository, for another thread:
+ * storage handles (connections) are never shared between threads. Copies the
+ * stanza info and key instead of deriving the key again. */
+int uw_repo_clone(const uw_config *cfg, const uw_repo *src, uw_repo *dst, uw_err *err);
+void uw_repo_release(uw_repo *r);
+
 /* Load <stanza>/stanza.info; missing gives UW_E_STANZA. Derives the cipher key
  * when the stanza is encrypted, failing with UW_E_DECRYPT on a wrong passphrase. */
 int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err);
