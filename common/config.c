@@ -297,7 +297,7 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
                        strerror(errno));
     }
     cfg->file = uw_strdup(path);
-    const char *stanza = cfg->slots[slot_base(1)].value; /* "stanza" is option 1 */
+    const char *stanza = NULL;
     char line[4096];
     int lineno = 0;
     /* Two passes: global first, then the stanza's own section. */
@@ -305,6 +305,8 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         rewind(f);
         lineno = 0;
+        /* "stanza" (option 1) may itself come from [global]: read it after pass 0. */
+        stanza = cfg->slots[slot_base(1)].value;
         char section[256] = "";
         while (fgets(line, sizeof line, f)) {
             lineno++;

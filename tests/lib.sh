@@ -1,0 +1,576 @@
+# shellcheck shell=bash
+# tests/lib.sh: helpers for ue-wal integration tests against a real
+# PostgreSQL 15.  Source it first thing:
+#
+#     source "$(dirname "$0")/../lib.sh"
+#
+# Environment (set by ctest, see tests/CMakeLists.txt):
+#   UW_BIN_DIR    build directory holding ue-wal-push, ue-wal-fetch, ue-pitr
+#   UW_SRC_DIR    source tree (default: the parent of this file's directory)
+#   UW_PORT_BASE  first of 20 ports this test may use (UW_PORT_BASE..+19)
+# Optional:
+#   UW_PG_BIN     PostgreSQL bin dir (default /usr/lib/postgresql/15/bin)
+#   UW_KEEP=1     keep the test directory even when the test passes
+#   ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS are handed on to every binary,
+#   including those PostgreSQL runs (archive_command / restore_command).
+#
+# What sourcing does: creates the test directory $T (mktemp under /tmp,
+# mode 755), copies the binaries to $T/bin (so that the postgres user can
+# run them even when the build lives under /root), cd's to $T and installs
+# an EXIT trap that stops every cluster the test started and removes $T on
+# success, or keeps it and prints its path and the log tails on failure.
+#
+# Clusters live in $T/NAME, log to $T/NAME.log, and listen only on a unix
+# socket in $T/sock (listen_addresses = ''), so tests cannot collide with
+# each other or with a Debian cluster on 5432.
+
+set -euo pipefail
+
+# ---------------------------------------------------------------- basics --
+UW_TEST_NAME=${UW_TEST_NAME:-$(basename "$0" .sh)}
+UW_SRC_DIR=${UW_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+UW_PORT_BASE=${UW_PORT_BASE:-25400}
+PGBIN=${UW_PG_BIN:-/usr/lib/postgresql/15/bin}
+_UW_T0=$EPOCHREALTIME
+
+# Hermetic environment: nothing from the caller may change what the
+# binaries or libpq do behind the test's back.
+while IFS= read -r _v; do unset "$_v"; done < <(compgen -e | grep -E '^(UE_WAL_|PG(HOST|PORT|DATABASE|USER|DATA|SERVICE|OPTIONS|PASSWORD|PASSFILE|SSLMODE|APPNAME|HOSTADDR|CONNECT_TIMEOUT|TZ|CLIENTENCODING|TARGETSESSIONATTRS)$)' || true)
+unset _v
+export LC_ALL=C.UTF-8 LANG=C.UTF-8
+
+# note MSG...: progress line, prefixed with the elapsed time of the test.
+note() {
+    local now=$EPOCHREALTIME
+    printf '[%s %7.2fs] %s\n' "$UW_TEST_NAME" "$(_uw_sub "$now" "$_UW_T0")" "$*"
+}
+# die MSG...: fail the test.
+die() {
+    printf '[%s] FAIL: %s\n' "$UW_TEST_NAME" "$*" >&2
+    exit 1
+}
+ok() { note "ok: $*"; }
+
+_uw_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+# now: a timestamp; elapsed START: seconds since START with 2 decimals.
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { _uw_sub "$EPOCHREALTIME" "$1"; }
+# ratio A B [DIGITS]: A / B.
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { if (b == 0) print "inf"; else printf "%.*f", d, a / b }'; }
+
+# ------------------------------------------------------------ users, dirs --
+if [[ $(id -u) -eq 0 ]]; then
+    PGUSER_OS=postgres
+    getent passwd postgres >/dev/null || die "user 'postgres' does not exist (run scripts/setup-deps.sh)"
+else
+    # Not root: everything runs as the current user (no user switching).
+    PGUSER_OS=$(id -un)
+fi
+
+# The environment handed to everything run as the PostgreSQL user.
+_UW_PG_ENV=(PATH="$PGBIN:/usr/local/bin:/usr/bin:/bin" LC_ALL=C.UTF-8 LANG=C.UTF-8 TZ=UTC)
+
+# as_pg CMD...: run CMD as the PostgreSQL OS user (with the sanitizer env).
+as_pg() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u "$PGUSER_OS" -- env "${_UW_PG_ENV[@]}" "$@"
+    else
+        env "${_UW_PG_ENV[@]}" "$@"
+    fi
+}
+# pg_dir DIR [MODE]: create DIR owned by the PostgreSQL OS user.
+pg_dir() {
+    mkdir -p "$1"
+    chmod "${2:-700}" "$1"
+    [[ $(id -u) -ne 0 ]] || chown "$PGUSER_OS:" "$1"
+}
+# pg_file FILE [MODE]: create (or keep) FILE owned by the PostgreSQL OS user.
+pg_file() {
+    touch "$1"
+    chmod "${2:-600}" "$1"
+    [[ $(id -u) -ne 0 ]] || chown "$PGUSER_OS:" "$1"
+}
+
+[[ -x "$PGBIN/initdb" && -x "$PGBIN/pg_ctl" ]] ||
+    die "PostgreSQL binaries not found in $PGBIN (run scripts/setup-deps.sh)"
+
+T=$(mktemp -d "/tmp/uw-${UW_TEST_NAME}.XXXXXX")
+chmod 755 "$T"
+mkdir -p "$T/out"
+pg_dir "$T/sock" 755
+REPO=$T/repo
+CONF=$T/ue-wal.conf
+STANZA=demo
+cd "$T"
+
+# ----------------------------------------------------------------- cleanup --
+declare -A _UW_PORT=()        # cluster name -> port
+declare -A _UW_NAME=()        # port -> cluster name
+declare -a _UW_RUNNING=()     # clusters to stop on exit
+
+# Sanitizer reports anywhere in the server logs or captured stderr fail the
+# test, even when the failing process's exit code was swallowed somewhere.
+_uw_sanitizer_reports() {
+    grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' \
+        "$T"/*.log "$T"/out/* 2>/dev/null || true
+}
+
+_uw_cleanup() {
+    local rc=$? name f
+    trap - EXIT INT TERM
+    set +e
+    [[ -n "${_UW_WATCHDOG:-}" ]] && kill "$_UW_WATCHDOG" 2>/dev/null
+    [[ -s "$T/out/watchdog" ]] && cat "$T/out/watchdog" >&2
+    for name in "${_UW_RUNNING[@]}"; do
+        [[ -n "$name" && -f "$T/$name/postmaster.pid" ]] &&
+            as_pg "$PGBIN/pg_ctl" -D "$T/$name" -m immediate -w -t 30 stop >/dev/null 2>&1
+    done
+    if ((rc == 0)); then
+        local -a reports
+        mapfile -t reports < <(_uw_sanitizer_reports)
+        if ((${#reports[@]})); then
+            echo "[$UW_TEST_NAME] FAIL: sanitizer reports found in: ${reports[*]}" >&2
+            grep -h -A25 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "${reports[@]}" | head -80 >&2
+            rc=1
+        fi
+    fi
+    if ((rc == 0)); then
+        note "PASS (total $(elapsed "$_UW_T0") s)"
+        if [[ "${UW_KEEP:-0}" == 1 ]]; then note "kept $T (UW_KEEP=1)"; else rm -rf "$T"; fi
+    else
+        echo "[$UW_TEST_NAME] FAILED with exit code $rc after $(elapsed "$_UW_T0") s; test directory kept: $T" >&2
+        for f in "$T"/*.log; do
+            [[ -s "$f" ]] || continue
+            echo "----- last 25 lines of $f -----" >&2
+            tail -n 25 "$f" >&2
+        done
+    fi
+    exit "$rc"
+}
+trap _uw_cleanup EXIT
+trap 'echo "[$UW_TEST_NAME] interrupted by SIGTERM (timeout?)" >&2; exit 143' TERM
+trap 'exit 130' INT
+
+# Watchdog: stop the test (and so its clusters, through the EXIT trap) before
+# ctest's own timeout would SIGKILL it and leave servers running.
+UW_TEST_TIMEOUT=${UW_TEST_TIMEOUT:-600}
+(
+    exec </dev/null >/dev/null 2>&1
+    for ((_i = 0; _i < UW_TEST_TIMEOUT; _i++)); do
+        sleep 1
+        kill -0 $$ 2>/dev/null || exit 0
+    done
+    echo "[$UW_TEST_NAME] watchdog: test exceeded ${UW_TEST_TIMEOUT}s" >"$T/out/watchdog"
+    kill -TERM $$
+) &
+_UW_WATCHDOG=$!
+
+# ---------------------------------------------------------------- binaries --
+: "${UW_BIN_DIR:?UW_BIN_DIR must point at the cmake build directory}"
+mkdir -p "$T/bin"
+for _b in ue-wal-push ue-wal-fetch ue-pitr; do
+    [[ -x "$UW_BIN_DIR/$_b" ]] || die "binary not found: $UW_BIN_DIR/$_b (build the project first)"
+    cp "$UW_BIN_DIR/$_b" "$T/bin/$_b"
+done
+[[ -x "$UW_BIN_DIR/ue-basebackup" ]] && cp "$UW_BIN_DIR/ue-basebackup" "$T/bin/"
+chmod 755 "$T/bin" "$T"/bin/*
+unset _b
+PUSH=$T/bin/ue-wal-push
+FETCH=$T/bin/ue-wal-fetch
+PITR=$T/bin/ue-pitr
+
+# Sanitizer build: make sure reports abort the process (a plain exit code 1
+# from a sanitizer would look like "not in archive" to restore_command).
+if grep -q '^UW_SANITIZE:BOOL=ON' "$UW_BIN_DIR/CMakeCache.txt" 2>/dev/null; then
+    UW_SANITIZED=1
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1}
+else
+    UW_SANITIZED=0
+fi
+for _v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+    [[ -n "${!_v:-}" ]] && _UW_PG_ENV+=("$_v=${!_v}")
+done
+unset _v
+
+# _uw_check_sanitizer NAME: fail at once if NAME's server log holds a
+# sanitizer report (from archive_command / restore_command).
+_uw_check_sanitizer() {
+    local name=$1
+    [[ -n "$name" && -f "$T/$name.log" ]] || return 0
+    if grep -q -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/$name.log"; then
+        grep -A25 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T/$name.log" | head -60 >&2
+        die "sanitizer report in $T/$name.log"
+    fi
+}
+
+# ---------------------------------------------------------------- clusters --
+# pg_init NAME PORT [initdb args...]: new cluster in $T/NAME (not started).
+pg_init() {
+    local name=$1 port=$2
+    shift 2
+    local d=$T/$name
+    pg_dir "$d" 700
+    pg_file "$T/$name.log" 644
+    if ! as_pg "$PGBIN/initdb" -D "$d" -U postgres --auth=trust --no-locale -E UTF8 \
+        --no-sync "$@" >"$T/out/$name.initdb" 2>&1; then
+        cat "$T/out/$name.initdb" >&2
+        die "initdb of $name failed"
+    fi
+    cat >>"$d/postgresql.conf" <<EOF
+
+# ---- ue-wal test settings ----
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$T/sock'
+fsync = off
+wal_level = replica
+max_wal_size = 64MB
+min_wal_size = 32MB
+checkpoint_timeout = 30s
+shared_buffers = 64MB
+max_wal_senders = 4
+log_line_prefix = '%m [%p] %b '
+log_min_messages = info
+EOF
+    _UW_PORT[$name]=$port
+    _UW_NAME[$port]=$name
+}
+
+# pg_conf NAME 'key = value'...: append settings to NAME's postgresql.conf
+# (later lines win, so this also overrides settings copied by a backup).
+pg_conf() {
+    local name=$1
+    shift
+    printf '%s\n' "$@" >>"$T/$name/postgresql.conf"
+}
+
+# pg_set_port NAME PORT: (re)assign NAME's port (e.g. for a restored backup).
+pg_set_port() {
+    pg_conf "$1" "port = $2"
+    _UW_PORT[$1]=$2
+    _UW_NAME[$2]=$1
+}
+
+_uw_running_add() { _UW_RUNNING+=("$1"); }
+_uw_running_del() {
+    local i
+    for i in "${!_UW_RUNNING[@]}"; do
+        [[ "${_UW_RUNNING[$i]}" == "$1" ]] && unset '_UW_RUNNING[i]'
+    done
+    return 0
+}
+
+# pg_start NAME: start and wait until it accepts connections; on failure
+# print the log tail and fail the test.
+pg_start() {
+    local name=$1
+    pg_file "$T/$name.log" 644
+    _uw_running_add "$name"
+    if ! as_pg "$PGBIN/pg_ctl" -D "$T/$name" -l "$T/$name.log" -w -t 120 start \
+        >"$T/out/$name.pg_ctl" 2>&1; then
+        cat "$T/out/$name.pg_ctl" >&2
+        echo "----- $T/$name.log (tail) -----" >&2
+        tail -n 40 "$T/$name.log" >&2
+        die "could not start cluster $name"
+    fi
+}
+
+# pg_start_nowait NAME: start without waiting (for servers expected to fail).
+pg_start_nowait() {
+    local name=$1
+    pg_file "$T/$name.log" 644
+    _uw_running_add "$name"
+    as_pg "$PGBIN/pg_ctl" -D "$T/$name" -l "$T/$name.log" -W start >"$T/out/$name.pg_ctl" 2>&1 ||
+        { cat "$T/out/$name.pg_ctl" >&2; die "pg_ctl start of $name failed"; }
+}
+
+# pg_stop NAME [MODE]: stop (fast by default) and wait.
+pg_stop() {
+    local name=$1 mode=${2:-fast}
+    if ! as_pg "$PGBIN/pg_ctl" -D "$T/$name" -m "$mode" -w -t 120 stop >"$T/out/$name.pg_ctl" 2>&1; then
+        cat "$T/out/$name.pg_ctl" >&2
+        tail -n 40 "$T/$name.log" >&2
+        die "could not stop cluster $name"
+    fi
+    _uw_running_del "$name"
+}
+
+# pg_running NAME: true if NAME's postmaster is alive.
+pg_running() {
+    as_pg "$PGBIN/pg_ctl" -D "$T/$1" status >/dev/null 2>&1
+}
+
+pg_reload() {
+    as_pg "$PGBIN/pg_ctl" -D "$T/$1" reload >/dev/null
+}
+
+# q PORT SQL: run SQL, print unaligned tuples-only output; fails the test
+# on error.
+q() {
+    local port=$1 sql=$2 out
+    if ! out=$("$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$T/sock" -p "$port" \
+        -U postgres -d postgres -c "$sql" 2>"$T/out/psql.err"); then
+        cat "$T/out/psql.err" >&2
+        die "query on port $port failed: $sql"
+    fi
+    printf '%s\n' "$out"
+}
+# q_try PORT SQL: like q but returns non-zero instead of failing the test.
+q_try() {
+    "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$T/sock" -p "$1" \
+        -U postgres -d postgres -c "$2" 2>/dev/null
+}
+
+# pgbench_run PORT ARGS...: pgbench as the superuser on PORT.
+pgbench_run() {
+    local port=$1
+    shift
+    "$PGBIN/pgbench" -h "$T/sock" -p "$port" -U postgres "$@" postgres
+}
+
+# basebackup PORT NAME [args...]: pg_basebackup -X none (WAL must come
+# from the archive) into $T/NAME; fails after 180 s (it waits for the end
+# segment to be archived, so a broken archive_command would hang it).
+basebackup() {
+    local port=$1 name=$2
+    shift 2
+    pg_dir "$T/$name" 700
+    if ! as_pg timeout 180 "$PGBIN/pg_basebackup" -h "$T/sock" -p "$port" -U postgres \
+        -D "$T/$name" -X none -c fast --no-sync "$@" >"$T/out/$name.basebackup" 2>&1; then
+        cat "$T/out/$name.basebackup" >&2
+        die "pg_basebackup of port $port into $name failed (or timed out waiting for WAL archiving)"
+    fi
+}
+
+# ------------------------------------------------------------------ config --
+# write_config [-f FILE] [-s STANZA] [-n CLUSTER] [-r REPO] [global-key=value...]
+# Writes an ue-wal config (defaults: $CONF, stanza $STANZA, cluster src,
+# repo $REPO, compress-type=zstd, cipher-type=none).  key=value arguments
+# override or extend the [global] section.
+write_config() {
+    local file=$CONF stanza=$STANZA name=src repo=$REPO
+    while (($#)); do
+        case $1 in
+        -f) file=$2; shift 2 ;;
+        -s) stanza=$2; shift 2 ;;
+        -n) name=$2; shift 2 ;;
+        -r) repo=$2; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    local -A g=([repo1-type]=posix [repo1-path]=$repo [compress-type]=zstd
+        [compress-level]=3 [cipher-type]=none [log-level]=info)
+    local -a order=(repo1-type repo1-path compress-type compress-level cipher-type log-level)
+    local kv k
+    for kv in "$@"; do
+        k=${kv%%=*}
+        [[ -v "g[$k]" ]] || order+=("$k")
+        g[$k]=${kv#*=}
+    done
+    [[ -d "$repo" ]] || pg_dir "$repo" 750
+    local port=${_UW_PORT[$name]:-}
+    [[ -n "$port" ]] || die "write_config: unknown cluster '$name'"
+    {
+        echo "[global]"
+        for k in "${order[@]}"; do echo "$k=${g[$k]}"; done
+        echo
+        echo "[$stanza]"
+        echo "pg-path=$T/$name"
+        echo "pg-port=$port"
+        echo "pg-socket-path=$T/sock"
+        echo "pg-user=postgres"
+    } >"$file"
+    pg_file "$file" 600
+}
+
+# enable_archiving NAME [CONFIG] [STANZA]: point archive_command at
+# ue-wal-push (archive_mode must already be on) and reload.
+enable_archiving() {
+    local name=$1 conf=${2:-$CONF} stanza=${3:-$STANZA}
+    pg_conf "$name" "archive_command = '$PUSH --config $conf --stanza $stanza %p'"
+    pg_reload "$name"
+    local port=${_UW_PORT[$name]} i
+    for i in $(seq 50); do
+        [[ $(q "$port" "show archive_command") == *ue-wal-push* ]] && return 0
+        sleep 0.1
+    done
+    die "archive_command of $name not reloaded"
+}
+
+# setup_restore NAME PORT [CONFIG] [STANZA]: turn base backup $T/NAME into
+# a recovery cluster on PORT that fetches WAL with ue-wal-fetch (recovery
+# to the end of the archive, then promotion).  Archiving is off.
+setup_restore() {
+    local name=$1 port=$2 conf=${3:-$CONF} stanza=${4:-$STANZA}
+    pg_set_port "$name" "$port"
+    pg_conf "$name" "archive_mode = off" "wal_keep_size = 0" \
+        "restore_command = '$FETCH --config $conf --stanza $stanza %f %p'"
+    pg_file "$T/$name/recovery.signal" 600
+    pg_file "$T/$name.log" 644
+}
+
+# ------------------------------------------------------------------ waiting --
+# wait_archived PORT SEGNAME [TIMEOUT=60]: until pg_stat_archiver shows
+# SEGNAME (or a later segment) archived.  A .backup file named after
+# segment X only proves that segments before X are archived.
+wait_archived() {
+    local port=$1 seg=$2 timeout=${3:-60} deadline row last
+    deadline=$((SECONDS + timeout))
+    while :; do
+        row=$(q_try "$port" "select coalesce(last_archived_wal,''), archived_count, failed_count, coalesce(last_failed_wal,'') from pg_stat_archiver") || row=""
+        last=${row%%|*}
+        if [[ "$last" =~ ^[0-9A-F]{24}$ ]]; then
+            [[ ! "$last" < "$seg" ]] && return 0
+        elif [[ "$last" =~ ^([0-9A-F]{24})\. ]]; then
+            [[ "${BASH_REMATCH[1]}" > "$seg" ]] && return 0
+        fi
+        _uw_check_sanitizer "${_UW_NAME[$port]:-}"
+        if ((SECONDS >= deadline)); then
+            echo "pg_stat_archiver (last_archived_wal|archived_count|failed_count|last_failed_wal): $row" >&2
+            local name=${_UW_NAME[$port]:-}
+            [[ -n "$name" ]] && { echo "----- $T/$name.log (tail) -----" >&2; tail -n 30 "$T/$name.log" >&2; }
+            die "segment $seg not archived within ${timeout}s on port $port"
+        fi
+        sleep 0.2
+    done
+}
+
+# wait_promoted PORT [TIMEOUT=120]: until pg_is_in_recovery() is false.
+# Fails early if the postmaster dies.
+wait_promoted() {
+    local port=$1 timeout=${2:-120} deadline r name=${_UW_NAME[$1]:-}
+    deadline=$((SECONDS + timeout))
+    while :; do
+        r=$(q_try "$port" "select pg_is_in_recovery()") || r=""
+        [[ "$r" == f ]] && return 0
+        _uw_check_sanitizer "$name"
+        if [[ -n "$name" ]] && ! pg_running "$name"; then
+            tail -n 40 "$T/$name.log" >&2
+            die "cluster $name (port $port) exited before promotion"
+        fi
+        if ((SECONDS >= deadline)); then
+            [[ -n "$name" ]] && tail -n 40 "$T/$name.log" >&2
+            die "cluster on port $port not promoted within ${timeout}s"
+        fi
+        sleep 0.2
+    done
+}
+
+# switch_wal PORT: pg_switch_wal(); prints the name of the segment it
+# completed (the one to wait for).
+switch_wal() {
+    q "$1" "select pg_walfile_name(pg_switch_wal())"
+}
+# current_seg PORT: segment holding the current insert position.
+current_seg() {
+    q "$1" "select pg_walfile_name(pg_current_wal_lsn())"
+}
+
+# --------------------------------------------------------- segment names --
+# 16 MB segments (initdb's default): 256 segments per 4 GB "log id".
+UW_SEGS_PER_ID=256
+seg_no() {   # seg_no NAME: the segment number within its timeline
+    local n=$1
+    echo $((16#${n:8:8} * UW_SEGS_PER_ID + 16#${n:16:8}))
+}
+seg_name() { # seg_name TLI_HEX NUMBER
+    printf '%s%08X%08X\n' "$1" $(($2 / UW_SEGS_PER_ID)) $(($2 % UW_SEGS_PER_ID))
+}
+seg_add() {  # seg_add NAME N: the segment N after NAME
+    seg_name "${1:0:8}" $(($(seg_no "$1") + $2))
+}
+seg_range() { # seg_range FIRST LAST: all names from FIRST to LAST
+    local a b i
+    a=$(seg_no "$1")
+    b=$(seg_no "$2")
+    for ((i = a; i <= b; i++)); do seg_name "${1:0:8}" "$i"; done
+}
+
+# objects SEG [REPO]: repository files stored for SEG (one per line).
+objects() {
+    find "${2:-$REPO}" -type f -name "$1-*" | sort
+}
+# object_count SEG [REPO]
+object_count() {
+    objects "$@" | grep -c . || true
+}
+
+# -------------------------------------------------------------- assertions --
+assert_eq() { # assert_eq EXPECTED ACTUAL MESSAGE
+    [[ "$1" == "$2" ]] || die "$3: expected '$1', got '$2'"
+    ok "$3"
+}
+assert_ne() { # assert_ne UNEXPECTED ACTUAL MESSAGE
+    [[ "$1" != "$2" ]] || die "$3: got '$2'"
+    ok "$3"
+}
+assert_file_absent() {
+    [[ ! -e "$1" ]] || die "${2:-file should not exist}: $1 exists ($(stat -c %s "$1") bytes)"
+}
+
+# run CMD...: run CMD, capturing stdout/stderr into $LAST_OUT/$LAST_ERR;
+# sets LAST_RC.  Never fails by itself.
+_UW_RUN_N=0
+run() {
+    _UW_RUN_N=$((_UW_RUN_N + 1))
+    LAST_OUT=$T/out/run$_UW_RUN_N.out
+    LAST_ERR=$T/out/run$_UW_RUN_N.err
+    printf '%s\n' "$*" >"$T/out/run$_UW_RUN_N.cmd"
+    set +e
+    "$@" >"$LAST_OUT" 2>"$LAST_ERR"
+    LAST_RC=$?
+    set -e
+    return 0
+}
+# assert_exit CODE CMD...: run CMD (see run) and require exit code CODE.
+assert_exit() {
+    local want=$1
+    shift
+    run "$@"
+    if [[ "$LAST_RC" != "$want" ]]; then
+        echo "command: $*" >&2
+        echo "----- stderr -----" >&2
+        head -c 4000 "$LAST_ERR" >&2
+        echo "----- stdout -----" >&2
+        head -c 2000 "$LAST_OUT" >&2
+        die "expected exit code $want, got $LAST_RC"
+    fi
+}
+# assert_exit_pg CODE CMD...: same, CMD run as the PostgreSQL OS user.
+assert_exit_pg() {
+    local want=$1
+    shift
+    assert_exit "$want" as_pg "$@"
+}
+
+# ---------------------------------------------------------------- content --
+# table_checksum PORT [DB]: one line per user table, "table rows md5",
+# over the table's contents independent of physical row order.
+table_checksum() {
+    local port=$1 t
+    local tables
+    tables=$(q "$port" "select format('%I.%I', n.nspname, c.relname) from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace
+        where c.relkind in ('r','p') and n.nspname not in ('pg_catalog','information_schema')
+          and n.nspname !~ '^pg_toast' order by 1")
+    for t in $tables; do
+        printf '%s %s\n' "$t" "$(q "$port" "select count(*) || ' ' || coalesce(md5(string_agg(h, '' order by h)), '-')
+            from (select md5(x::text) h from $t x) s")"
+    done
+}
+
+# flip_byte FILE OFFSET: xor the byte at OFFSET with 0xff (always changes it).
+flip_byte() {
+    local f=$1 off=$2 b
+    b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+    [[ -n "$b" ]] || die "flip_byte: offset $off beyond end of $f"
+    # shellcheck disable=SC2059 # the format is the octal escape of the new byte
+    printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+    local nb
+    nb=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+    [[ "$nb" != "$b" ]] || die "flip_byte: byte at $off of $f did not change"
+}
+
+# sha FILE: sha256 hex of FILE.
+sha() { sha256sum "$1" | cut -d' ' -f1; }
