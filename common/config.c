@@ -242,7 +242,8 @@ static int parse_env(uw_config *cfg, uw_err *err)
         if (strncmp(*e, "UE_WAL_", 7) != 0)
             continue;
         const char *eq = strchr(*e, '=');
-        if (!eq)
+        /* An empty variable means unset, as for PG* variables. */
+        if (!eq || !eq[1])
             continue;
         char name[128];
         size_t nlen = (size_t)(eq - (*e + 7));

@@ -196,6 +196,10 @@ static int reader_setup(reader_sink *r, uw_err *err)
         uw_object_key(r->opts.key, r->hdr + 28, okey);
         chain = uw_decrypt_sink(okey, r->hdr, sizeof r->hdr, chunk, chain);
         memset(okey, 0, sizeof okey);
+    } else if (r->hdr[14] == CIPHER_NONE && r->opts.key) {
+        /* In an encrypted stanza a plaintext object can only be a substitute. */
+        uw_sink_free(chain);
+        return uw_fail(err, UW_E_DECRYPT, "'%s' is not encrypted but the stanza is", name);
     } else if (r->hdr[14] != CIPHER_NONE) {
         uw_sink_free(chain);
         return uw_fail(err, UW_E_FORMAT_VERSION, "'%s' uses unknown cipher id %u", name,
@@ -223,6 +227,8 @@ static int reader_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
     }
     if (!len)
         return 0;
+    if (!r->inner)
+        return uw_fail(err, UW_E_INTERNAL, "object reader used after an error");
     /* Release what can no longer be part of the trailer. */
     size_t total = r->tail_len + len;
     if (total <= UW_OBJ_TRAILER_LEN) {

@@ -8,7 +8,7 @@
  *             SHA-256 of the original content, and its own 8-byte check
  *
  * An unencrypted zstd object is therefore a valid .zst file (`zstd -d` skips our
- * frames), while every byte is still covered by our checksums. The trailer is
+ * frames), while every byte delivered is still verified against our checksums. The trailer is
  * written last, so the digest comes from the same single pass that stored the
  * bytes, which matters for files that change while a backup copies them. */
 #ifndef UW_OBJECT_H

@@ -122,10 +122,10 @@ static int posix_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *e
     int rc = uw_sink_from_fd(dest, fd, f, &local);
     if (rc < 0) {
         /* A read failure is the storage's; a sink failure keeps its own code. */
+        if (local.code == UW_E_FILE && strstr(local.msg, f))
+            local.code = UW_E_STORAGE;
         if (err)
             *err = local;
-        if (local.code == UW_E_FILE && strstr(local.msg, f))
-            err->code = UW_E_STORAGE;
     }
     close(fd);
     free(f);

@@ -98,18 +98,29 @@ void uw_wal_from_lsn(uint32_t tli, uint64_t lsn, uint32_t seg_size, uw_wal_name 
     uw_wal_from_segno(tli, lsn / seg_size, seg_size, out);
 }
 
+/* 1..8 hex digits, as PostgreSQL's pg_lsn input accepts. */
+static const char *hex32(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    int n = 0;
+    for (; isxdigit((unsigned char)*s); s++, n++) {
+        if (n == 8)
+            return NULL;
+        v = v << 4 | (uint32_t)(isdigit((unsigned char)*s) ? *s - '0' : (tolower((unsigned char)*s) - 'a' + 10));
+    }
+    if (!n)
+        return NULL;
+    *out = v;
+    return s;
+}
+
 int uw_lsn_parse(const char *s, uint64_t *lsn)
 {
-    char *end;
-    if (!isxdigit((unsigned char)*s))
+    uint32_t hi, lo;
+    const char *p = hex32(s, &hi);
+    if (!p || *p != '/' || !(p = hex32(p + 1, &lo)) || *p)
         return -1;
-    unsigned long long hi = strtoull(s, &end, 16);
-    if (*end != '/' || hi > 0xffffffffULL || !isxdigit((unsigned char)end[1]))
-        return -1;
-    unsigned long long lo = strtoull(end + 1, &end, 16);
-    if (*end || lo > 0xffffffffULL)
-        return -1;
-    *lsn = hi << 32 | lo;
+    *lsn = (uint64_t)hi << 32 | lo;
     return 0;
 }
 
