@@ -283,6 +283,13 @@ static int wait_for_wal(uw_repo *r, PGconn *conn, const uw_manifest *m, int time
     return 0;
 }
 
+/* The "YYYYMMDD-HHMMSS" part of an id (its last 16 characters, with the type letter). */
+static const char *stamp_of(const char *id)
+{
+    size_t n = strlen(id);
+    return n >= 16 ? id + n - 16 : id;
+}
+
 static void make_id(const uw_manifest *prior, char *id, size_t len)
 {
     time_t t = time(NULL);
@@ -328,11 +335,17 @@ static int backup(const uw_config *cfg, uw_err *err)
 
     if (uw_repo_load(r, cfg, err) < 0)
         goto out;
-    /* One backup per stanza at a time on this host. */
-    char *lockpath = uw_sprintf("/tmp/ue-wal-%s.backup.lock", r->stanza);
-    lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* One backup per stanza at a time on this host (per user: a lock file
+     * left by root must not lock the postgres user out). */
+    char *lockpath = uw_sprintf("/tmp/ue-wal-%s.%d.backup.lock", r->stanza, (int)getuid());
+    lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lockfd < 0) {
+        uw_fail(err, UW_E_FILE, "unable to open lock file '%s': %s", lockpath, strerror(errno));
+        free(lockpath);
+        goto out;
+    }
     free(lockpath);
-    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+    if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
         uw_fail(err, UW_E_BACKUP, "another backup of stanza '%s' is running", r->stanza);
         goto out;
     }
@@ -393,7 +406,18 @@ static int backup(const uw_config *cfg, uw_err *err)
     if (incr && !prior)
         uw_log(UW_LOG_WARN, "no usable prior backup in %s: taking a full backup instead",
                r->st->desc);
-    make_id(prior, m.id, sizeof m.id);
+    /* Ids have a one-second resolution: never reuse one (a backup taken in the
+     * same second as the previous one would overwrite it). */
+    for (;;) {
+        make_id(prior, m.id, sizeof m.id);
+        bool taken = false;
+        for (int i = 0; i < nlist && !taken; i++)
+            taken = strncmp(stamp_of(list[i].id), stamp_of(m.id), 15) == 0;
+        if (!taken)
+            break;
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
     snprintf(m.type, sizeof m.type, "%s", prior ? "incr" : "full");
     if (prior)
         snprintf(m.prior, sizeof m.prior, "%s", prior->id);

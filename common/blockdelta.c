@@ -20,7 +20,10 @@ bool uw_blockdelta_eligible(const char *path)
         p++;
     if (*p == '\0')
         return true;
-    if (strcmp(p, "_vm") == 0 || strcmp(p, "_init") == 0)
+    /* Not _vm: PostgreSQL clears visibility-map bits without advancing the
+     * page's LSN, so an old copy of a VM page could claim changed pages are
+     * all-visible (index-only scans would then return dead rows). */
+    if (strcmp(p, "_init") == 0)
         return true;
     if (*p == '.') {
         p++;

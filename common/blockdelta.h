@@ -17,8 +17,9 @@
 
 #define UW_BLCKSZ 8192
 
-/* Relation data files whose pages carry reliable LSNs (not _fsm: the free space
- * map is not WAL-logged page by page). */
+/* Relation data files whose pages carry reliable LSNs: main and init forks.
+ * Not _fsm (not WAL-logged page by page) and not _vm (bits are cleared without
+ * an LSN change). */
 bool uw_blockdelta_eligible(const char *path);
 
 typedef struct {

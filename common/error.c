@@ -13,6 +13,7 @@ int uw_fail(uw_err *err, uw_code code, const char *fmt, ...)
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
         err->code = code;
+        err->retried = 0;
     }
     return -1;
 }
@@ -43,6 +44,7 @@ void uw_err_clear(uw_err *err)
     if (err) {
         err->code = UW_OK;
         err->msg[0] = '\0';
+        err->retried = 0;
     }
 }
 

@@ -39,6 +39,9 @@ typedef enum {
 typedef struct {
     uw_code code;
     char msg[1024];
+    /* Set by a layer that already retried with backoff (the HTTP client), so
+     * callers do not multiply the attempts. */
+    int retried;
 } uw_err;
 
 /* Fill err (if not NULL) and return -1, so callers can `return uw_fail(...)`. */

@@ -2,7 +2,9 @@
  * command line, the environment and the file, validated, and listed in --help. */
 #include "config.h"
 
-static const char *const repo_types[] = {"posix", NULL};
+static const char *const repo_types[] = {"posix", "azure", "s3", NULL};
+static const char *const s3_uri_styles[] = {"host", "path", NULL};
+static const char *const azure_uri_styles[] = {"host", "path", NULL};
 static const char *const compress_types[] = {"zstd", "none", NULL};
 static const char *const cipher_types[] = {"none", "aes-256-gcm", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "detail", "debug", NULL};
@@ -27,7 +29,48 @@ const uw_opt_def uw_options[] = {
     {"type", UW_OPT_ENUM, "posix", 0, 0, repo_types, UW_OPTF_REPO, REPO_CMDS,
      "repository type"},
     {"path", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
-     "repository path (posix)"},
+     "posix: the repository directory; s3/azure: prefix in the bucket or container"},
+    /* Object stores (S3, Azure): shared by the drivers. */
+    {"storage-port", UW_OPT_INT, NULL, 1, 65535, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "object store: port (overrides the endpoint's)"},
+    {"storage-verify-tls", UW_OPT_BOOL, "y", 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "object store: verify the server's TLS certificate"},
+    {"storage-ca-file", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "object store: CA bundle (PEM) instead of the system store"},
+    {"storage-timeout", UW_OPT_INT, "60", 1, 3600, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "object store: seconds without progress before a request fails"},
+    /* Azure Blob storage (repoN-type=azure). */
+    {"azure-account", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "azure: storage account name"},
+    {"azure-key", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO | UW_OPTF_SECRET, REPO_CMDS,
+     "azure: account key, base64 (SharedKey; config file or environment only)"},
+    {"azure-sas", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO | UW_OPTF_SECRET, REPO_CMDS,
+     "azure: SAS token instead of the key (config file or environment only)"},
+    {"azure-container", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "azure: container (repoN-path is a prefix inside it)"},
+    {"azure-endpoint", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "azure: [http[s]://]host[:port] (default <account>.blob.core.windows.net)"},
+    {"azure-uri-style", UW_OPT_ENUM, "host", 0, 0, azure_uri_styles, UW_OPTF_REPO, REPO_CMDS,
+     "azure: host|path (path: http://host/<account>/<container>/..., e.g. Azurite)"},
+    {"azure-block-size", UW_OPT_SIZE, "4MiB", 64 * 1024, 256LL << 20, NULL, UW_OPTF_REPO,
+     REPO_CMDS, "azure: larger objects are uploaded in blocks of this size"},
+    /* Amazon S3 and compatible stores (repoN-type=s3). */
+    {"s3-endpoint", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "s3: [http[s]://]host[:port] (default https://s3.<region>.amazonaws.com)"},
+    {"s3-region", UW_OPT_STRING, "us-east-1", 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "s3: region (signing scope)"},
+    {"s3-bucket", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "s3: bucket (repoN-path is a prefix inside it, default /)"},
+    {"s3-uri-style", UW_OPT_ENUM, "host", 0, 0, s3_uri_styles, UW_OPTF_REPO, REPO_CMDS,
+     "s3: host (bucket.endpoint) or path (endpoint/bucket)"},
+    {"s3-key", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "s3: access key id (default: AWS_ACCESS_KEY_ID)"},
+    {"s3-key-secret", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO | UW_OPTF_SECRET, REPO_CMDS,
+     "s3: secret access key (config file or environment; default: AWS_SECRET_ACCESS_KEY)"},
+    {"s3-token", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_REPO | UW_OPTF_SECRET, REPO_CMDS,
+     "s3: session token (config file or environment; default: AWS_SESSION_TOKEN)"},
+    {"s3-part-size", UW_OPT_SIZE, "16MiB", 5LL << 20, 5LL << 30, NULL, UW_OPTF_REPO, REPO_CMDS,
+     "s3: larger objects are uploaded in parts of this size (multipart upload)"},
     {"compress-type", UW_OPT_ENUM, "zstd", 0, 0, compress_types, 0, REPO_CMDS,
      "zstd|none"},
     {"compress-level", UW_OPT_INT, "3", 1, 19, NULL, 0, REPO_CMDS, "compression level"},

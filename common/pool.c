@@ -48,7 +48,7 @@ static void *worker(void *arg)
 
 int uw_pool_run(int workers, size_t jobs, uw_job_fn fn, void *ctx, uw_err *err)
 {
-    pool p = {PTHREAD_MUTEX_INITIALIZER, 0, 0, jobs, false, {UW_OK, ""}, fn, ctx};
+    pool p = {PTHREAD_MUTEX_INITIALIZER, 0, 0, jobs, false, {UW_OK, "", 0}, fn, ctx};
     if (workers < 1)
         workers = 1;
     if ((size_t)workers > jobs)

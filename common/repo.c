@@ -292,7 +292,7 @@ bool uw_retry_wait(int attempt, const uw_err *err)
 {
     /* Only storage errors are transient; four attempts over ~1.5 s, jittered so
      * parallel workers do not retry in lock step. */
-    if (!err || err->code != UW_E_STORAGE || attempt >= 3)
+    if (!err || err->code != UW_E_STORAGE || err->retried || attempt >= 3)
         return false;
     long base_ms = 100L << (2 * attempt); /* 100, 400, 1600 */
     long ms = base_ms / 2 + random() % (base_ms / 2 + 1);

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uw_storage_driver *const drivers[] = {&uw_storage_posix};
+static const uw_storage_driver *const drivers[] = {&uw_storage_posix, &uw_storage_azure,
+                                                   &uw_storage_s3};
 
 uw_storage *uw_storage_open(const uw_config *cfg, int repo, uw_err *err)
 {
@@ -119,8 +120,23 @@ static int tree_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
     return 0;
 }
 
+/* Drivers that can remove a whole tree in bulk (kept out of uw_storage_driver
+ * so that the drivers' positional initialisers stay valid). */
+static const struct {
+    const uw_storage_driver *drv;
+    int (*remove_tree)(uw_storage *st, const char *dir, uw_err *err);
+} bulk_removers[] = {{&uw_storage_s3, uw_storage_s3_remove_tree}};
+
 int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err)
 {
+    for (size_t i = 0; i < sizeof bulk_removers / sizeof bulk_removers[0]; i++) {
+        if (bulk_removers[i].drv != st->drv)
+            continue;
+        int r = bulk_removers[i].remove_tree(st, dir, err);
+        if (r < 0)
+            uw_wrap(err, "%s", st->desc);
+        return r;
+    }
     tree_ctx t = {0};
     int rc = uw_storage_list(st, dir, tree_cb, &t, err);
     for (int i = 0; i < t.n; i++) {

@@ -61,5 +61,11 @@ int uw_storage_get(uw_storage *st, const char *path, uw_buf *out, uw_err *err);
 int uw_storage_put(uw_storage *st, const char *path, const void *data, size_t len, uw_err *err);
 
 extern const uw_storage_driver uw_storage_posix;
+extern const uw_storage_driver uw_storage_azure;
+extern const uw_storage_driver uw_storage_s3;
+/* Optional bulk removal hooks, used by uw_storage_remove_tree when the driver
+ * has one (see storage.c): remove every object under dir, recursively;
+ * missing is not an error. S3: ListObjectsV2 + DeleteObjects. */
+int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 
 #endif

@@ -14,6 +14,8 @@ typedef struct {
 
 static const subcommand subcommands[] = {
     {"stanza-create", pitr_stanza_create, "create the stanza in every repository"},
+    {"restore", pitr_restore, "restore a backup for point-in-time recovery"},
+    {"info", pitr_info, "show backups, archived WAL and restorable range"},
 };
 
 int main(int argc, char **argv)
@@ -21,7 +23,13 @@ int main(int argc, char **argv)
     int code;
     uw_config *cfg = uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] --stanza NAME COMMAND",
                                   "Commands:\n"
-                                  "  stanza-create   record the cluster's identity in the repositories",
+                                  "  stanza-create   record the cluster's identity in the repositories\n"
+                                  "  restore         restore a backup into --pgdata and set up recovery\n"
+                                  "                  to at most one of --target-time, --target-lsn,\n"
+                                  "                  --target-xid, --target-name, --target=immediate\n"
+                                  "                  (none: to the end of the archive)\n"
+                                  "  info            backups, archived WAL per timeline and the range\n"
+                                  "                  the repositories can restore to (--output json)",
                                   &code);
     if (!cfg)
         return code;
@@ -33,7 +41,7 @@ int main(int argc, char **argv)
         if (strcmp(subcommands[i].name, cmd) == 0)
             sc = &subcommands[i];
     if (!cmd)
-        code = uw_cmd_fail(&(uw_err){UW_E_OPTION, "no command given (try --help)"});
+        code = uw_cmd_fail(&(uw_err){UW_E_OPTION, "no command given (try --help)", 0});
     else if (!sc) {
         uw_fail(&err, UW_E_OPTION, "unknown command '%s' (try --help)", cmd);
         code = uw_cmd_fail(&err);

@@ -6,5 +6,7 @@
 #include "error.h"
 
 int pitr_stanza_create(const uw_config *cfg, uw_err *err);
+int pitr_restore(const uw_config *cfg, uw_err *err);
+int pitr_info(const uw_config *cfg, uw_err *err);
 
 #endif

@@ -22,6 +22,7 @@ PACKAGES=(
     libcurl4-openssl-dev libssl-dev libzstd-dev libpq-dev libuv1-dev
     postgresql-15 postgresql-contrib # postgresql-15 ships pgbench, pg_basebackup, ...
     python3 zstd util-linux          # util-linux: runuser
+    nodejs npm python3-boto3 openssl # object-storage tests: s3rver/Azurite (npm), boto3 reference client
 )
 
 installed() {

@@ -19,6 +19,11 @@ read -r -a cmake_args <<<"${UW_CMAKE_ARGS:-}"
 read -r -a ctest_args <<<"${UW_CTEST_ARGS:-}"
 
 bash scripts/setup-deps.sh
+# Loopback object-storage servers (s3rver, Azurite) from the npm registry,
+# cached under /var/tmp/ue-wal-npm, so the download stays out of test time.
+if [[ "${UW_SKIP_SETUP:-0}" != 1 ]]; then
+    bash tests/objstore.sh install
+fi
 
 # A build directory configured with another compiler cannot be switched in
 # place: start it afresh.

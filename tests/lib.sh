@@ -574,3 +574,115 @@ flip_byte() {
 
 # sha FILE: sha256 hex of FILE.
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ------------------------------------------------ base backups and restores --
+# ue-basebackup (optional binary: tests that need it call need_basebackup).
+BASEBACKUP=$T/bin/ue-basebackup
+need_basebackup() {
+    [[ -x "$BASEBACKUP" ]] || die "ue-basebackup not found in $UW_BIN_DIR (build the project first)"
+}
+
+# take_backup [ue-basebackup args...]: back up the cluster of $CONF/$STANZA
+# as the PostgreSQL user (set CONF/STANZA around the call for another one).
+# Sets BACKUP_ID (the id printed on stdout) and BACKUP_LOG (its stderr
+# file); fails the test, showing stderr, on a non-zero exit or a malformed
+# id.
+take_backup() {
+    need_basebackup
+    assert_exit_pg 0 "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" "$@"
+    BACKUP_ID=$(tail -n 1 "$LAST_OUT")
+    BACKUP_LOG=$LAST_ERR
+    [[ "$BACKUP_ID" =~ ^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}I)?$ ]] ||
+        { cat "$LAST_ERR" >&2; die "ue-basebackup printed '$BACKUP_ID', not a backup id"; }
+}
+
+# manifest_get ID KEY [REPO] [STANZA]: value of KEY in the [backup] section
+# of backup ID's manifest (empty if absent).
+manifest_get() {
+    local f=${3:-$REPO}/${4:-$STANZA}/backup/$1/manifest
+    [[ -f "$f" ]] || die "no manifest for backup $1: $f"
+    awk -F= -v k="$2" '/^\[/ { s = $0; next } s == "[backup]" && $1 == k { sub(/^[^=]*=/, ""); print; exit }' "$f"
+}
+
+# pg_adopt NAME PORT: register the cluster in $T/NAME, started by something
+# else than pg_start (e.g. `ue-pitr restore --start`), so that q/wait_* find
+# it by port and the EXIT trap stops it.
+pg_adopt() {
+    _UW_PORT[$1]=$2
+    _UW_NAME[$2]=$1
+    _uw_running_add "$1"
+}
+
+# restore_to NAME [ue-pitr restore args...]: `ue-pitr restore` from
+# $CONF/$STANZA as the PostgreSQL user into an empty data directory that
+# $T/NAME leads to, like any cluster of the test.  With `--start --port P`
+# among the args the cluster is adopted (pg_adopt) before the restore runs.
+# Fails the test, showing stderr, on a non-zero exit; RESTORE_LOG and
+# RESTORE_OUT are its stderr and stdout files.
+#
+# `--start --port` makes the server put its socket in the data directory's
+# parent when the owner may write there (else /tmp): the data directory is
+# $T/sock/NAME, so that the socket lands where q and pgbench_run look;
+# $T/NAME is a symbolic link to it, and $T/NAME.log to the server log that
+# --start writes (NAME/log/ue-wal-restore.log).
+restore_to() {
+    local name=$1
+    shift
+    local port="" start=0 a prev=""
+    for a in "$@"; do
+        case $a in
+        --start | --start=y) start=1 ;;
+        --port=*) port=${a#--port=} ;;
+        esac
+        [[ "$prev" == --port ]] && port=$a
+        prev=$a
+    done
+    [[ ! -e "$T/$name" && ! -e "$T/sock/$name" ]] || die "restore_to: $T/$name already exists"
+    pg_dir "$T/sock/$name" 700
+    ln -s "sock/$name" "$T/$name"
+    ln -sfn "$name/log/ue-wal-restore.log" "$T/$name.log"
+    if ((start)); then
+        [[ -n "$port" ]] || die "restore_to $name: --start without --port"
+        pg_adopt "$name" "$port"
+    fi
+    assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" restore --pgdata "$T/sock/$name" "$@"
+    RESTORE_LOG=$LAST_ERR
+    RESTORE_OUT=$LAST_OUT
+    # Not started: a plain log file for a later pg_start.
+    if [[ ! -e "$T/$name.log" ]]; then
+        rm -f "$T/$name.log"
+        pg_file "$T/$name.log" 644
+    fi
+}
+
+# check_relations PORT: amcheck every user table (verify_heapam) and every
+# user btree index (bt_index_check with heapallindexed), and check every
+# user table's visibility map against its heap (pg_visibility: no tuple on
+# a page marked all-visible or all-frozen may be otherwise) in database
+# postgres; fails the test on any report.  Needs a writable (promoted)
+# cluster for CREATE EXTENSION.
+check_relations() {
+    local port=$1 out
+    q "$port" "create extension if not exists amcheck" >/dev/null
+    q "$port" "create extension if not exists pg_visibility" >/dev/null
+    out=$(q "$port" "select format('%s: %s tuples on pages marked all-visible are not (e.g. %s), %s on pages marked all-frozen are not',
+            c.oid::regclass, v.n, v.tid, f.n)
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+             lateral (select count(*) n, min(t) tid from pg_check_visible(c.oid) t) v,
+             lateral (select count(*) n from pg_check_frozen(c.oid)) f
+        where c.relkind in ('r', 'm') and n.nspname not in ('pg_catalog', 'information_schema')
+          and n.nspname !~ '^pg_toast' and (v.n > 0 or f.n > 0)")
+    [[ -z "$out" ]] || die "visibility map on port $port: $out"
+    out=$(q "$port" "select c.oid::regclass || ': ' || coalesce(v.msg, '?')
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+             lateral (select string_agg(format('blk %s off %s: %s', blkno, offnum, msg), '; ') msg
+                      from verify_heapam(c.oid)) v
+        where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema')
+          and n.nspname !~ '^pg_toast' and v.msg is not null")
+    [[ -z "$out" ]] || die "verify_heapam on port $port: $out"
+    q "$port" "select bt_index_check(c.oid, true) from pg_index i
+        join pg_class c on c.oid = i.indexrelid join pg_am am on am.oid = c.relam
+        join pg_namespace n on n.oid = c.relnamespace
+        where am.amname = 'btree' and n.nspname not in ('pg_catalog', 'information_schema')
+          and n.nspname !~ '^pg_toast'" >/dev/null
+}

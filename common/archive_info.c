@@ -1,0 +1,754 @@
+#include "archive_info.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "log.h"
+#include "object.h"
+
+void uw_seg_name(uint32_t tli, uint64_t segno, uint32_t seg_size, char *buf, size_t len)
+{
+    uw_wal_name w;
+    uw_wal_from_segno(tli, segno, seg_size, &w);
+    uw_wal_format(&w, buf, len);
+}
+
+void uw_iso_time(int64_t unix_us, char *buf, size_t len)
+{
+    int64_t sec = unix_us / 1000000, us = unix_us % 1000000;
+    if (us < 0) {
+        us += 1000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (us)
+        snprintf(buf, len, "%s.%06" PRId64 "Z", base, us);
+    else
+        snprintf(buf, len, "%sZ", base);
+}
+
+/* ------------------------------------------------------------------ scan -- */
+
+void uw_archive_init(uw_archive *a, uint32_t seg_size)
+{
+    memset(a, 0, sizeof *a);
+    a->seg_size = seg_size;
+}
+
+static void file_free(uw_arch_file *f) { free(f->object); }
+
+void uw_archive_free(uw_archive *a)
+{
+    for (size_t i = 0; i < a->nsegs; i++)
+        file_free(&a->segs[i]);
+    for (size_t i = 0; i < a->nhistory; i++)
+        file_free(&a->history[i]);
+    for (size_t i = 0; i < a->nother; i++)
+        file_free(&a->other[i]);
+    free(a->segs);
+    free(a->history);
+    free(a->other);
+    for (size_t i = 0; i < a->nduplicates; i++)
+        free(a->duplicates[i]);
+    free(a->duplicates);
+    for (size_t i = 0; i < a->ntls; i++)
+        free(a->tls[i].gaps);
+    free(a->tls);
+    memset(a, 0, sizeof *a);
+}
+
+static void push_file(uw_arch_file **arr, size_t *n, size_t *cap, const uw_arch_file *f)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *arr = uw_realloc(*arr, *cap * sizeof **arr);
+    }
+    (*arr)[(*n)++] = *f;
+}
+
+typedef struct {
+    uw_archive *a;
+    uw_repo *r;
+    int rank;
+    const char *dir;      /* "<stanza>/archive/<sub>" */
+    const char *sub;      /* "history" or 16 hex digits */
+    char **subdirs;       /* top level: collected directory names */
+    size_t nsub, capsub;
+    size_t mark_segs, mark_hist, mark_other; /* counts before the current listing */
+} scan_ctx;
+
+static bool is_hex64(const char *s)
+{
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static int object_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    scan_ctx *c = ctx;
+    if (is_dir)
+        return 0;
+    /* <walname>-<sha256 hex>[.zst][.enc]; WAL names never contain '-'. */
+    const char *dash = strchr(name, '-');
+    if (!dash || (size_t)(dash - name) >= sizeof((uw_arch_file *)0)->name ||
+        strlen(dash + 1) < 64 || !is_hex64(dash + 1) || (dash[65] && dash[65] != '.'))
+        return 0;
+    uw_arch_file f = {0};
+    memcpy(f.name, name, (size_t)(dash - name));
+    f.name[dash - name] = '\0';
+    uw_wal_name w;
+    if (uw_wal_parse(f.name, &w, NULL) < 0)
+        return 0;
+    bool in_history = strcmp(c->sub, "history") == 0;
+    if (in_history != (w.kind == UW_WAL_HISTORY))
+        return 0;
+    if (!in_history && strncmp(f.name, c->sub, 16) != 0)
+        return 0; /* misplaced: fetch would never look for it here */
+    memcpy(f.sha256, dash + 1, 64);
+    f.sha256[64] = '\0';
+    f.tli = w.tli;
+    f.stored = size;
+    f.repo = c->r;
+    f.rank = c->rank;
+    f.object = uw_sprintf("%s/%s", c->dir, name);
+    uw_archive *a = c->a;
+    if (w.kind == UW_WAL_SEGMENT) {
+        f.segno = uw_wal_segno(&w, a->seg_size);
+        push_file(&a->segs, &a->nsegs, &a->segs_cap, &f);
+    } else if (w.kind == UW_WAL_HISTORY) {
+        push_file(&a->history, &a->nhistory, &a->history_cap, &f);
+    } else {
+        f.segno = uw_wal_segno(&w, a->seg_size);
+        push_file(&a->other, &a->nother, &a->other_cap, &f);
+    }
+    return 0;
+}
+
+static bool is_upper_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return s[n] == '\0';
+}
+
+static int subdir_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    (void)size;
+    scan_ctx *c = ctx;
+    /* Object stores have no directories, only prefixes: accept names that look
+     * right whatever is_dir says; listing a non-prefix yields nothing. */
+    (void)is_dir;
+    if (strcmp(name, "history") != 0 && !is_upper_hex(name, 16))
+        return 0;
+    if (c->nsub == c->capsub) {
+        c->capsub = c->capsub ? c->capsub * 2 : 64;
+        c->subdirs = uw_realloc(c->subdirs, c->capsub * sizeof(char *));
+    }
+    c->subdirs[c->nsub++] = uw_strdup(name);
+    return 0;
+}
+
+static int list_retry(uw_repo *r, const char *dir, uw_list_cb cb, scan_ctx *c,
+                      void (*reset)(scan_ctx *), uw_err *err)
+{
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        rc = uw_storage_list(r->st, dir, cb, c, err);
+        if (rc == 0 || !uw_retry_wait(attempt, err))
+            break;
+        if (reset)
+            reset(c);
+    }
+    return rc;
+}
+
+static void reset_subdirs(scan_ctx *c)
+{
+    for (size_t i = 0; i < c->nsub; i++)
+        free(c->subdirs[i]);
+    c->nsub = 0;
+}
+
+/* Objects of a failed listing attempt are dropped before retrying. */
+static void reset_objects(scan_ctx *c)
+{
+    uw_archive *a = c->a;
+    while (a->nsegs > c->mark_segs)
+        file_free(&a->segs[--a->nsegs]);
+    while (a->nhistory > c->mark_hist)
+        file_free(&a->history[--a->nhistory]);
+    while (a->nother > c->mark_other)
+        file_free(&a->other[--a->nother]);
+}
+
+int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err)
+{
+    scan_ctx c = {0};
+    c.a = a;
+    c.r = r;
+    c.rank = ++a->scans;
+    char *top = uw_sprintf("%s/archive", r->stanza);
+    c.dir = top;
+    c.sub = "";
+    int rc = list_retry(r, top, subdir_cb, &c, reset_subdirs, err);
+    for (size_t i = 0; rc == 0 && i < c.nsub; i++) {
+        char *dir = uw_sprintf("%s/%s", top, c.subdirs[i]);
+        c.dir = dir;
+        c.sub = c.subdirs[i];
+        c.mark_segs = a->nsegs;
+        c.mark_hist = a->nhistory;
+        c.mark_other = a->nother;
+        rc = list_retry(r, dir, object_cb, &c, reset_objects, err);
+        free(dir);
+    }
+    reset_subdirs(&c);
+    free(c.subdirs);
+    free(top);
+    return rc;
+}
+
+static int file_cmp(const void *x, const void *y)
+{
+    const uw_arch_file *a = x, *b = y;
+    if (a->tli != b->tli)
+        return a->tli < b->tli ? -1 : 1;
+    if (a->segno != b->segno)
+        return a->segno < b->segno ? -1 : 1;
+    int c = strcmp(a->name, b->name);
+    if (c)
+        return c;
+    return a->rank - b->rank;
+}
+
+static void add_duplicate(uw_archive *a, const char *name)
+{
+    if (a->nduplicates && strcmp(a->duplicates[a->nduplicates - 1], name) == 0)
+        return;
+    a->duplicates = uw_realloc(a->duplicates, (a->nduplicates + 1) * sizeof(char *));
+    a->duplicates[a->nduplicates++] = uw_strdup(name);
+}
+
+/* Keep one object per name: the first repository (in scan order) that holds
+ * exactly one. A repository holding two different objects for one name makes
+ * fetch fail there (it cannot tell which is right), so that copy does not
+ * count; different content in different repositories is reported too. */
+static void dedupe(uw_archive *a, uw_arch_file *arr, size_t *n)
+{
+    if (!*n)
+        return;
+    qsort(arr, *n, sizeof *arr, file_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < *n;) {
+        size_t j = i;
+        while (j < *n && strcmp(arr[j].name, arr[i].name) == 0)
+            j++;
+        ssize_t keep = -1;
+        bool inconsistent = false;
+        for (size_t k = i; k < j;) {
+            size_t l = k;
+            while (l < j && arr[l].rank == arr[k].rank)
+                l++;
+            if (l - k > 1)
+                inconsistent = true;
+            else if (keep < 0)
+                keep = (ssize_t)k;
+            if (strcmp(arr[k].sha256, arr[i].sha256) != 0)
+                inconsistent = true;
+            k = l;
+        }
+        if (inconsistent)
+            add_duplicate(a, arr[i].name);
+        for (size_t k = i; k < j; k++) {
+            if ((ssize_t)k == keep)
+                arr[out++] = arr[k];
+            else
+                file_free(&arr[k]);
+        }
+        i = j;
+    }
+    *n = out;
+}
+
+void uw_archive_build(uw_archive *a)
+{
+    dedupe(a, a->segs, &a->nsegs);
+    dedupe(a, a->history, &a->nhistory);
+    dedupe(a, a->other, &a->nother);
+    for (size_t i = 0; i < a->ntls; i++)
+        free(a->tls[i].gaps);
+    free(a->tls);
+    a->tls = NULL;
+    a->ntls = 0;
+    for (size_t i = 0; i < a->nsegs; i++) {
+        const uw_arch_file *f = &a->segs[i];
+        if (!a->ntls || a->tls[a->ntls - 1].tli != f->tli) {
+            a->tls = uw_realloc(a->tls, (a->ntls + 1) * sizeof *a->tls);
+            a->tls[a->ntls++] = (uw_arch_timeline){f->tli, f->segno, f->segno, 0, 0, NULL, 0};
+        }
+        uw_arch_timeline *t = &a->tls[a->ntls - 1];
+        if (t->count && f->segno > t->last + 1) {
+            t->gaps = uw_realloc(t->gaps, (t->ngaps + 1) * sizeof *t->gaps);
+            t->gaps[t->ngaps++] = (uw_seg_range){t->last + 1, f->segno - 1};
+        }
+        t->last = f->segno;
+        t->count++;
+        t->stored += f->stored;
+    }
+}
+
+const uw_arch_file *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno)
+{
+    size_t lo = 0, hi = a->nsegs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const uw_arch_file *f = &a->segs[mid];
+        if (f->tli == tli && f->segno == segno)
+            return f;
+        if (f->tli < tli || (f->tli == tli && f->segno < segno))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const uw_arch_file *uw_archive_history_file(const uw_archive *a, uint32_t tli)
+{
+    for (size_t i = 0; i < a->nhistory; i++)
+        if (a->history[i].tli == tli)
+            return &a->history[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------- timelines -- */
+
+static int read_object(const uw_arch_file *f, uw_buf *out, uw_err *err)
+{
+    uint8_t sha[32];
+    uw_unhex(f->sha256, sha, 32);
+    uw_repo *r = f->repo;
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        out->len = 0;
+        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, f->object};
+        uw_sink *reader = uw_object_reader(&o, uw_buf_sink(out), NULL);
+        rc = uw_storage_read(r->st, f->object, reader, err);
+        if (rc == 0)
+            rc = uw_sink_finish(reader, err);
+        uw_sink_free(reader);
+        if (rc == 0 || !uw_retry_wait(attempt, err))
+            break;
+    }
+    if (rc < 0)
+        uw_wrap(err, "reading %s", f->name);
+    return rc;
+}
+
+void uw_tl_history_free(uw_tl_history *h)
+{
+    free(h->e);
+    h->e = NULL;
+    h->n = 0;
+}
+
+int uw_archive_tl_history(const uw_archive *a, uint32_t tli, uw_tl_history *h, uw_err *err)
+{
+    h->e = NULL;
+    h->n = 0;
+    if (tli == 1) {
+        h->e = uw_malloc(sizeof *h->e);
+        h->e[0] = (uw_tl_entry){1, 0, UINT64_MAX};
+        h->n = 1;
+        return 0;
+    }
+    const uw_arch_file *f = uw_archive_history_file(a, tli);
+    if (!f)
+        return uw_fail(err, UW_E_NOT_FOUND, "the history file of timeline %" PRIu32
+                                            " (%08" PRIX32 ".history) is not archived",
+                       tli, tli);
+    uw_buf b = {0};
+    if (read_object(f, &b, err) < 0) {
+        uw_buf_free(&b);
+        return -1;
+    }
+    /* Same format and checks as PostgreSQL's readTimeLineHistory(): lines of
+     * "<parent tli> <switch point> <reason>", ascending, comments with '#'. */
+    char *text = b.len ? (char *)b.data : "";
+    uint64_t prev_end = 0;
+    uint32_t prev_tli = 0;
+    int rc = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (!*line || *line == '#')
+            continue;
+        unsigned int ptli, hi, lo;
+        if (sscanf(line, "%u\t%X/%X", &ptli, &hi, &lo) != 3 &&
+            sscanf(line, "%u %X/%X", &ptli, &hi, &lo) != 3) {
+            rc = uw_fail(err, UW_E_CORRUPT, "%s: malformed line '%.80s'", f->name, line);
+            break;
+        }
+        uint64_t sw = (uint64_t)hi << 32 | lo;
+        /* Only the timeline ids must ascend. Switch points need not: a
+         * cluster recovered along timeline 2 that stopped before 2 began
+         * writes "1 <later point>" then "2 <earlier point>" into the history
+         * of its new timeline, and PostgreSQL accepts that. */
+        if (ptli <= prev_tli || ptli >= tli) {
+            rc = uw_fail(err, UW_E_CORRUPT, "%s: timeline ids out of order", f->name);
+            break;
+        }
+        h->e = uw_realloc(h->e, (h->n + 1) * sizeof *h->e);
+        h->e[h->n++] = (uw_tl_entry){ptli, prev_end, sw};
+        prev_end = sw;
+        prev_tli = ptli;
+    }
+    uw_buf_free(&b);
+    if (rc < 0) {
+        uw_tl_history_free(h);
+        return -1;
+    }
+    h->e = uw_realloc(h->e, (h->n + 1) * sizeof *h->e);
+    h->e[h->n++] = (uw_tl_entry){tli, prev_end, UINT64_MAX};
+    return 0;
+}
+
+uint32_t uw_archive_latest_tli(const uw_archive *a, uint32_t from)
+{
+    uint32_t t = from;
+    while (uw_archive_history_file(a, t + 1))
+        t++;
+    return t;
+}
+
+uint32_t uw_tl_of_lsn(const uw_tl_history *h, uint64_t lsn)
+{
+    /* Newest first, like PostgreSQL's tliOfPointInHistory() over its
+     * newest-first list: ranges can overlap (see the history parser). */
+    for (size_t i = h->n; i-- > 0;)
+        if (h->e[i].begin <= lsn && lsn < h->e[i].end)
+            return h->e[i].tli;
+    return 0;
+}
+
+/* The file recovery reads for a segment, as PostgreSQL's XLogFileReadAnyTLI
+ * picks it: the timelines of the history newest first, skipping those that
+ * begin after the segment and never going below the timeline of the file read
+ * before (min_tli; pages of an older timeline after a newer one are rejected
+ * as out of sequence); the first one archived wins. Returns NULL when none
+ * is, with *want set to the timeline it would have asked for first. */
+static const uw_arch_file *segment_for(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
+                                       uint32_t min_tli, uint32_t *want)
+{
+    *want = 0;
+    for (size_t i = h->n; i-- > 0;) {
+        const uw_tl_entry *e = &h->e[i];
+        if (e->tli < min_tli)
+            break;
+        if (e->begin && e->begin / a->seg_size > segno)
+            continue;
+        if (!*want)
+            *want = e->tli;
+        const uw_arch_file *f = uw_archive_segment(a, e->tli, segno);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t start_lsn,
+                      uw_reach *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t segno = start_lsn / a->seg_size;
+    /* Nothing beyond the newest archived segment can be found. */
+    uint64_t max_segno = 0;
+    for (size_t i = 0; i < a->nsegs; i++)
+        if (a->segs[i].segno > max_segno)
+            max_segno = a->segs[i].segno;
+    uint32_t cur_tli = 0;
+    for (;; segno++) {
+        uint32_t want;
+        const uw_arch_file *f = segno > max_segno ? NULL : segment_for(a, h, segno, cur_tli, &want);
+        if (!f) {
+            if (segno > max_segno)
+                segment_for(a, h, segno, cur_tli, &want);
+            out->missing_tli = want;
+            out->missing_segno = segno;
+            break;
+        }
+        cur_tli = f->tli;
+        out->any = true;
+        out->last_tli = f->tli;
+        out->last_segno = segno;
+    }
+    if (out->any)
+        out->end_lsn = (out->last_segno + 1) * a->seg_size;
+}
+
+/* ------------------------------------------------------------ WAL decode -- */
+
+/* CRC-32C (Castagnoli), as PostgreSQL computes record checksums. */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static void crc_build(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+static void crc_init(void) { pthread_once(&crc_once, crc_build); }
+
+static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n)
+{
+    while (n--)
+        crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+/* PostgreSQL's on-disk WAL layout (access/xlog_internal.h, xlogrecord.h). */
+#define XLP_FIRST_IS_CONTRECORD 0x0001
+#define XLP_LONG_HEADER 0x0002
+#define SHORT_PHD 24
+#define LONG_PHD 40
+#define REC_HDR 24
+#define RM_XLOG_ID 0
+#define RM_XACT_ID 1
+#define XLOG_SWITCH 0x40
+#define XLOG_XACT_OPMASK 0x70
+#define XLR_MAX_BLOCK_ID 32
+#define XLR_BLOCK_ID_DATA_SHORT 255
+#define XLR_BLOCK_ID_DATA_LONG 254
+#define XLR_BLOCK_ID_ORIGIN 253
+#define XLR_BLOCK_ID_TOPLEVEL_XID 252
+#define BKPBLOCK_HAS_IMAGE 0x10
+#define BKPBLOCK_SAME_REL 0x20
+#define BKPIMAGE_HAS_HOLE 0x01
+#define BKPIMAGE_COMPRESSED_ANY (0x04 | 0x08 | 0x10)
+
+typedef struct {
+    const uint8_t *buf;
+    size_t len;
+    uint32_t blcksz;
+    uint64_t seg_start;
+    uint16_t magic;
+} seg_reader;
+
+static bool page_ok(const seg_reader *s, size_t pg, bool want_cont)
+{
+    if (pg + s->blcksz > s->len)
+        return false;
+    const uint8_t *p = s->buf + pg;
+    if (le16(p) != s->magic || le64(p + 8) != s->seg_start + pg)
+        return false;
+    return !want_cont || (le16(p + 2) & XLP_FIRST_IS_CONTRECORD);
+}
+
+/* Copy n bytes of record data from *pos on, skipping the headers of the
+ * continuation pages it crosses. dst may be NULL (skip). */
+static bool copy_data(const seg_reader *s, size_t *pos, uint8_t *dst, size_t n)
+{
+    while (n) {
+        if (*pos % s->blcksz == 0) {
+            if (!page_ok(s, *pos, true))
+                return false;
+            *pos += *pos == 0 ? LONG_PHD : SHORT_PHD;
+        }
+        size_t room = s->blcksz - *pos % s->blcksz, k = room < n ? room : n;
+        if (dst) {
+            memcpy(dst, s->buf + *pos, k);
+            dst += k;
+        }
+        *pos += k;
+        n -= k;
+    }
+    return true;
+}
+
+/* Length of the main data of a decoded record (its last bytes), following
+ * DecodeXLogRecord(); -1 when the headers do not add up. */
+static int64_t main_data_len(const uint8_t *rec, size_t tot)
+{
+    size_t off = REC_HDR;
+    uint64_t datatotal = 0;
+    while (off < tot && tot - off > datatotal) {
+        uint8_t id = rec[off++];
+        if (id == XLR_BLOCK_ID_DATA_SHORT) {
+            if (off + 1 > tot)
+                return -1;
+            return rec[off];
+        }
+        if (id == XLR_BLOCK_ID_DATA_LONG) {
+            if (off + 4 > tot)
+                return -1;
+            return le32(rec + off);
+        }
+        if (id == XLR_BLOCK_ID_ORIGIN) {
+            off += 2;
+            continue;
+        }
+        if (id == XLR_BLOCK_ID_TOPLEVEL_XID) {
+            off += 4;
+            continue;
+        }
+        if (id > XLR_MAX_BLOCK_ID || off + 3 > tot)
+            return -1;
+        uint8_t flags = rec[off];
+        datatotal += le16(rec + off + 1);
+        off += 3;
+        if (flags & BKPBLOCK_HAS_IMAGE) {
+            if (off + 5 > tot)
+                return -1;
+            datatotal += le16(rec + off);
+            uint8_t info = rec[off + 4];
+            off += 5;
+            if ((info & BKPIMAGE_HAS_HOLE) && (info & BKPIMAGE_COMPRESSED_ANY))
+                off += 2;
+        }
+        if (!(flags & BKPBLOCK_SAME_REL))
+            off += 12;
+        off += 4;
+    }
+    return 0;
+}
+
+int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, uint32_t seg_size,
+                          uw_wal_end *out, uw_err *err)
+{
+    crc_init();
+    memset(out, 0, sizeof *out);
+    out->end_lsn = seg_start;
+    if (len < LONG_PHD || !(le16(buf + 2) & XLP_LONG_HEADER) || le64(buf + 8) != seg_start)
+        return uw_fail(err, UW_E_CORRUPT, "segment at %" PRIX64 " has no valid first page header",
+                       seg_start);
+    seg_reader s = {buf, len < seg_size ? len : seg_size, le32(buf + 36), seg_start, le16(buf)};
+    if (s.blcksz < 1024 || s.blcksz > 65536 || (s.blcksz & (s.blcksz - 1)) || seg_size % s.blcksz)
+        return uw_fail(err, UW_E_CORRUPT, "segment at %" PRIX64 " has an invalid block size",
+                       seg_start);
+    size_t pos = LONG_PHD;
+    if (le16(buf + 2) & XLP_FIRST_IS_CONTRECORD) {
+        /* The tail of a record that began in the previous segment. */
+        if (!copy_data(&s, &pos, NULL, le32(buf + 16)))
+            return 0;
+    }
+    uint8_t *rec = NULL;
+    size_t rec_cap = 0;
+    uint64_t prev_lsn = 0;
+    for (;;) {
+        pos = (pos + 7) & ~(size_t)7;
+        if (pos >= s.len)
+            break;
+        if (pos % s.blcksz == 0) {
+            /* A record starting on a new page: the page must be ours and
+             * must not claim to continue something. */
+            if (!page_ok(&s, pos, false) || (le16(buf + pos + 2) & XLP_FIRST_IS_CONTRECORD))
+                break;
+            pos += SHORT_PHD;
+        }
+        uint64_t lsn = seg_start + pos;
+        uint32_t tot = le32(buf + pos); /* xl_tot_len is never split across pages */
+        if (tot < REC_HDR || tot > s.len)
+            break;
+        if (tot > rec_cap) {
+            rec_cap = tot;
+            rec = uw_realloc(rec, rec_cap);
+        }
+        size_t p2 = pos;
+        if (!copy_data(&s, &p2, rec, tot))
+            break; /* continues in the next segment (or the rest is not WAL) */
+        if (prev_lsn && le64(rec + 8) != prev_lsn)
+            break;
+        uint32_t crc = crc32c(0xFFFFFFFFu, rec + REC_HDR, tot - REC_HDR);
+        crc = crc32c(crc, rec, 20) ^ 0xFFFFFFFFu;
+        if (crc != le32(rec + 20))
+            break;
+        out->end_lsn = seg_start + p2;
+        uint8_t info = rec[16], rmid = rec[17];
+        if (rmid == RM_XACT_ID) {
+            uint8_t op = info & XLOG_XACT_OPMASK;
+            /* commit, abort, commit prepared, abort prepared: the records
+             * recovery_target_time is compared with. Their main data starts
+             * with the transaction's timestamp. */
+            if (op == 0x00 || op == 0x20 || op == 0x30 || op == 0x40) {
+                int64_t ml = main_data_len(rec, tot);
+                if (ml >= 8 && (uint64_t)ml <= tot - REC_HDR) {
+                    int64_t ts = (int64_t)le64(rec + tot - (size_t)ml);
+                    out->have_xact = true;
+                    out->xact_time_us = ts + UW_PG_EPOCH_US;
+                    out->xact_lsn = lsn;
+                }
+            }
+        }
+        if (rmid == RM_XLOG_ID && (info & 0xF0) == XLOG_SWITCH)
+            break; /* the rest of the segment is padding */
+        prev_lsn = lsn;
+        pos = p2;
+    }
+    free(rec);
+    return 0;
+}
+
+int uw_archive_wal_end(const uw_archive *a, const uw_tl_history *h, const uw_reach *reach,
+                       uint64_t min_segno, int max_segments, uw_wal_end *out, uw_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!reach->any)
+        return 0;
+    out->end_lsn = reach->end_lsn;
+    uint64_t segno = reach->last_segno;
+    bool first = true;
+    for (int n = 0; n < max_segments && segno >= min_segno; n++, segno--) {
+        uint32_t want;
+        const uw_arch_file *f = n == 0 ? uw_archive_segment(a, reach->last_tli, segno)
+                                       : segment_for(a, h, segno, 0, &want);
+        if (!f)
+            break;
+        uw_buf b = {0};
+        if (read_object(f, &b, err) < 0) {
+            uw_buf_free(&b);
+            return -1;
+        }
+        uw_wal_end seg;
+        int rc = uw_wal_decode_segment(b.data, b.len, segno * a->seg_size, a->seg_size, &seg, err);
+        uw_buf_free(&b);
+        if (rc < 0)
+            return uw_wrap(err, "%s", f->name);
+        if (first) {
+            /* The last reachable segment decides where the WAL ends. */
+            out->end_lsn = seg.end_lsn;
+            first = false;
+        }
+        if (seg.have_xact) {
+            out->have_xact = true;
+            out->xact_time_us = seg.xact_time_us;
+            out->xact_lsn = seg.xact_lsn;
+            snprintf(out->xact_segment, sizeof out->xact_segment, "%s", f->name);
+            break;
+        }
+        if (segno == 0)
+            break;
+    }
+    return 0;
+}

@@ -1,0 +1,152 @@
+/* What the WAL archive holds and how far it reaches.
+ *
+ * A scan lists <stanza>/archive/ of one or more repositories (ue-wal-fetch
+ * takes each file from whichever repository has it, so for recovery the
+ * archive is the union) and sorts what it finds: segments per timeline with
+ * their gaps, history files, .partial and .backup files, and names stored
+ * twice with different content. On top of that:
+ *
+ *  - timeline histories, read from the archived <TLI>.history files the way
+ *    PostgreSQL reads them, and the "latest" timeline as PostgreSQL resolves
+ *    recovery_target_timeline = 'latest' (probing TLI+1, TLI+2, ... in the
+ *    archive);
+ *  - reachability: starting from a backup's start LSN, the segments recovery
+ *    asks for along a timeline history, up to the first missing one;
+ *  - the end of the WAL inside the last reachable segment and the newest
+ *    transaction time in it, decoded from the records themselves.
+ *
+ * Restore uses this to refuse targets the archive cannot reach; info reports
+ * it; retention will use it to know which segments a backup still needs. */
+#ifndef UW_ARCHIVE_INFO_H
+#define UW_ARCHIVE_INFO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "repo.h"
+
+/* One archived segment (or history/partial/backup file). */
+typedef struct {
+    uint32_t tli;
+    uint64_t segno;    /* segments; 0 for history files */
+    char name[48];     /* WAL file name */
+    char sha256[65];   /* of the original content, from the object name */
+    char *object;      /* path in the repository */
+    uint64_t stored;   /* object size */
+    uw_repo *repo;     /* repository holding it (borrowed) */
+    int rank;          /* scan order of the repository: earlier wins */
+} uw_arch_file;
+
+typedef struct {
+    uint64_t first, last; /* segment numbers, inclusive */
+} uw_seg_range;
+
+/* Segments of one timeline. */
+typedef struct {
+    uint32_t tli;
+    uint64_t first, last; /* segment numbers */
+    size_t count;
+    uint64_t stored;      /* bytes in the repository */
+    uw_seg_range *gaps;   /* missing ranges between first and last */
+    size_t ngaps;
+} uw_arch_timeline;
+
+typedef struct {
+    uint32_t seg_size;
+    uw_arch_file *segs;       /* sorted by (tli, segno), one per name */
+    size_t nsegs, segs_cap;
+    uw_arch_file *history;    /* sorted by tli */
+    size_t nhistory, history_cap;
+    uw_arch_file *other;      /* .partial and .backup files, by name */
+    size_t nother, other_cap;
+    char **duplicates;        /* names stored with more than one content */
+    size_t nduplicates;
+    uw_arch_timeline *tls;    /* filled by uw_archive_build */
+    size_t ntls;
+    int scans;                /* repositories scanned so far */
+} uw_archive;
+
+void uw_archive_init(uw_archive *a, uint32_t seg_size);
+/* Add the archive of one repository. A name already found in an earlier scanned
+ * repository keeps that repository's object (the order fetch tries them in). */
+int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err);
+/* Sort, de-duplicate and compute timelines and gaps. Call after the scans. */
+void uw_archive_build(uw_archive *a);
+void uw_archive_free(uw_archive *a);
+
+const uw_arch_file *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno);
+const uw_arch_file *uw_archive_history_file(const uw_archive *a, uint32_t tli);
+
+/* A timeline history as PostgreSQL sees it: the ancestors, oldest first, each
+ * valid for LSNs [begin, end); the last entry is the timeline itself, open
+ * ended (end = UINT64_MAX). */
+typedef struct {
+    uint32_t tli;
+    uint64_t begin, end;
+} uw_tl_entry;
+
+typedef struct {
+    uw_tl_entry *e;
+    size_t n;
+} uw_tl_history;
+
+/* Read the history of timeline tli from its archived history file (timeline 1
+ * has none). A missing history file for tli > 1 is UW_E_NOT_FOUND. */
+int uw_archive_tl_history(const uw_archive *a, uint32_t tli, uw_tl_history *h, uw_err *err);
+void uw_tl_history_free(uw_tl_history *h);
+/* recovery_target_timeline = 'latest': PostgreSQL probes for the history
+ * files of from+1, from+2, ... and takes the last one found. */
+uint32_t uw_archive_latest_tli(const uw_archive *a, uint32_t from);
+/* The timeline of `lsn` in history h (the newest entry holding it, as
+ * PostgreSQL decides), or 0 when lsn is not on it. */
+uint32_t uw_tl_of_lsn(const uw_tl_history *h, uint64_t lsn);
+
+/* How far recovery from start_lsn gets along history h with what is archived,
+ * asking for segments the way PostgreSQL does (newest timeline of the history
+ * first, falling back to older ones, never going back below the timeline of
+ * the file read before). */
+typedef struct {
+    bool any;               /* the start segment itself is archived */
+    uint32_t last_tli;      /* last segment recovery can read */
+    uint64_t last_segno;
+    uint64_t end_lsn;       /* end of that segment */
+    uint32_t missing_tli;   /* the first segment it would ask for and not find */
+    uint64_t missing_segno;
+} uw_reach;
+
+void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t start_lsn,
+                      uw_reach *out);
+
+/* What the records in the last reachable segment(s) say. */
+typedef struct {
+    uint64_t end_lsn;      /* end of the last valid record */
+    bool have_xact;
+    int64_t xact_time_us;  /* newest commit/abort time (unix microseconds) */
+    uint64_t xact_lsn;     /* where that record starts */
+    char xact_segment[48]; /* segment holding it */
+} uw_wal_end;
+
+/* Decode the segment where `reach` ends, and earlier ones (on the history h,
+ * not before segment min_segno) until a transaction record is found.
+ * max_segments bounds how many segments are read. */
+int uw_archive_wal_end(const uw_archive *a, const uw_tl_history *h, const uw_reach *reach,
+                       uint64_t min_segno, int max_segments, uw_wal_end *out, uw_err *err);
+
+/* Decode one segment's records. Returns 0 and fills out (end_lsn = start of
+ * the segment when it holds no complete record), -1 on a malformed segment
+ * header. */
+int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, uint32_t seg_size,
+                          uw_wal_end *out, uw_err *err);
+
+/* Segment name helper: buf holds at least 32 bytes. */
+void uw_seg_name(uint32_t tli, uint64_t segno, uint32_t seg_size, char *buf, size_t len);
+
+/* PostgreSQL timestamps (microseconds since 2000-01-01) to unix microseconds. */
+#define UW_PG_EPOCH_US INT64_C(946684800000000)
+
+/* "2026-11-25T12:00:00Z" (microseconds shown when not zero); buf >= 40. */
+void uw_iso_time(int64_t unix_us, char *buf, size_t len);
+
+#endif
