@@ -22,8 +22,14 @@ PACKAGES=(
     libcurl4-openssl-dev libssl-dev libzstd-dev libpq-dev libuv1-dev
     postgresql-15 postgresql-contrib # postgresql-15 ships pgbench, pg_basebackup, ...
     python3 zstd util-linux          # util-linux: runuser
-    nodejs npm python3-boto3 openssl # object-storage tests: s3rver/Azurite (npm), boto3 reference client
+    python3-boto3 openssl            # object-storage tests: boto3 reference client, test certificates
 )
+# Node.js and npm run the loopback object-storage servers. A machine that
+# already has them (e.g. from NodeSource, whose nodejs conflicts with Debian's
+# npm) keeps its own; otherwise Debian's are installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    PACKAGES+=(nodejs npm)
+fi
 
 installed() {
     local st
