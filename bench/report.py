@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""bench/report.py RESULTS.tsv SEGMENTS CORES: the Markdown tables of bench/run.sh.
+
+RESULTS.tsv columns: corpus, figure, tool (ue|pb|cpu), run, seconds,
+max RSS KiB (the calls), background max RSS KiB, extra (bytes stored for
+backup/restore, compressed bytes for the ceiling), 1-minute load average
+right after the measurement, sampled peak PSS of the whole process tree KiB
+(when measured)."""
+import collections
+import statistics
+import sys
+
+SEG = 16 * 1024 * 1024
+
+
+def load(path):
+    data = collections.defaultdict(list)
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 8:
+            continue
+        corpus, fig, tool, run, secs, rss, bg, extra = f[:8]
+        data[(corpus, fig, tool)].append(
+            dict(run=int(run), s=float(secs), rss=int(rss or 0), bg=int(bg or 0),
+                 extra=int(extra) if extra else None, load=f[8] if len(f) > 8 else "",
+                 pss=int(f[9]) if len(f) > 9 and f[9] else 0))
+    return data
+
+
+def med(rows, key="s"):
+    return statistics.median(r[key] for r in rows) if rows else None
+
+
+def peak(rows):
+    """Peak RSS in KiB over every call and background process of every run."""
+    if not rows:
+        return None, False
+    fg = max(r["rss"] for r in rows)
+    bg = max(r["bg"] for r in rows)
+    return max(fg, bg), bg > fg
+
+
+def mib(kib_and_bg):
+    kib, bg = kib_and_bg
+    if kib is None:
+        return "–"
+    return f"{kib / 1024:.1f} MiB" + (" (bg)" if bg else "")
+
+
+def fmt(x, spec, suffix=""):
+    return "–" if x is None else format(x, spec) + suffix
+
+
+# (label, ue figure, pgBackRest figure, target speedup, counts segments)
+ROWS = [
+    ("push, one call per segment (sync)", "push-sync", "push-sync", 2.0, True),
+    ("push, async process-max 2", "push-async", "push-async", 1.2, True),
+    ("fetch, no prefetch vs archive-get sync", "fetch-sync", "fetch-sync", None, True),
+    ("fetch, prefetch vs archive-get sync", "fetch-async", "fetch-sync", 2.0, True),
+    ("fetch, prefetch vs archive-get async", "fetch-async", "fetch-async", None, True),
+    ("full backup, process-max 2", "backup", "backup", 1.3, False),
+    ("restore, process-max 2", "restore", "restore", 1.5, False),
+]
+
+
+def main():
+    data = load(sys.argv[1])
+    nseg = int(sys.argv[2])
+    cores = int(sys.argv[3])
+    corpora = []
+    for (c, _, _) in data:
+        if c not in corpora:
+            corpora.append(c)
+    verdicts = []  # (corpus, target text, measured text, met)
+    for c in corpora:
+        ceil = data.get((c, "ceiling", "cpu"), [])
+        ceil_s = med(ceil)
+        ceil_rate = nseg / ceil_s if ceil_s else None
+        print(f"## {c} corpus ({nseg} segments of 16 MiB)")
+        print()
+        if ceil:
+            out = statistics.median(r["extra"] for r in ceil if r["extra"])
+            print(f"Compute ceiling (median): zstd -3 + SHA-256 in process, {cores} threads: "
+                  f"{ceil_s:.3f} s = **{ceil_rate:.1f} segments/s** "
+                  f"({nseg * SEG / ceil_s / 1e6:.0f} MB/s); the corpus compresses "
+                  f"{nseg * SEG / out:.2f}× per segment.")
+            print()
+        print("| figure | ue-wal s | pgBackRest s | speedup (pgBR/ue) | best-run speedup | ue seg/s "
+              "| pgBR seg/s | ue % of ceiling | ue peak RSS | pgBR peak RSS | target | met |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for label, uf, pf, target, segs in ROWS:
+            u, p = data.get((c, uf, "ue"), []), data.get((c, pf, "pb"), [])
+            if not u and not p:
+                continue
+            us, ps = med(u), med(p)
+            sp = ps / us if us and ps else None
+            urate = nseg / us if us and segs else None
+            prate = nseg / ps if ps and segs else None
+            frac = urate / ceil_rate if urate and ceil_rate and uf.startswith("push") else None
+            tgt, met = "", ""
+            if target and sp is not None:
+                ok = sp >= target
+                tgt = f"≥ {target}×"
+                if uf == "push-async" and frac is not None:
+                    tgt += ", ≥ 90 % ceiling"
+                    ok = ok and frac >= 0.9
+                if uf == "backup":
+                    us_b, ps_b = med(u, "extra"), med(p, "extra")
+                    tgt += ", size ±5 %"
+                    ok = ok and us_b is not None and ps_b and us_b <= ps_b * 1.05
+                met = "yes" if ok else "**no**"
+                verdicts.append((c, f"{label}: {tgt}", f"{sp:.2f}×"
+                                 + (f", {frac * 100:.0f} % of ceiling" if frac and uf == "push-async" else "")
+                                 + (f", size {us_b / ps_b * 100:.1f} % of pgBR" if uf == "backup" and ps_b else ""),
+                                 ok))
+            best = (min(r["s"] for r in p) / min(r["s"] for r in u)) if u and p else None
+            print(f"| {label} | {fmt(us, '.3f')} | {fmt(ps, '.3f')} | {fmt(sp, '.2f', '×')} "
+                  f"| {fmt(best, '.2f', '×')} "
+                  f"| {fmt(urate, '.1f')} | {fmt(prate, '.1f')} | {fmt(frac and frac * 100, '.0f', ' %')} "
+                  f"| {mib(peak(u))} | {mib(peak(p))} | {tgt} | {met} |")
+        # Peak RSS per operation (each distinct ue figure vs the same pgBR operation).
+        for label, fig in (("push sync", "push-sync"), ("push async", "push-async"),
+                           ("fetch sync", "fetch-sync"), ("fetch async/prefetch", "fetch-async"),
+                           ("backup", "backup"), ("restore", "restore")):
+            u, p = peak(data.get((c, fig, "ue"), []))[0], peak(data.get((c, fig, "pb"), []))[0]
+            if u is None or p is None:
+                continue
+            verdicts.append((c, f"peak RSS, {label}: ue ≤ pgBR",
+                             f"{u / 1024:.1f} vs {p / 1024:.1f} MiB", u <= p))
+        pss_rows = []
+        for label, fig in (("push async", "push-async"), ("fetch async/prefetch", "fetch-async"),
+                           ("backup", "backup"), ("restore", "restore")):
+            u = [r["pss"] for r in data.get((c, fig, "ue"), []) if r["pss"]]
+            p = [r["pss"] for r in data.get((c, fig, "pb"), []) if r["pss"]]
+            if u and p:
+                pss_rows.append(f"| {label} | {max(u) / 1024:.1f} MiB | {max(p) / 1024:.1f} MiB |")
+        if pss_rows:
+            print()
+            print("Whole-operation footprint (sampled every 50 ms: sum of the PSS of every process "
+                  "of the operation, background ones included; peak over runs). Unlike ru_maxrss it "
+                  "counts all of pgBackRest's worker processes and shares libraries fairly:")
+            print()
+            print("| operation | ue-wal | pgBackRest |")
+            print("|---|---:|---:|")
+            print("\n".join(pss_rows))
+        bu, bp = data.get((c, "backup", "ue"), []), data.get((c, "backup", "pb"), [])
+        if bu and bp:
+            su, sp_ = med(bu, "extra"), med(bp, "extra")
+            print()
+            print(f"Stored full backup: ue-wal {su / 2**20:.1f} MiB, pgBackRest {sp_ / 2**20:.1f} MiB "
+                  f"(ue-wal = {su / sp_ * 100:.1f} % of pgBackRest).")
+        print()
+    if verdicts:
+        print("## Targets")
+        print()
+        print("| corpus | target | measured | met |")
+        print("|---|---|---|---|")
+        for c, t, m, ok in verdicts:
+            print(f"| {c} | {t} | {m} | {'yes' if ok else '**no**'} |")
+        print()
+        print(f"{sum(v[3] for v in verdicts)} of {len(verdicts)} targets met.")
+        print()
+    print("## Every run")
+    print()
+    print("| corpus | figure | tool | run | seconds | max RSS KiB | background max RSS KiB | tree PSS KiB | bytes | load avg after |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for (c, fig, tool), rows in data.items():
+        for r in rows:
+            print(f"| {c} | {fig} | {tool} | {r['run']} | {r['s']:.3f} | {r['rss'] or ''} | {r['bg'] or ''} | {r['pss'] or ''} "
+                  f"| {r['extra'] if r['extra'] is not None else ''} | {r['load']} |")
+
+
+if __name__ == "__main__":
+    main()
