@@ -220,7 +220,7 @@ static int store_text(const uw_backup_ctx *b, uw_manifest *m, const char *name, 
     if (!dest)
         return -1;
     dest = uw_count_sink(dest, &e.stored);
-    uw_obj_write_opts o = {UW_OBJ_FILE, b->repo->info.system_id, b->compressor, b->level,
+    uw_obj_write_opts o = {UW_OBJ_FILE, b->repo->info.system_id, b->compressor, b->level, 1,
                            b->repo->have_key ? &b->repo->key : NULL, NULL};
     uw_digest d;
     uw_sink *wr = uw_object_writer(&o, dest, &d, err);

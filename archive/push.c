@@ -56,13 +56,14 @@ static void close_set(repo_set *s)
 }
 
 /* Push one file to every repository of the set. */
-static int push_file(const uw_config *cfg, repo_set *s, const char *path, uw_err *err,
-                     uint8_t sha_out[32])
+static int push_file(const uw_config *cfg, repo_set *s, const char *path, int threads,
+                     uw_err *err, uint8_t sha_out[32])
 {
     const char *slash = strrchr(path, '/');
     uw_push_job job = {0};
     job.path = path;
     job.name = slash ? slash + 1 : path;
+    job.threads = threads;
     if (uw_push_prepare(cfg, &s->repos[0], &job, err) < 0)
         return -1;
     for (int i = 0; i < s->n; i++) {
@@ -137,7 +138,7 @@ static int batch_job(void *ctx, size_t i, uw_err *err)
         close_set(s);
         return 0;
     }
-    if (push_file(b->cfg, s, b->paths[i], e, sha) < 0)
+    if (push_file(b->cfg, s, b->paths[i], 1, e, sha) < 0)
         return 0;
     b->ok[i] = 1;
     if (i > 0) {
@@ -279,8 +280,10 @@ static int push(const uw_config *cfg, uw_err *err)
         return push_async(cfg, path, err);
     repo_set s = {0};
     int rc = open_set(cfg, &s, err);
+    /* One call at a time from the archiver: compress on every core. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (rc == 0)
-        rc = push_file(cfg, &s, path, err, NULL);
+        rc = push_file(cfg, &s, path, cpus > 1 ? (int)(cpus < 4 ? cpus : 4) : 1, err, NULL);
     close_set(&s);
     return rc;
 }

@@ -40,7 +40,7 @@ static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry 
             goto retry;
         uint64_t stored = 0;
         dest = uw_count_sink(dest, &stored);
-        uw_obj_write_opts o = {UW_OBJ_FILE, r->info.system_id, ctx->compressor, ctx->level,
+        uw_obj_write_opts o = {UW_OBJ_FILE, r->info.system_id, ctx->compressor, ctx->level, 1,
                                r->have_key ? &r->key : NULL, NULL};
         uw_digest content, file;
         uw_sink *w = uw_object_writer(&o, dest, &content, err);

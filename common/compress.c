@@ -24,9 +24,10 @@ static uw_sink *none_new(uw_sink *next)
     return &p->base;
 }
 
-static uw_sink *none_compress(int level, uw_sink *next)
+static uw_sink *none_compress(int level, int threads, uw_sink *next)
 {
     (void)level;
+    (void)threads;
     return none_new(next);
 }
 
@@ -78,7 +79,7 @@ static void zstd_destroy(uw_sink *s)
     free(z);
 }
 
-static uw_sink *zstd_compress(int level, uw_sink *next)
+static uw_sink *zstd_compress(int level, int threads, uw_sink *next)
 {
     zstd_sink *z = uw_calloc(1, sizeof *z);
     z->base = (uw_sink){zstd_cwrite, zstd_cfinish, zstd_destroy, next, false};
@@ -88,6 +89,12 @@ static uw_sink *zstd_compress(int level, uw_sink *next)
     ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level);
     /* The checksum would duplicate our SHA-256 of the original content. */
     ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 0);
+    /* 1 MiB jobs: measured on real WAL, the same ratio as one thread (zstd
+     * overlaps each job with the previous one's window) and the least memory
+     * (peak RSS 19 MiB against 32 MiB with 4 MiB jobs). An error just means
+     * libzstd was built without threads. */
+    if (threads > 1 && !ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, threads)))
+        ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, 1 << 20);
     z->out_size = ZSTD_CStreamOutSize();
     z->out = uw_malloc(z->out_size);
     return &z->base;

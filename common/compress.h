@@ -11,7 +11,9 @@ typedef struct {
     const char *name; /* option value: "zstd" */
     uint8_t id;       /* stored in object headers */
     const char *ext;  /* repository file suffix: ".zst", "" */
-    uw_sink *(*compress)(int level, uw_sink *next);
+    /* threads > 1: compress on that many worker threads (the caller's thread
+     * keeps feeding and hashing meanwhile). */
+    uw_sink *(*compress)(int level, int threads, uw_sink *next);
     uw_sink *(*decompress)(uw_sink *next);
 } uw_compressor;
 

@@ -136,7 +136,7 @@ uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_diges
         chain = uw_encrypt_sink(okey, hdr, sizeof hdr, UW_CHUNK_DEFAULT, chain);
         memset(okey, 0, sizeof okey);
     }
-    chain = opts->compressor->compress(opts->level, chain);
+    chain = opts->compressor->compress(opts->level, opts->threads, chain);
     w->hash = uw_hash_sink(chain, &w->digest);
     return &w->base;
 }

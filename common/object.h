@@ -30,6 +30,7 @@ typedef struct {
     uint64_t system_id; /* 0 when not tied to a cluster */
     const uw_compressor *compressor;
     int level;
+    int threads;       /* compression threads (0/1: the caller's thread only) */
     const uw_key *key; /* NULL: not encrypted */
     /* When set, the object is discarded instead of stored if the content's
      * digest turns out different (the source changed since it was hashed). */

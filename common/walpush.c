@@ -18,6 +18,8 @@ int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, uw
         return -1;
     job->compressor = uw_compressor_by_name(uw_cfg_str(cfg, "compress-type"));
     job->level = (int)uw_cfg_int(cfg, "compress-level");
+    if (!job->threads)
+        job->threads = 1;
     int fd = open(job->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
@@ -90,7 +92,7 @@ static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, 
         return -1;
     }
     uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor, job->level,
-                           r->have_key ? &r->key : NULL, job->sha256};
+                           job->threads, r->have_key ? &r->key : NULL, job->sha256};
     uw_sink *w = uw_object_writer(&o, dest, NULL, err);
     if (!w) {
         close(fd);

@@ -17,6 +17,7 @@ typedef struct {
     uint64_t size;
     const uw_compressor *compressor;
     int level;
+    int threads;             /* compression threads for this file */
 } uw_push_job;
 
 /* Validate a local WAL file against the stanza (system id, segment size, page

@@ -96,14 +96,15 @@ typedef struct {
     uint64_t sysid;
     const uint8_t *expect;
     uw_obj_kind kind;
+    int threads; /* compression threads */
 } wopts;
 
 /* Write an object; out receives its bytes. Returns rc; st tells whether dest was finished. */
 static int write_obj(const wopts *o, const uint8_t *data, size_t len, size_t piece, uw_buf *out,
                      uw_digest *dg, rec_state *st, uw_err *err)
 {
-    uw_obj_write_opts opts = {o->kind ? o->kind : UW_OBJ_WAL, o->sysid, o->comp, 3, o->key,
-                              o->expect};
+    uw_obj_write_opts opts = {o->kind ? o->kind : UW_OBJ_WAL, o->sysid, o->comp, 3,
+                              o->threads, o->key, o->expect};
     uw_err_clear(err);
     uw_sink *w = uw_object_writer(&opts, rec_new(st), dg, err);
     if (!w)
@@ -161,7 +162,9 @@ static void test_round_trips(void)
                     char what[128];
                     snprintf(what, sizeof what, "%s %s %zu", combo(comps[ci], keys[ki]),
                              di ? "text" : "random", n);
-                    wopts o = {comps[ci], keys[ki], 6543210987654321ULL, NULL, UW_OBJ_WAL};
+                    /* Odd sizes also go through zstd's multi-threaded mode. */
+                    wopts o = {comps[ci], keys[ki], 6543210987654321ULL, NULL, UW_OBJ_WAL,
+                               si % 2 ? 3 : 1};
                     uw_buf obj;
                     uw_digest wd;
                     rec_state st;
@@ -226,7 +229,7 @@ static void test_round_trips(void)
                 }
 
     /* One 1 MiB object fed byte by byte through decryption and zstd. */
-    wopts o = {comps[1], &key_a, 0, NULL, UW_OBJ_FILE};
+    wopts o = {comps[1], &key_a, 0, NULL, UW_OBJ_FILE, 1};
     uw_buf obj;
     uw_digest wd;
     rec_state st;
@@ -240,7 +243,7 @@ static void test_round_trips(void)
     uw_buf_free(&obj);
 
     /* Encryption uses a fresh salt per object. */
-    wopts oe = {comps[0], &key_a, 0, NULL, UW_OBJ_WAL};
+    wopts oe = {comps[0], &key_a, 0, NULL, UW_OBJ_WAL, 1};
     uw_buf o1, o2;
     CHECK_OK(write_obj(&oe, txt, 1000, 0, &o1, &wd, &st, &err) == 0, err);
     CHECK_OK(write_obj(&oe, txt, 1000, 0, &o2, &wd, &st, &err) == 0, err);
@@ -275,7 +278,7 @@ static void make_sample(sample *s, const uw_compressor *c, const uw_key *k, bool
     else
         fill_random(s->data, n);
     uw_sha256(s->data, n, s->sha);
-    wopts o = {c, k, sysid, NULL, UW_OBJ_WAL};
+    wopts o = {c, k, sysid, NULL, UW_OBJ_WAL, 1};
     uw_digest wd;
     rec_state st;
     if (write_obj(&o, s->data, n, 0, &s->obj, &wd, &st, &err) < 0) {
@@ -578,7 +581,7 @@ static void test_checks(void)
     uw_sha256(data, sizeof data, sha);
     const uw_key *ks[] = {NULL, &key_a};
     for (int ki = 0; ki < 2; ki++) {
-        wopts o = {zstd, ks[ki], 5, sha, UW_OBJ_FILE};
+        wopts o = {zstd, ks[ki], 5, sha, UW_OBJ_FILE, 1};
         uw_buf obj;
         uw_digest wd;
         rec_state st;
