@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,10 +93,20 @@ static char *note_path(const char *spool, const char *stanza, const char *name)
     return uw_sprintf("%s/%s/push/%s.ok", spool, stanza, name);
 }
 
-/* A note is honoured only if the file still hashes to what was stored. */
+/* What identifies the file a note was written for without reading it. */
+static void file_id(const struct stat *sb, char *out, size_t len)
+{
+    snprintf(out, len, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)sb->st_dev,
+             (unsigned long long)sb->st_ino, (long long)sb->st_size, (long long)sb->st_mtim.tv_sec,
+             sb->st_mtim.tv_nsec);
+}
+
+/* A note is honoured only for the very file it was written for (same inode,
+ * size and modification time, which PostgreSQL never keeps across a rewrite),
+ * or else if the file still hashes to what was stored. */
 static bool note_matches(const char *note, const char *path)
 {
-    char want[80] = "";
+    char want[256] = "";
     FILE *f = fopen(note, "r");
     if (!f)
         return false;
@@ -103,6 +114,13 @@ static bool note_matches(const char *note, const char *path)
     fclose(f);
     if (!ok || strlen(want) < 64)
         return false;
+    struct stat sb;
+    char id[128];
+    if (stat(path, &sb) < 0)
+        return false;
+    file_id(&sb, id, sizeof id);
+    if (want[64] == ' ' && strncmp(want + 65, id, strlen(id)) == 0 && want[65 + strlen(id)] == '\n')
+        return true;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -144,11 +162,17 @@ static int batch_job(void *ctx, size_t i, uw_err *err)
     if (i > 0) {
         const char *name = strrchr(b->paths[i], '/') + 1;
         char *note = note_path(b->spool, b->stanza, name);
-        char hex[66];
+        char hex[65], id[128], line[256];
+        struct stat sb;
         uw_hex(sha, 32, hex);
-        strcat(hex, "\n");
-        uw_sink *f = uw_file_sink(note, 0600, false, e);
-        if (f && uw_sink_write(f, hex, 65, e) == 0)
+        if (stat(b->paths[i], &sb) == 0)
+            file_id(&sb, id, sizeof id);
+        else
+            id[0] = '\0';
+        int len = snprintf(line, sizeof line, "%s %s\n", hex, id);
+        /* Losing a note in a crash only means pushing that file again. */
+        uw_sink *f = uw_file_sink(note, 0600, UW_FILE_NO_SYNC, e);
+        if (f && uw_sink_write(f, line, (size_t)len, e) == 0)
             uw_sink_finish(f, e);
         uw_sink_free(f);
         free(note);

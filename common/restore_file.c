@@ -292,7 +292,7 @@ int uw_restore_file(const uw_restore_ctx *ctx, const uw_mf_entry *e, uw_restore_
     } else {
         for (int attempt = 0;; attempt++) {
             uw_digest d;
-            uw_sink *dest = path ? uw_file_sink(path, 0600, false, err) : uw_hash_sink(NULL, &d);
+            uw_sink *dest = path ? uw_file_sink(path, 0600, 0, err) : uw_hash_sink(NULL, &d);
             /* Freeing an unfinished file sink removes its temporary file. */
             rc = dest ? read_object(ctx, e, e->sha256, dest, err) : -1;
             if (rc == 0 || !dest || !uw_retry_wait(attempt, err))

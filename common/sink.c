@@ -229,7 +229,7 @@ typedef struct {
     uw_sink base;
     int fd;
     char *path, *tmp;
-    bool no_replace, done;
+    bool no_replace, no_sync, done;
 } file_sink;
 
 static int file_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
@@ -270,7 +270,7 @@ int uw_fsync_dir(const char *path, uw_err *err)
 static int file_finish(uw_sink *s, uw_err *err)
 {
     file_sink *f = (file_sink *)s;
-    if (fsync(f->fd) < 0)
+    if (!f->no_sync && fsync(f->fd) < 0)
         return uw_fail(err, UW_E_FILE, "unable to fsync '%s': %s", f->tmp, strerror(errno));
     if (close(f->fd) < 0) {
         f->fd = -1;
@@ -289,6 +289,8 @@ static int file_finish(uw_sink *s, uw_err *err)
                        strerror(errno));
     }
     f->done = true;
+    if (f->no_sync)
+        return 0;
     char *dir = dir_of(f->path);
     int rc = uw_fsync_dir(dir, err);
     free(dir);
@@ -307,7 +309,7 @@ static void file_destroy(uw_sink *s)
     free(f);
 }
 
-uw_sink *uw_file_sink(const char *path, int mode, bool no_replace, uw_err *err)
+uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err)
 {
     char *tmp = uw_sprintf("%s.uwtmp.%d.%lx", path, (int)getpid(), (unsigned long)random());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -321,7 +323,8 @@ uw_sink *uw_file_sink(const char *path, int mode, bool no_replace, uw_err *err)
     f->fd = fd;
     f->path = uw_strdup(path);
     f->tmp = tmp;
-    f->no_replace = no_replace;
+    f->no_replace = flags & UW_FILE_NO_REPLACE;
+    f->no_sync = flags & UW_FILE_NO_SYNC;
     return &f->base;
 }
 

@@ -51,9 +51,13 @@ uw_sink *uw_buf_sink(uw_buf *out);
 uw_sink *uw_tee_sink(uw_sink *next);
 /* Atomically creates `path` on finish: writes a temporary file in the same
  * directory, fsyncs it, renames it into place and fsyncs the directory. Destroy
- * without finish removes the temporary file. If `no_replace` is set, finishing
- * fails with UW_E_FILE when `path` already exists. */
-uw_sink *uw_file_sink(const char *path, int mode, bool no_replace, uw_err *err);
+ * without finish removes the temporary file. Flags: UW_FILE_NO_REPLACE fails
+ * the finish when `path` already exists; UW_FILE_NO_SYNC keeps the atomic
+ * rename but skips the fsyncs, for files whose loss after a crash only costs
+ * redoing work (spool notes). */
+#define UW_FILE_NO_REPLACE 0x1
+#define UW_FILE_NO_SYNC 0x2
+uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err);
 
 /* Feed a whole file through a sink (not finishing it). */
 int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err);

@@ -143,7 +143,7 @@ static uw_sink *posix_write(uw_storage *st, const char *path, uw_err *err)
         return NULL;
     }
     *slash = '/';
-    uw_sink *s = uw_file_sink(f, 0640, false, err);
+    uw_sink *s = uw_file_sink(f, 0640, 0, err);
     if (!s && err)
         err->code = UW_E_STORAGE;
     free(f);

@@ -168,7 +168,7 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, uint64_t *bytes
     uw_unhex(sha_hex, sha, 32);
     int rc;
     for (int attempt = 0;; attempt++) {
-        uw_sink *file = uw_file_sink(dest, 0600, false, err);
+        uw_sink *file = uw_file_sink(dest, 0600, 0, err);
         if (!file) {
             rc = -1;
             break;

@@ -1219,7 +1219,7 @@ static int write_file(const restore *rs, const char *rel, const void *data, size
                       uw_err *err)
 {
     char *path = uw_sprintf("%s/%s", rs->pgdata, rel);
-    uw_sink *s = uw_file_sink(path, 0600, false, err);
+    uw_sink *s = uw_file_sink(path, 0600, 0, err);
     int rc = s ? 0 : -1;
     if (rc == 0)
         rc = uw_sink_write(s, data, len, err);

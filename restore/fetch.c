@@ -316,6 +316,24 @@ static bool prefetch_start(const char *spool)
     return false;
 }
 
+/* The prefetcher learns the segment size from the stanza; it opens its own
+ * repositories, as it runs in a forked child and must share no connection. */
+static void prefetch_child(const uw_config *cfg, const char *spool)
+{
+    uw_repo *repos;
+    int n;
+    uw_err e;
+    uint32_t seg_size = 0;
+    if (uw_repos_open(cfg, &repos, &n, &e) == 0) {
+        for (int i = 0; i < n && !seg_size; i++)
+            if (uw_repo_load(&repos[i], cfg, &e) == 0)
+                seg_size = repos[i].info.wal_seg_size;
+        uw_repos_close(repos, n);
+    }
+    if (seg_size)
+        prefetch_run(cfg, spool, seg_size);
+}
+
 static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
 {
     if (uw_config_argc(cfg) != 2)
@@ -327,13 +345,8 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
         err->code = UW_E_OPTION;
         return -1;
     }
-    uw_repo *repos;
-    int n;
-    if (uw_repos_open(cfg, &repos, &n, err) < 0)
-        return -1;
     bool prefetching = uw_cfg_int(cfg, "archive-get-queue-max") > 0 && w.kind == UW_WAL_SEGMENT;
     char *spool = NULL;
-    int rc = -1;
     if (prefetching) {
         if (uw_cfg_isset(cfg, "spool-path"))
             spool = uw_sprintf("%s/%s/fetch", uw_cfg_str(cfg, "spool-path"), uw_cfg_str(cfg, "stanza"));
@@ -350,6 +363,7 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
             uw_log(UW_LOG_WARN, "prefetch disabled: %s", err->msg);
         }
     }
+    int rc = -1;
     if (prefetching) {
         char *last = uw_sprintf("%s/last", spool), *tmp = uw_sprintf("%s/last.tmp", spool);
         FILE *f = fopen(tmp, "w");
@@ -366,16 +380,24 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
             rc = 0;
         }
         free(spooled);
-    }
-    if (rc < 0)
-        rc = fetch_repos(repos, n, cfg, name, dest, false, err);
-    uint32_t seg_size = repos[0].have_info ? repos[0].info.wal_seg_size : 0;
-    uw_repos_close(repos, n);
-    if (prefetching && seg_size && prefetch_start(spool)) {
-        *detached = true;
-        prefetch_run(cfg, spool, seg_size);
+        /* Start the prefetcher (unless one runs) before fetching this segment
+         * ourselves, so that it works on the next ones meanwhile. */
+        if (prefetch_start(spool)) {
+            *detached = true;
+            prefetch_child(cfg, spool);
+            free(spool);
+            return 0;
+        }
     }
     free(spool);
+    if (rc == 0)
+        return 0;
+    uw_repo *repos;
+    int n;
+    if (uw_repos_open(cfg, &repos, &n, err) < 0)
+        return -1;
+    rc = fetch_repos(repos, n, cfg, name, dest, false, err);
+    uw_repos_close(repos, n);
     return rc;
 }
 
