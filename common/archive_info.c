@@ -726,6 +726,8 @@ int uw_archive_wal_end(const uw_archive *a, const uw_tl_history *h, const uw_rea
         if (!f)
             break;
         uw_buf b = {0};
+        /* Exactly one segment: growing by doubling would take twice that. */
+        uw_buf_reserve(&b, a->seg_size);
         if (read_object(f, &b, err) < 0) {
             uw_buf_free(&b);
             return -1;

@@ -171,6 +171,14 @@ void uw_buf_append(uw_buf *b, const void *data, size_t len)
     b->data[b->len] = 0; /* handy for text metadata */
 }
 
+void uw_buf_reserve(uw_buf *b, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = b->len + n + 1;
+        b->data = uw_realloc(b->data, b->cap);
+    }
+}
+
 void uw_buf_free(uw_buf *b)
 {
     free(b->data);

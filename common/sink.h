@@ -44,6 +44,8 @@ typedef struct {
     size_t len, cap;
 } uw_buf;
 void uw_buf_append(uw_buf *b, const void *data, size_t len);
+/* Make room for n more bytes at once (avoids doubling past a known size). */
+void uw_buf_reserve(uw_buf *b, size_t n);
 void uw_buf_free(uw_buf *b);
 uw_sink *uw_buf_sink(uw_buf *out);
 /* Forwards writes to next but never finishes or frees it: lets a composite sink

@@ -768,6 +768,22 @@ static int check_pgdata(restore *rs, uw_err *err)
             return uw_fail(err, UW_E_RESTORE,
                            "tablespace location '%s' (%s) is not empty: empty it or use --delta",
                            e->link, e->path);
+        /* --delta may only rewrite a location this data directory already
+         * links to: a non-empty one elsewhere may be a live cluster's (the
+         * source of the backup, on the same host). */
+        if (rs->delta && !dir_empty(e->link, &exists)) {
+            char *lp = uw_sprintf("%s/%s", rs->pgdata, e->path), linked[4096];
+            ssize_t n = readlink(lp, linked, sizeof linked - 1);
+            free(lp);
+            if (n >= 0)
+                linked[n] = '\0';
+            if (n < 0 || strcmp(linked, e->link) != 0)
+                return uw_fail(err, UW_E_RESTORE,
+                               "tablespace location '%s' (%s) is not empty and this data directory "
+                               "does not link to it: it may belong to another cluster; empty it "
+                               "first",
+                               e->link, e->path);
+        }
     }
     return 0;
 }
