@@ -25,13 +25,6 @@
 #include "pool.h"
 #include "repo.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* What PostgreSQL's documentation says a base backup should leave out: the
  * contents of these directories (the directories themselves are kept). */
 static const char *const exclude_contents[] = {
@@ -249,7 +242,7 @@ static int wait_for_wal(uw_repo *r, PGconn *conn, const uw_manifest *m, int time
         return -1;
     uint64_t seg = uw_wal_segno(&first, m->wal_seg_size),
              end = uw_wal_segno(&last, m->wal_seg_size);
-    double deadline = now_s() + timeout;
+    double deadline = (uw_now_ms() / 1e3) + timeout;
     while (seg <= end) {
         uw_wal_name w;
         char name[64], *obj = NULL, sha[65];
@@ -263,7 +256,7 @@ static int wait_for_wal(uw_repo *r, PGconn *conn, const uw_manifest *m, int time
             seg++;
             continue;
         }
-        if (now_s() > deadline) {
+        if ((uw_now_ms() / 1e3) > deadline) {
             char detail[256] = "";
             PGresult *res = PQexec(conn, "SELECT failed_count, coalesce(last_failed_wal, '-'), "
                                          "coalesce(last_archived_wal, '-') FROM pg_stat_archiver");
@@ -331,7 +324,7 @@ static int backup(const uw_config *cfg, uw_err *err)
     uw_manifest_init(&m);
     uw_manifest_init(&w.files);
     copy_state cs = {0};
-    double t0 = now_s();
+    double t0 = (uw_now_ms() / 1e3);
 
     if (uw_repo_load(r, cfg, err) < 0)
         goto out;
@@ -522,7 +515,7 @@ static int backup(const uw_config *cfg, uw_err *err)
            m.start_wal, m.stop_wal);
     if (wait_for_wal(r, conn, &m, (int)uw_cfg_int(cfg, "archive-timeout"), err) < 0)
         goto out;
-    m.duration_ms = (int64_t)((now_s() - t0) * 1000);
+    m.duration_ms = (int64_t)(((uw_now_ms() / 1e3) - t0) * 1000);
     uw_manifest_sort(&m);
     if (uw_manifest_save(r, &m, err) < 0)
         goto out;

@@ -23,13 +23,6 @@
 #include "repo.h"
 #include "walpush.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 typedef struct {
     uw_repo *repos;
     int n;
@@ -68,7 +61,7 @@ static int push_file(const uw_config *cfg, repo_set *s, const char *path, int th
     if (uw_push_prepare(cfg, &s->repos[0], &job, err) < 0)
         return -1;
     for (int i = 0; i < s->n; i++) {
-        double t0 = now_ms();
+        double t0 = uw_now_ms();
         int already = 0;
         uint64_t stored = 0;
         if (uw_push_one(&s->repos[i], &job, &already, &stored, err) < 0)
@@ -79,7 +72,7 @@ static int push_file(const uw_config *cfg, repo_set *s, const char *path, int th
         else
             uw_log(UW_LOG_INFO, "pushed %s to %s (%llu -> %llu bytes, %.0f ms)", job.name,
                    s->repos[i].st->desc, (unsigned long long)job.size,
-                   (unsigned long long)stored, now_ms() - t0);
+                   (unsigned long long)stored, uw_now_ms() - t0);
     }
     if (sha_out)
         memcpy(sha_out, job.sha256, 32);

@@ -1,4 +1,5 @@
 #include "archive_info.h"
+#include "bytes.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -521,13 +522,6 @@ static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n)
     return crc;
 }
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-
 /* PostgreSQL's on-disk WAL layout (access/xlog_internal.h, xlogrecord.h). */
 #define XLP_FIRST_IS_CONTRECORD 0x0001
 #define XLP_LONG_HEADER 0x0002
@@ -561,9 +555,9 @@ static bool page_ok(const seg_reader *s, size_t pg, bool want_cont)
     if (pg + s->blcksz > s->len)
         return false;
     const uint8_t *p = s->buf + pg;
-    if (le16(p) != s->magic || le64(p + 8) != s->seg_start + pg)
+    if (uw_get16(p) != s->magic || uw_get64(p + 8) != s->seg_start + pg)
         return false;
-    return !want_cont || (le16(p + 2) & XLP_FIRST_IS_CONTRECORD);
+    return !want_cont || (uw_get16(p + 2) & XLP_FIRST_IS_CONTRECORD);
 }
 
 /* Copy n bytes of record data from *pos on, skipping the headers of the
@@ -603,7 +597,7 @@ static int64_t main_data_len(const uint8_t *rec, size_t tot)
         if (id == XLR_BLOCK_ID_DATA_LONG) {
             if (off + 4 > tot)
                 return -1;
-            return le32(rec + off);
+            return uw_get32(rec + off);
         }
         if (id == XLR_BLOCK_ID_ORIGIN) {
             off += 2;
@@ -616,12 +610,12 @@ static int64_t main_data_len(const uint8_t *rec, size_t tot)
         if (id > XLR_MAX_BLOCK_ID || off + 3 > tot)
             return -1;
         uint8_t flags = rec[off];
-        datatotal += le16(rec + off + 1);
+        datatotal += uw_get16(rec + off + 1);
         off += 3;
         if (flags & BKPBLOCK_HAS_IMAGE) {
             if (off + 5 > tot)
                 return -1;
-            datatotal += le16(rec + off);
+            datatotal += uw_get16(rec + off);
             uint8_t info = rec[off + 4];
             off += 5;
             if ((info & BKPIMAGE_HAS_HOLE) && (info & BKPIMAGE_COMPRESSED_ANY))
@@ -640,17 +634,17 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
     crc_init();
     memset(out, 0, sizeof *out);
     out->end_lsn = seg_start;
-    if (len < LONG_PHD || !(le16(buf + 2) & XLP_LONG_HEADER) || le64(buf + 8) != seg_start)
+    if (len < LONG_PHD || !(uw_get16(buf + 2) & XLP_LONG_HEADER) || uw_get64(buf + 8) != seg_start)
         return uw_fail(err, UW_E_CORRUPT, "segment at %" PRIX64 " has no valid first page header",
                        seg_start);
-    seg_reader s = {buf, len < seg_size ? len : seg_size, le32(buf + 36), seg_start, le16(buf)};
+    seg_reader s = {buf, len < seg_size ? len : seg_size, uw_get32(buf + 36), seg_start, uw_get16(buf)};
     if (s.blcksz < 1024 || s.blcksz > 65536 || (s.blcksz & (s.blcksz - 1)) || seg_size % s.blcksz)
         return uw_fail(err, UW_E_CORRUPT, "segment at %" PRIX64 " has an invalid block size",
                        seg_start);
     size_t pos = LONG_PHD;
-    if (le16(buf + 2) & XLP_FIRST_IS_CONTRECORD) {
+    if (uw_get16(buf + 2) & XLP_FIRST_IS_CONTRECORD) {
         /* The tail of a record that began in the previous segment. */
-        if (!copy_data(&s, &pos, NULL, le32(buf + 16)))
+        if (!copy_data(&s, &pos, NULL, uw_get32(buf + 16)))
             return 0;
     }
     uint8_t *rec = NULL;
@@ -663,12 +657,12 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
         if (pos % s.blcksz == 0) {
             /* A record starting on a new page: the page must be ours and
              * must not claim to continue something. */
-            if (!page_ok(&s, pos, false) || (le16(buf + pos + 2) & XLP_FIRST_IS_CONTRECORD))
+            if (!page_ok(&s, pos, false) || (uw_get16(buf + pos + 2) & XLP_FIRST_IS_CONTRECORD))
                 break;
             pos += SHORT_PHD;
         }
         uint64_t lsn = seg_start + pos;
-        uint32_t tot = le32(buf + pos); /* xl_tot_len is never split across pages */
+        uint32_t tot = uw_get32(buf + pos); /* xl_tot_len is never split across pages */
         if (tot < REC_HDR || tot > s.len)
             break;
         if (tot > rec_cap) {
@@ -678,11 +672,11 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
         size_t p2 = pos;
         if (!copy_data(&s, &p2, rec, tot))
             break; /* continues in the next segment (or the rest is not WAL) */
-        if (prev_lsn && le64(rec + 8) != prev_lsn)
+        if (prev_lsn && uw_get64(rec + 8) != prev_lsn)
             break;
         uint32_t crc = crc32c(0xFFFFFFFFu, rec + REC_HDR, tot - REC_HDR);
         crc = crc32c(crc, rec, 20) ^ 0xFFFFFFFFu;
-        if (crc != le32(rec + 20))
+        if (crc != uw_get32(rec + 20))
             break;
         out->end_lsn = seg_start + p2;
         uint8_t info = rec[16], rmid = rec[17];
@@ -694,7 +688,7 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
             if (op == 0x00 || op == 0x20 || op == 0x30 || op == 0x40) {
                 int64_t ml = main_data_len(rec, tot);
                 if (ml >= 8 && (uint64_t)ml <= tot - REC_HDR) {
-                    int64_t ts = (int64_t)le64(rec + tot - (size_t)ml);
+                    int64_t ts = (int64_t)uw_get64(rec + tot - (size_t)ml);
                     out->have_xact = true;
                     out->xact_time_us = ts + UW_PG_EPOCH_US;
                     out->xact_lsn = lsn;

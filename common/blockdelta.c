@@ -1,4 +1,5 @@
 #include "blockdelta.h"
+#include "bytes.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,22 +37,6 @@ bool uw_blockdelta_eligible(const char *path)
     return false;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-
 int uw_blockdelta_build(int fd, const char *what, uint64_t since_lsn, uw_sink *out,
                         uw_digest *digest, uw_blockdelta_stats *stats, uw_err *err)
 {
@@ -59,8 +44,8 @@ int uw_blockdelta_build(int fd, const char *what, uint64_t since_lsn, uw_sink *o
     uint8_t *buf = uw_malloc((size_t)BATCH * UW_BLCKSZ);
     uw_sink *hash = uw_hash_sink(NULL, digest);
     uint8_t hdr[24] = {'U', 'W', 'B', 'D'};
-    put32(hdr + 4, 1);
-    put32(hdr + 16, UW_BLCKSZ);
+    uw_put32(hdr + 4, 1);
+    uw_put32(hdr + 16, UW_BLCKSZ);
     /* The size is only known at EOF and a stream cannot be rewound, so the
      * header's size stays 0 and the final size travels in a last record with
      * block number 0xFFFFFFFF. */
@@ -93,15 +78,15 @@ int uw_blockdelta_build(int fd, const char *what, uint64_t since_lsn, uw_sink *o
         for (size_t off = 0; off < have && rc == 0; off += UW_BLCKSZ, blk++) {
             size_t len = have - off < UW_BLCKSZ ? have - off : UW_BLCKSZ;
             const uint8_t *page = buf + off;
-            uint64_t lsn = (uint64_t)get32(page) << 32 | get32(page + 4);
+            uint64_t lsn = (uint64_t)uw_get32(page) << 32 | uw_get32(page + 4);
             stats->pages++;
             /* A partial trailing page (file being extended) is always sent. */
             if (len == UW_BLCKSZ && lsn != 0 && lsn < since_lsn)
                 continue;
             stats->changed++;
             uint8_t rec[8];
-            put32(rec, (uint32_t)blk);
-            put32(rec + 4, (uint32_t)len);
+            uw_put32(rec, (uint32_t)blk);
+            uw_put32(rec + 4, (uint32_t)len);
             if (uw_sink_write(out, rec, 8, err) < 0 || uw_sink_write(out, page, len, err) < 0)
                 rc = -1;
         }
@@ -110,9 +95,9 @@ int uw_blockdelta_build(int fd, const char *what, uint64_t since_lsn, uw_sink *o
     }
     if (rc == 0) {
         uint8_t rec[16];
-        put32(rec, 0xFFFFFFFFu);
-        put32(rec + 4, 8);
-        put64(rec + 8, total);
+        uw_put32(rec, 0xFFFFFFFFu);
+        uw_put32(rec + 4, 8);
+        uw_put64(rec + 8, total);
         rc = uw_sink_write(out, rec, sizeof rec, err);
     }
     if (rc == 0)
@@ -146,8 +131,8 @@ static int apply_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
             memcpy(a->hdr + a->hdr_len, buf, n);
             a->hdr_len += n, buf += n, len -= n;
             if (a->hdr_len == sizeof a->hdr &&
-                (memcmp(a->hdr, "UWBD", 4) || get32(a->hdr + 4) != 1 ||
-                 get32(a->hdr + 16) != UW_BLCKSZ))
+                (memcmp(a->hdr, "UWBD", 4) || uw_get32(a->hdr + 4) != 1 ||
+                 uw_get32(a->hdr + 16) != UW_BLCKSZ))
                 return uw_fail(err, UW_E_CORRUPT, "block delta has an unknown format");
             continue;
         }
@@ -157,8 +142,8 @@ static int apply_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
             memcpy(a->rec + a->rec_len, buf, n);
             a->rec_len += n, buf += n, len -= n;
             if (a->rec_len == 8) {
-                a->blk = get32(a->rec);
-                a->len = get32(a->rec + 4);
+                a->blk = uw_get32(a->rec);
+                a->len = uw_get32(a->rec + 4);
                 a->got = 0;
                 if (a->have_size || a->len > UW_BLCKSZ || (a->blk == 0xFFFFFFFFu && a->len != 8))
                     return uw_fail(err, UW_E_CORRUPT, "block delta is malformed");
@@ -172,7 +157,7 @@ static int apply_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
         if (a->got < a->len)
             continue;
         if (a->blk == 0xFFFFFFFFu) {
-            a->size = get64(a->page);
+            a->size = uw_get64(a->page);
             a->have_size = true;
         } else if (pwrite(a->fd, a->page, a->len, (off_t)a->blk * UW_BLCKSZ) != (ssize_t)a->len) {
             return uw_fail(err, UW_E_FILE, "unable to write a block: %s", strerror(errno));

@@ -901,24 +901,13 @@ char *uw_http_uri_encode(const char *s, size_t len, bool keep_slash)
     return out;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *uw_http_uri_decode(const char *s, size_t len)
 {
     char *out = uw_malloc(len + 1), *o = out;
     for (size_t i = 0; i < len; i++) {
         int a, b;
-        if (s[i] == '%' && i + 2 < len && (a = hexval(s[i + 1])) >= 0 &&
-            (b = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (a = uw_hexval(s[i + 1])) >= 0 &&
+            (b = uw_hexval(s[i + 2])) >= 0) {
             *o++ = (char)(a << 4 | b);
             i += 2;
         } else {
@@ -1104,7 +1093,7 @@ char *uw_xml_get(const char *xml, const char *end, const char *tag, const char *
                 const char *d = q;
                 while (d < e && cp <= 0x10FFFF &&
                        (base == 16 ? isxdigit((unsigned char)*d) : isdigit((unsigned char)*d))) {
-                    cp = cp * (unsigned long)base + (unsigned long)hexval(*d);
+                    cp = cp * (unsigned long)base + (unsigned long)uw_hexval(*d);
                     d++;
                 }
                 if (d > q && d < e && *d == ';' && cp > 0 && cp <= 0x10FFFF) {

@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 static const char *prog = "ue-wal";
 static uw_log_level threshold = UW_LOG_INFO;
@@ -42,4 +44,26 @@ void uw_log(uw_log_level level, const char *fmt, ...)
     pthread_mutex_lock(&lock);
     fprintf(stderr, "%s: %s: %s\n", prog, upper[level], buf);
     pthread_mutex_unlock(&lock);
+}
+
+double uw_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void uw_fmt_size(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%" PRIu64 " B", n);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
 }

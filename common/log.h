@@ -3,11 +3,19 @@
 #ifndef UW_LOG_H
 #define UW_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 typedef enum { UW_LOG_ERROR, UW_LOG_WARN, UW_LOG_INFO, UW_LOG_DETAIL, UW_LOG_DEBUG } uw_log_level;
 
 void uw_log_init(const char *program);
 void uw_log_set_level(const char *name);
 int uw_log_enabled(uw_log_level level);
 void uw_log(uw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Monotonic clock in milliseconds, for durations in messages. */
+double uw_now_ms(void);
+/* "16.0 MiB", "713 B": sizes for humans. */
+void uw_fmt_size(uint64_t n, char *buf, size_t len);
 
 #endif

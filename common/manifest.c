@@ -82,17 +82,6 @@ static void encode(uw_buf *b, const char *s)
     }
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Decodes in place; fails on malformed escapes and on an encoded NUL. */
 static bool decode(char *s)
 {
@@ -102,7 +91,7 @@ static bool decode(char *s)
             *w++ = *r;
             continue;
         }
-        int hi = hexdigit(r[1]), lo = hi < 0 ? -1 : hexdigit(r[2]);
+        int hi = uw_hexval(r[1]), lo = hi < 0 ? -1 : uw_hexval(r[2]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
             return false;
         *w++ = (char)(hi << 4 | lo);

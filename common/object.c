@@ -1,4 +1,5 @@
 #include "object.h"
+#include "bytes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -6,31 +7,6 @@
 #define SKIP_MAGIC 0x184D2A5Eu
 #define CIPHER_NONE 0
 #define CIPHER_AES256GCM 1
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 /* Header layout (52 bytes):
  *  0 u32 skippable magic | 4 u32 frame size (44) | 8 "UEW1" | 12 kind | 13 compressor
@@ -77,10 +53,10 @@ static int writer_finish(uw_sink *s, uw_err *err)
     if (w->have_expect && memcmp(w->expect, w->digest.sha256, 32) != 0)
         return uw_fail(err, UW_E_FILE, "content changed while it was being stored");
     uint8_t t[UW_OBJ_TRAILER_LEN];
-    put32(t, SKIP_MAGIC);
-    put32(t + 4, UW_OBJ_TRAILER_LEN - 8);
+    uw_put32(t, SKIP_MAGIC);
+    uw_put32(t + 4, UW_OBJ_TRAILER_LEN - 8);
     memcpy(t + 8, "UEWT", 4);
-    put64(t + 12, w->digest.size);
+    uw_put64(t + 12, w->digest.size);
     memcpy(t + 20, w->digest.sha256, 32);
     trailer_check(t, t + 52);
     if (uw_sink_write(w->dest, t, sizeof t, err) < 0 || uw_sink_finish(w->dest, err) < 0)
@@ -102,16 +78,16 @@ uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_diges
                           uw_err *err)
 {
     uint8_t hdr[UW_OBJ_HEADER_LEN] = {0};
-    put32(hdr, SKIP_MAGIC);
-    put32(hdr + 4, UW_OBJ_HEADER_LEN - 8);
+    uw_put32(hdr, SKIP_MAGIC);
+    uw_put32(hdr + 4, UW_OBJ_HEADER_LEN - 8);
     memcpy(hdr + 8, "UEW1", 4);
     hdr[12] = (uint8_t)opts->kind;
     hdr[13] = opts->compressor->id;
     hdr[14] = opts->key ? CIPHER_AES256GCM : CIPHER_NONE;
-    put64(hdr + 16, opts->system_id);
+    uw_put64(hdr + 16, opts->system_id);
     uint8_t okey[UW_KEY_LEN];
     if (opts->key) {
-        put32(hdr + 24, UW_CHUNK_DEFAULT);
+        uw_put32(hdr + 24, UW_CHUNK_DEFAULT);
         if (uw_random(hdr + 28, UW_SALT_LEN, err) < 0) {
             uw_sink_free(dest);
             return NULL;
@@ -162,19 +138,19 @@ static int reader_setup(reader_sink *r, uw_err *err)
 {
     const char *name = r->opts.name ? r->opts.name : "object";
     uint8_t chk[8];
-    if (get32(r->hdr) != SKIP_MAGIC || memcmp(r->hdr + 8, "UEW", 3) != 0)
+    if (uw_get32(r->hdr) != SKIP_MAGIC || memcmp(r->hdr + 8, "UEW", 3) != 0)
         return uw_fail(err, UW_E_CORRUPT, "'%s' is not a ue-wal object (bad header)", name);
     if (r->hdr[11] != '1')
         return uw_fail(err, UW_E_FORMAT_VERSION,
                        "'%s' was written by an unsupported format version '%c'", name, r->hdr[11]);
     header_check(r->hdr, chk);
-    if (get32(r->hdr + 4) != UW_OBJ_HEADER_LEN - 8 || memcmp(chk, r->hdr + 44, 8) != 0)
+    if (uw_get32(r->hdr + 4) != UW_OBJ_HEADER_LEN - 8 || memcmp(chk, r->hdr + 44, 8) != 0)
         return uw_fail(err, UW_E_CORRUPT, "'%s' has a corrupt header", name);
     const uw_compressor *c = uw_compressor_by_id(r->hdr[13]);
     if (!c)
         return uw_fail(err, UW_E_FORMAT_VERSION, "'%s' uses unknown compressor id %u", name,
                        r->hdr[13]);
-    uint64_t sysid = get64(r->hdr + 16);
+    uint64_t sysid = uw_get64(r->hdr + 16);
     if (r->opts.expect_system_id && sysid && sysid != r->opts.expect_system_id)
         return uw_fail(err, UW_E_FOREIGN,
                        "'%s' belongs to database system %llu, not to this stanza's %llu", name,
@@ -187,7 +163,7 @@ static int reader_setup(reader_sink *r, uw_err *err)
             return uw_fail(err, UW_E_CRYPTO,
                            "'%s' is encrypted but no cipher-pass is configured", name);
         }
-        uint32_t chunk = get32(r->hdr + 24);
+        uint32_t chunk = uw_get32(r->hdr + 24);
         if (chunk < 16 || chunk > (16u << 20)) {
             uw_sink_free(chain);
             return uw_fail(err, UW_E_CORRUPT, "'%s' has an invalid chunk size", name);
@@ -259,13 +235,13 @@ static int reader_finish(uw_sink *s, uw_err *err)
     const uint8_t *t = r->tail;
     uint8_t chk[8];
     trailer_check(t, chk);
-    if (get32(t) != SKIP_MAGIC || memcmp(t + 8, "UEWT", 4) != 0 || memcmp(chk, t + 52, 8) != 0)
+    if (uw_get32(t) != SKIP_MAGIC || memcmp(t + 8, "UEWT", 4) != 0 || memcmp(chk, t + 52, 8) != 0)
         return uw_fail(err, UW_E_CORRUPT, "'%s' is truncated or has a corrupt trailer", name);
     if (uw_sink_finish(r->inner, err) < 0)
         return uw_wrap(err, "'%s'", name);
-    if (r->digest.size != get64(t + 12))
+    if (r->digest.size != uw_get64(t + 12))
         return uw_fail(err, UW_E_CORRUPT, "'%s' restored %llu bytes, expected %llu", name,
-                       (unsigned long long)r->digest.size, (unsigned long long)get64(t + 12));
+                       (unsigned long long)r->digest.size, (unsigned long long)uw_get64(t + 12));
     if (memcmp(r->digest.sha256, t + 20, 32) != 0 ||
         (r->have_expect && memcmp(r->digest.sha256, r->expect_sha, 32) != 0))
         return uw_fail(err, UW_E_CORRUPT, "'%s' failed SHA-256 verification", name);

@@ -368,7 +368,7 @@ void uw_hex(const uint8_t *data, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int uw_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -384,7 +384,7 @@ int uw_unhex(const char *hex, uint8_t *out, size_t len)
     if (strlen(hex) != 2 * len)
         return -1;
     for (size_t i = 0; i < len; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = uw_hexval(hex[2 * i]), lo = uw_hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -67,6 +67,8 @@ int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err);
 /* Hex helpers. out must hold 2*len+1. */
 void uw_hex(const uint8_t *data, size_t len, char *out);
 int uw_unhex(const char *hex, uint8_t *out, size_t len);
+/* Value of one hex digit (either case), or -1. */
+int uw_hexval(char c);
 /* One-shot SHA-256. */
 void uw_sha256(const void *data, size_t len, uint8_t out[32]);
 

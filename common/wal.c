@@ -1,4 +1,5 @@
 #include "wal.h"
+#include "bytes.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -134,28 +135,21 @@ bool uw_wal_seg_size_valid(uint64_t size)
     return size >= (1u << 20) && size <= (1u << 30) && (size & (size - 1)) == 0;
 }
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
-
 /* XLogLongPageHeaderData on little-endian hosts (PostgreSQL writes native
  * order; we support the platforms PostgreSQL's Debian packages target). */
 int uw_wal_header_parse(const uint8_t *buf, size_t len, uw_wal_header *out, uw_err *err)
 {
     if (len < UW_WAL_LONG_HEADER_LEN)
         return uw_fail(err, UW_E_WAL_INVALID, "file is too short to hold a WAL page header");
-    out->magic = le16(buf);
-    uint16_t info = le16(buf + 2);
-    out->tli = le32(buf + 4);
-    out->pageaddr = le64(buf + 8);
+    out->magic = uw_get16(buf);
+    uint16_t info = uw_get16(buf + 2);
+    out->tli = uw_get32(buf + 4);
+    out->pageaddr = uw_get64(buf + 8);
     if (!(info & 0x0002)) /* XLP_LONG_HEADER */
         return uw_fail(err, UW_E_WAL_INVALID, "first page lacks a long header");
-    out->system_id = le64(buf + 24);
-    out->seg_size = le32(buf + 32);
-    out->block_size = le32(buf + 36);
+    out->system_id = uw_get64(buf + 24);
+    out->seg_size = uw_get32(buf + 32);
+    out->block_size = uw_get32(buf + 36);
     if (!uw_wal_magic_version(out->magic))
         return uw_fail(err, UW_E_WAL_INVALID, "unknown WAL page magic 0x%04X", out->magic);
     return 0;

@@ -42,21 +42,6 @@ typedef struct {
     char latest_err[1024]; /* why the end could not be decoded, if so */
 } repo_view;
 
-static void fmt_size(uint64_t n, char *buf, size_t len)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%" PRIu64 " B", n);
-    else
-        snprintf(buf, len, "%.1f %s", v, units[u]);
-}
-
 static const char *lsn_str(uint64_t lsn, char *buf, size_t len)
 {
     uw_lsn_format(lsn, buf, len);
@@ -189,7 +174,7 @@ static void text_view(const repo_view *v)
         return;
     }
     const uw_stanza_info *in = &v->r->info;
-    fmt_size(in->wal_seg_size, a, sizeof a);
+    uw_fmt_size(in->wal_seg_size, a, sizeof a);
     printf("  cluster: system %" PRIu64 ", PostgreSQL %d, WAL segments of %s, cipher %s\n",
            in->system_id, in->pg_version, a, in->cipher_type);
     printf("  backups: %d\n", v->nbackups);
@@ -210,9 +195,9 @@ static void text_view(const repo_view *v)
         printf("        lsn  %s .. %s, wal %s .. %s%s\n", lsn_str(m->start_lsn, c, sizeof c),
                lsn_str(m->stop_lsn, d, sizeof d), m->start_wal, m->stop_wal,
                v->wal_ok[i] ? "" : " (NOT all archived: this backup cannot be restored)");
-        fmt_size(m->total_size, a, sizeof a);
-        fmt_size(m->stored, b, sizeof b);
-        fmt_size(m->size, c, sizeof c);
+        uw_fmt_size(m->total_size, a, sizeof a);
+        uw_fmt_size(m->stored, b, sizeof b);
+        uw_fmt_size(m->size, c, sizeof c);
         printf("        size %s, stored %s", a, b);
         if (strcmp(m->type, "full") != 0)
             printf(" (this backup stored %s of changed files)", c);
@@ -230,7 +215,7 @@ static void text_view(const repo_view *v)
         const uw_arch_timeline *t = &ar->tls[i];
         seg(ar, t->tli, t->first, a, sizeof a);
         seg(ar, t->tli, t->last, b, sizeof b);
-        fmt_size(t->stored, c, sizeof c);
+        uw_fmt_size(t->stored, c, sizeof c);
         printf("    timeline %" PRIu32 ": %s .. %s, %zu segments, %s stored%s\n", t->tli, a, b,
                t->count, c, t->ngaps ? "" : ", no gaps");
         for (size_t g = 0; g < t->ngaps; g++) {

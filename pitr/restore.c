@@ -46,28 +46,6 @@
 #define BLOCK_BEGIN "# ue-wal restore begin"
 #define BLOCK_END "# ue-wal restore end"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void fmt_size(uint64_t n, char *buf, size_t len)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%" PRIu64 " B", n);
-    else
-        snprintf(buf, len, "%.1f %s", v, units[u]);
-}
-
 static void fmt_lsn(uint64_t lsn, char *buf, size_t len) { uw_lsn_format(lsn, buf, len); }
 
 /* ------------------------------------------------------------- targets -- */
@@ -1584,7 +1562,7 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
         return uw_fail(err, UW_E_RESTORE, "'%s start' failed (exit status %d)", pg_ctl,
                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
-    double t0 = now_s();
+    double t0 = (uw_now_ms() / 1e3);
     const char *action = t->kind == T_NONE ? "promote" : t->action;
     uw_log(UW_LOG_INFO, "started the server (log: %s); waiting for recovery to reach %s%s%s", log,
            t->kind == T_NONE ? "the end of the archive" : "its target",
@@ -1595,7 +1573,7 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
     char *lsn = NULL, *xts = NULL;
     int rc = 0;
     while (!done) {
-        if (now_s() - t0 > START_TIMEOUT_S) {
+        if ((uw_now_ms() / 1e3) - t0 > START_TIMEOUT_S) {
             rc = uw_fail(err, UW_E_TIMEOUT,
                          "recovery did not reach its target within %d s (see '%s')",
                          START_TIMEOUT_S, log);
@@ -1615,7 +1593,7 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
             !(ended = log_grep(log, log_start, "FATAL:")))
             ended = log_grep(log, log_start, "PANIC:");
         bool gone = have_pm ? (kill((pid_t)pm.pid, 0) < 0 && errno == ESRCH)
-                            : ended || now_s() - t0 > 60;
+                            : ended || (uw_now_ms() / 1e3) - t0 > 60;
         free(ended);
         if (gone) {
             char *fatal = log_grep(log, log_start, "FATAL:");
@@ -1689,7 +1667,7 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
     if (rc == 0) {
         char *stop = log_grep(log, log_start, "recovery stopping");
         char *last = log_grep(log, log_start, "last completed transaction was at log time");
-        printf("recovery reached its target after %.1f s (%s):\n", now_s() - t0,
+        printf("recovery reached its target after %.1f s (%s):\n", (uw_now_ms() / 1e3) - t0,
                !strcmp(action, "promote")    ? "promoted"
                : !strcmp(action, "pause") ? "paused, resume with select pg_wal_replay_resume()"
                                           : "shut down");
@@ -1855,7 +1833,7 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
         return -1;
     if (!uw_cfg_str(cfg, "pgdata"))
         return uw_fail(err, UW_E_OPTION, "option 'pgdata' is required: the directory to restore into");
-    double t0 = now_s();
+    double t0 = (uw_now_ms() / 1e3);
     int rc = load_repos(&rs, err);
     if (rc == 0)
         rc = choose_backup(&rs, err);
@@ -1879,7 +1857,7 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
 
     char tdesc[160], sz[32], lsn[32];
     describe_target(&rs.t, tdesc, sizeof tdesc);
-    fmt_size(rs.m.total_size, sz, sizeof sz);
+    uw_fmt_size(rs.m.total_size, sz, sizeof sz);
     uw_log(UW_LOG_INFO, "restoring backup %s (%s, %s, from %s) into '%s' for recovery to %s%s",
            rs.m.id, rs.m.type, sz, rs.repo->st->desc, rs.pgdata, tdesc,
            rs.delta ? " (delta)" : "");
@@ -1907,11 +1885,11 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
                rs.pgdata, "missing or from before the failure");
         goto done;
     }
-    double secs = now_s() - t0;
+    double secs = (uw_now_ms() / 1e3) - t0;
     char wsz[32], ssz[32], rsz[32];
-    fmt_size(rs.bytes_written, wsz, sizeof wsz);
-    fmt_size(rs.bytes_skipped, ssz, sizeof ssz);
-    fmt_size(rs.bytes_read, rsz, sizeof rsz);
+    uw_fmt_size(rs.bytes_written, wsz, sizeof wsz);
+    uw_fmt_size(rs.bytes_skipped, ssz, sizeof ssz);
+    uw_fmt_size(rs.bytes_read, rsz, sizeof rsz);
     printf("restored backup %s (%s, consistent at ", rs.m.id, rs.m.type);
     fmt_lsn(rs.m.stop_lsn, lsn, sizeof lsn);
     char when[48];

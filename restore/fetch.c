@@ -26,13 +26,6 @@
 #include "repo.h"
 #include "walpush.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -59,12 +52,12 @@ static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *
     for (int i = 0; i < n; i++) {
         uw_err e;
         uw_err_clear(&e);
-        double t0 = now_ms();
+        double t0 = uw_now_ms();
         uint64_t bytes = 0;
         if ((repos[i].have_info || uw_repo_load(&repos[i], cfg, &e) == 0) &&
             uw_fetch_one(&repos[i], name, dest, &bytes, &e) == 0) {
             uw_log(quiet ? UW_LOG_DETAIL : UW_LOG_INFO, "fetched %s from %s (%llu bytes, %.0f ms)",
-                   name, repos[i].st->desc, (unsigned long long)bytes, now_ms() - t0);
+                   name, repos[i].st->desc, (unsigned long long)bytes, uw_now_ms() - t0);
             return 0;
         }
         if (e.code != UW_E_NOT_FOUND && i + 1 < n)
@@ -106,7 +99,7 @@ static bool spool_has(const prefetch *p, const char *name)
 static bool recently_missing(prefetch *p, const char *name)
 {
     for (int i = 0; i < 64; i++)
-        if (strcmp(p->missing[i], name) == 0 && now_ms() - p->missing_at[i] < 1000)
+        if (strcmp(p->missing[i], name) == 0 && uw_now_ms() - p->missing_at[i] < 1000)
             return true;
     return false;
 }
@@ -118,7 +111,7 @@ static void mark_missing(prefetch *p, const char *name)
         if (p->missing_at[i] < p->missing_at[slot])
             slot = i;
     snprintf(p->missing[slot], sizeof p->missing[slot], "%s", name);
-    p->missing_at[slot] = now_ms();
+    p->missing_at[slot] = uw_now_ms();
 }
 
 /* Pick the nearest segment of the window that is neither spooled nor being fetched. */
@@ -251,15 +244,15 @@ static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_s
             started++;
     }
     /* Stay while recovery keeps asking; 30 s of silence means it ended. */
-    double active = now_ms();
-    while (now_ms() - active < 30000) {
+    double active = uw_now_ms();
+    while (uw_now_ms() - active < 30000) {
         sleep_ms(20);
         uw_wal_name w;
         if (read_last(spool, &w)) {
             pthread_mutex_lock(&p.lock);
             if (memcmp(&w, &p.last, sizeof w) != 0) {
                 p.last = w;
-                active = now_ms();
+                active = uw_now_ms();
             }
             spool_clean(&p, false);
             pthread_mutex_unlock(&p.lock);
