@@ -231,7 +231,7 @@ static int restore_delta(const uw_restore_ctx *ctx, const uw_mf_entry *e, const 
         uw_log(UW_LOG_DEBUG, "'%s': rebuilt content differs from the file the backup read "
                              "(pages not WAL-logged, e.g. hint bits)",
                e->path);
-    if (rc == 0 && tmp && fsync(fd) < 0)
+    if (rc == 0 && tmp && !ctx->no_sync && fsync(fd) < 0)
         rc = uw_fail(err, UW_E_FILE, "unable to fsync '%s': %s", tmp, strerror(errno));
     if (close(fd) < 0 && rc == 0)
         rc = uw_fail(err, UW_E_FILE, "unable to close '%s': %s", tmp ? tmp : "memfd",
@@ -241,7 +241,7 @@ static int restore_delta(const uw_restore_ctx *ctx, const uw_mf_entry *e, const 
                      strerror(errno));
     if (rc < 0 && tmp)
         unlink(tmp);
-    if (rc == 0 && tmp) {
+    if (rc == 0 && tmp && !ctx->no_sync) {
         char *dir = uw_strdup(path);
         *strrchr(dir, '/') = '\0';
         rc = uw_fsync_dir(dir, err);
@@ -292,7 +292,7 @@ int uw_restore_file(const uw_restore_ctx *ctx, const uw_mf_entry *e, uw_restore_
     } else {
         for (int attempt = 0;; attempt++) {
             uw_digest d;
-            uw_sink *dest = path ? uw_file_sink(path, 0600, 0, err) : uw_hash_sink(NULL, &d);
+            uw_sink *dest = path ? uw_file_sink(path, 0600, ctx->no_sync ? UW_FILE_NO_SYNC : 0, err) : uw_hash_sink(NULL, &d);
             /* Freeing an unfinished file sink removes its temporary file. */
             rc = dest ? read_object(ctx, e, e->sha256, dest, err) : -1;
             if (rc == 0 || !dest || !uw_retry_wait(attempt, err))

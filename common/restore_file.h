@@ -28,6 +28,10 @@ typedef struct {
     bool set_owner;    /* chown what is written to uid:gid */
     uid_t uid;
     gid_t gid;
+    /* Skip the per-file fsyncs (keep the atomic renames): the caller syncs the
+     * whole file system once at the end (syncfs), which is far cheaper than a
+     * thousand fsyncs. */
+    bool no_sync;
 } uw_restore_ctx;
 
 typedef struct {

@@ -495,9 +495,13 @@ static int check_wal(restore *rs, uw_err *err)
     uw_err e;
     uw_err_clear(&e);
     int n = rs->t.kind == T_TIME ? XACT_SCAN_SEGMENTS : 1;
-    if (uw_archive_wal_end(&rs->arch, &rs->hist, rc, m->stop_lsn / seg, n, &rs->wal_end, &e) == 0)
+    /* Only a time or LSN target needs the exact end: decoding costs a whole
+     * segment read (and its memory) before the copy can start. */
+    bool need_end = rs->t.kind == T_TIME || rs->t.kind == T_LSN;
+    if (need_end &&
+        uw_archive_wal_end(&rs->arch, &rs->hist, rc, m->stop_lsn / seg, n, &rs->wal_end, &e) == 0)
         rs->have_wal_end = true;
-    else
+    else if (need_end)
         uw_log(UW_LOG_WARN, "could not read the end of the archive (%s): the target is checked "
                             "against segment boundaries only",
                        e.msg);
@@ -766,6 +770,27 @@ static int check_pgdata(restore *rs, uw_err *err)
     return 0;
 }
 
+/* syncfs() the file system of the data directory and of every tablespace. */
+static int sync_all(const restore *rs, uw_err *err)
+{
+    for (size_t i = 0; i <= rs->m.count; i++) {
+        const char *dir = i == rs->m.count ? rs->pgdata
+                          : rs->m.entries[i].type == 'l' ? rs->m.entries[i].link : NULL;
+        if (!dir)
+            continue;
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            return uw_fail(err, UW_E_FILE, "unable to sync the file system of '%s': %s", dir,
+                           strerror(e));
+        }
+        close(fd);
+    }
+    return 0;
+}
+
 static int own(const restore *rs, const char *path, uw_err *err)
 {
     if (rs->set_owner && lchown(path, rs->uid, rs->gid) < 0)
@@ -978,7 +1003,7 @@ static int restore_files(restore *rs, uw_err *err)
     for (size_t i = 0; i < rs->nchain; i++)
         manifests[i + 1] = &rs->chain[i];
     p.ctx = (uw_restore_ctx){rs->repo,      manifests,     rs->nchain + 1, rs->pgdata,
-                             rs->delta,     rs->set_owner, rs->uid,        rs->gid};
+                             rs->delta,     rs->set_owner, rs->uid,        rs->gid, true};
     pthread_mutex_init(&p.mu, NULL);
     p.jobs = uw_calloc(rs->m.count + 1, sizeof *p.jobs);
     size_t njobs = 0;
@@ -1006,10 +1031,15 @@ static int restore_files(restore *rs, uw_err *err)
     if (rc == 0 && !control) {
         rc = uw_fail(err, UW_E_REPO_FORMAT, "backup %s has no global/pg_control", rs->m.id);
     } else if (rc == 0) {
+        /* Everything written so far becomes durable at once (one syncfs per
+         * file system instead of an fsync per file), before pg_control. */
+        rc = sync_all(rs, err);
         /* Last: without it PostgreSQL does not start, so a restore that
          * failed before this point cannot be started by mistake. */
         uw_restore_result res;
-        rc = uw_restore_file(&p.ctx, control, &res, err);
+        p.ctx.no_sync = false;
+        if (rc == 0)
+            rc = uw_restore_file(&p.ctx, control, &res, err);
         if (rc == 0)
             account(rs, &res);
     }
