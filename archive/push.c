@@ -58,13 +58,25 @@ static int push_file(const uw_config *cfg, repo_set *s, const char *path, int th
     job.path = path;
     job.name = slash ? slash + 1 : path;
     job.threads = threads;
-    if (uw_push_prepare(cfg, &s->repos[0], &job, err) < 0)
+    /* One repository that can rename: read, hash and compress in one pass,
+     * unless the name is already taken (then compare checksums first). */
+    bool one_pass = s->n == 1 && uw_push_single_pass_ok(&s->repos[0]);
+    if (one_pass) {
+        char *existing = NULL, sha[65];
+        int found = uw_repo_wal_find(&s->repos[0], job.name, &existing, sha, err);
+        free(existing);
+        if (found < 0)
+            return -1;
+        one_pass = !found;
+    }
+    if (uw_push_prepare(cfg, &s->repos[0], &job, !one_pass, err) < 0)
         return -1;
     for (int i = 0; i < s->n; i++) {
         double t0 = uw_now_ms();
         int already = 0;
         uint64_t stored = 0;
-        if (uw_push_one(&s->repos[i], &job, &already, &stored, err) < 0)
+        if ((one_pass ? uw_push_single_pass(&s->repos[i], &job, &already, &stored, err)
+                      : uw_push_one(&s->repos[i], &job, &already, &stored, err)) < 0)
             return -1;
         if (already)
             uw_log(UW_LOG_INFO, "%s already archived in %s with the same checksum", job.name,

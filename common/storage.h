@@ -34,6 +34,10 @@ typedef struct {
     /* Missing is not an error. */
     int (*remove)(uw_storage *st, const char *path, uw_err *err);
     void (*close)(uw_storage *st);
+    /* Optional (NULL: not supported): atomically and durably rename an object.
+     * Lets a writer choose the final name after the content (and its
+     * checksum) went through in one pass. */
+    int (*rename)(uw_storage *st, const char *from, const char *to, uw_err *err);
 } uw_storage_driver;
 
 struct uw_storage {

@@ -174,7 +174,34 @@ static void posix_close(uw_storage *st)
     free(p);
 }
 
+static int posix_rename(uw_storage *st, const char *from, const char *to, uw_err *err)
+{
+    char *f = full(st, from), *t = full(st, to);
+    int rc = 0;
+    if (rename(f, t) < 0) {
+        rc = uw_fail(err, UW_E_STORAGE, "unable to rename '%s' to '%s': %s", f, t,
+                     strerror(errno));
+    } else {
+        *strrchr(t, '/') = '\0';
+        if (uw_fsync_dir(t, err) < 0) {
+            err->code = UW_E_STORAGE;
+            rc = -1;
+        }
+    }
+    free(f);
+    free(t);
+    return rc;
+}
+
 const uw_storage_driver uw_storage_posix = {
-    "posix", UW_STORAGE_FEAT_DIRS | UW_STORAGE_FEAT_FSYNC,
-    posix_open, posix_stat, posix_list, posix_read, posix_write, posix_remove, posix_close,
+    .type = "posix",
+    .features = UW_STORAGE_FEAT_DIRS | UW_STORAGE_FEAT_FSYNC,
+    .open = posix_open,
+    .stat = posix_stat,
+    .list = posix_list,
+    .read = posix_read,
+    .write = posix_write,
+    .remove = posix_remove,
+    .close = posix_close,
+    .rename = posix_rename,
 };

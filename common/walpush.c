@@ -11,7 +11,8 @@
 #include "log.h"
 #include "object.h"
 
-int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, uw_err *err)
+int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bool hash,
+                    uw_err *err)
 {
     uw_wal_name w;
     if (uw_wal_parse(job->name, &w, err) < 0)
@@ -66,6 +67,9 @@ int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, uw
             goto done;
         }
     }
+    job->size = (uint64_t)sb.st_size;
+    if (!hash)
+        goto done;
     uw_digest d;
     uw_sink *h = uw_hash_sink(NULL, &d);
     rc = uw_sink_from_fd(h, fd, job->path, err);
@@ -187,5 +191,73 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, uint64_t *bytes
             break;
     }
     free(object);
+    return rc;
+}
+
+bool uw_push_single_pass_ok(const uw_repo *r) { return r->st->drv->rename != NULL; }
+
+int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *stored,
+                        uw_err *err)
+{
+    *already = 0;
+    char *dir = uw_repo_wal_dir(r, job->name);
+    /* ".uwtmp." keeps it out of every listing until it has its real name. */
+    char *tmp = uw_sprintf("%s/%s.uwtmp.push-%d", dir, job->name, (int)getpid());
+    int rc = -1;
+    for (int attempt = 0;; attempt++) {
+        int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            rc = uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
+            break;
+        }
+        uw_sink *dest = uw_storage_write(r->st, tmp, err);
+        uw_sink *w = NULL;
+        uw_digest d;
+        if (dest) {
+            uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor, job->level,
+                                   job->threads, r->have_key ? &r->key : NULL, NULL};
+            w = uw_object_writer(&o, dest, &d, err);
+        }
+        rc = w ? uw_sink_from_fd(w, fd, job->path, err) : -1;
+        close(fd);
+        if (rc == 0)
+            rc = uw_sink_finish(w, err);
+        uw_sink_free(w);
+        if (rc == 0) {
+            memcpy(job->sha256, d.sha256, 32);
+            job->size = d.size;
+            break;
+        }
+        if (!uw_retry_wait(attempt, err))
+            break;
+    }
+    if (rc == 0) {
+        char sha[65], *existing = NULL, existing_sha[65];
+        uw_hex(job->sha256, 32, sha);
+        /* Checked again now that the checksum is known: the name must still be free. */
+        int found = uw_repo_wal_find(r, job->name, &existing, existing_sha, err);
+        if (found < 0) {
+            rc = -1;
+        } else if (found && strcmp(existing_sha, sha) == 0) {
+            *already = 1;
+        } else if (found) {
+            rc = uw_fail(err, UW_E_ARCHIVE_MISMATCH,
+                         "'%s' is already archived in %s with a different checksum (stored "
+                         "%.12s, new %.12s): refusing to overwrite",
+                         job->name, r->st->desc, existing_sha, sha);
+        } else {
+            char *object = uw_sprintf("%s/%s-%s%s%s", dir, job->name, sha, job->compressor->ext,
+                                      r->have_key ? ".enc" : "");
+            rc = r->st->drv->rename(r->st, tmp, object, err);
+            if (rc == 0 && stored && uw_storage_stat(r->st, object, stored, err) < 0)
+                rc = -1;
+            free(object);
+        }
+        free(existing);
+        if (rc < 0 || *already)
+            uw_storage_remove(r->st, tmp, NULL);
+    }
+    free(tmp);
+    free(dir);
     return rc;
 }

@@ -4,6 +4,7 @@
 #ifndef UW_WALPUSH_H
 #define UW_WALPUSH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -21,8 +22,18 @@ typedef struct {
 } uw_push_job;
 
 /* Validate a local WAL file against the stanza (system id, segment size, page
- * address) and hash it. */
-int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, uw_err *err);
+ * address) and, if `hash`, compute its SHA-256 (needed before storing unless
+ * uw_push_single_pass is used). */
+int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bool hash,
+                    uw_err *err);
+/* Whether r can take a push in a single pass (its storage renames). */
+bool uw_push_single_pass_ok(const uw_repo *r);
+/* Read, hash, compress (and encrypt) the file once into a temporary object,
+ * then rename it to <name>-<sha256>: the checksum is known only at the end.
+ * Fills job->sha256 and size. *already is set when the name turned out to be
+ * archived with the same content meanwhile. */
+int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *stored,
+                        uw_err *err);
 /* Store the file in one repository. Returns 0 when stored or already present
  * with the same checksum (*already set), -1 otherwise. */
 int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stored, uw_err *err);
