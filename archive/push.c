@@ -101,9 +101,10 @@ static char *note_path(const char *spool, const char *stanza, const char *name)
 /* What identifies the file a note was written for without reading it. */
 static void file_id(const struct stat *sb, char *out, size_t len)
 {
-    snprintf(out, len, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)sb->st_dev,
+    /* ctime too: every write changes it and, unlike mtime, it cannot be set back. */
+    snprintf(out, len, "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", (unsigned long long)sb->st_dev,
              (unsigned long long)sb->st_ino, (long long)sb->st_size, (long long)sb->st_mtim.tv_sec,
-             sb->st_mtim.tv_nsec);
+             sb->st_mtim.tv_nsec, (long long)sb->st_ctim.tv_sec, sb->st_ctim.tv_nsec);
 }
 
 /* A note is honoured only for the very file it was written for (same inode,

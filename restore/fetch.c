@@ -79,7 +79,8 @@ typedef struct {
     uint32_t seg_size;
     int window;             /* segments kept ahead */
     pthread_mutex_t lock;
-    uw_wal_name last;       /* last segment recovery asked for */
+    uw_wal_name last;       /* last segment recovery asked for, as the main loop saw it */
+    uw_wal_name floor;      /* workers' fresher view of it */
     char **inflight;        /* per worker: name being fetched, or NULL */
     int workers;
     bool stop;
@@ -115,11 +116,21 @@ static void mark_missing(prefetch *p, const char *name)
 }
 
 /* Pick the nearest segment of the window that is neither spooled nor being fetched. */
+static bool read_last(const char *spool, uw_wal_name *w);
+
 static bool next_job(prefetch *p, char *name, size_t len)
 {
+    /* The latest request, not the main loop's view of it (up to 20 ms old):
+     * a segment just delivered must not look missing and be fetched again. */
+    uw_wal_name now;
+    if (read_last(p->spool, &now) && now.tli == p->last.tli &&
+        uw_wal_segno(&now, p->seg_size) > uw_wal_segno(&p->last, p->seg_size))
+        p->floor = now;
+    else
+        p->floor = p->last;
     for (int k = 1; k <= p->window; k++) {
         uw_wal_name w;
-        uw_wal_from_segno(p->last.tli, uw_wal_segno(&p->last, p->seg_size) + (uint64_t)k,
+        uw_wal_from_segno(p->floor.tli, uw_wal_segno(&p->floor, p->seg_size) + (uint64_t)k,
                           p->seg_size, &w);
         uw_wal_format(&w, name, len);
         bool busy = false;
@@ -203,7 +214,8 @@ static void spool_clean(prefetch *p, bool all)
         bool drop = false;
         if (uw_wal_parse(de->d_name, &w, NULL) == 0 && w.kind == UW_WAL_SEGMENT) {
             uint64_t s = uw_wal_segno(&w, p->seg_size);
-            drop = all || w.tli != p->last.tli || s <= last || s > last + (uint64_t)p->window;
+            /* Not the requested segment itself: its caller may be renaming it now. */
+            drop = all || w.tli != p->last.tli || s < last || s > last + (uint64_t)p->window;
         } else if (strstr(de->d_name, ".uwtmp.")) {
             drop = all;
         }
@@ -358,6 +370,14 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
     }
     int rc = -1;
     if (prefetching) {
+        /* Take the spooled segment before announcing the request, so that the
+         * prefetcher's cleanup never races the rename. */
+        char *spooled = uw_sprintf("%s/%s", spool, name);
+        if (rename(spooled, dest) == 0) {
+            uw_log(UW_LOG_INFO, "delivered %s from the prefetch queue", name);
+            rc = 0;
+        }
+        free(spooled);
         char *last = uw_sprintf("%s/last", spool), *tmp = uw_sprintf("%s/last.tmp", spool);
         FILE *f = fopen(tmp, "w");
         if (f) {
@@ -367,12 +387,6 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
         }
         free(last);
         free(tmp);
-        char *spooled = uw_sprintf("%s/%s", spool, name);
-        if (rename(spooled, dest) == 0) {
-            uw_log(UW_LOG_INFO, "delivered %s from the prefetch queue", name);
-            rc = 0;
-        }
-        free(spooled);
         /* Start the prefetcher (unless one runs) before fetching this segment
          * ourselves, so that it works on the next ones meanwhile. */
         if (prefetch_start(spool)) {

@@ -686,3 +686,400 @@ check_relations() {
         where am.amname = 'btree' and n.nspname not in ('pg_catalog', 'information_schema')
           and n.nspname !~ '^pg_toast'" >/dev/null
 }
+
+# ====================================================== object storage ==
+# Helpers for tests against the loopback servers of tests/objstore.sh
+# (s3rver, Azurite), with reference clients that are not ue-wal's code:
+# boto3 for S3, tests/azure_tool.py (its own SharedKey signing) for Azure.
+
+declare -a _UW_OBJSTORES=() # objstore.sh directories to stop on exit
+declare -a _UW_BG_PIDS=()   # helper processes (proxies...) to stop on exit
+
+# EXIT trap installed by objstore_start and bg_register: stop the clusters
+# first (a recovering cluster would otherwise keep calling its
+# restore_command against a stopped server), then the helper processes and
+# the servers, then lib.sh's cleanup, which takes the exit status from $?.
+# errexit is off here: with it, `(exit 1)` would end the shell before
+# _uw_cleanup runs.
+_uw_objstore_cleanup() {
+    local rc=$? name p d
+    trap - EXIT
+    set +e
+    for name in "${_UW_RUNNING[@]}"; do
+        [[ -n "$name" && -f "$T/$name/postmaster.pid" ]] &&
+            as_pg "$PGBIN/pg_ctl" -D "$T/$name" -m immediate -w -t 30 stop >/dev/null 2>&1
+    done
+    for p in "${_UW_BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    for d in "${_UW_OBJSTORES[@]}"; do
+        bash "$UW_SRC_DIR/tests/objstore.sh" stop "$d" >/dev/null 2>&1
+    done
+    (exit "$rc")
+    _uw_cleanup
+}
+
+# bg_register PID: stop PID (a helper the test started in the background)
+# on exit.
+bg_register() {
+    _UW_BG_PIDS+=("$1")
+    trap _uw_objstore_cleanup EXIT
+}
+
+# objstore_start DIR s3|azure [VAR=VALUE...]: start a loopback server with
+# its data under DIR (VARs: UW_S3_PORT, UW_S3_BUCKET, UW_AZURE_PORT,
+# UW_*_TLS_CERT/KEY, see tests/objstore.sh) and stop it on exit.  Starting
+# again on the same DIR after objstore_stop keeps the data.
+objstore_start() {
+    local dir=$1 kind=$2 d known=0 err
+    shift 2
+    for d in "${_UW_OBJSTORES[@]}"; do [[ "$d" == "$dir" ]] && known=1; done
+    ((known)) || _UW_OBJSTORES+=("$dir")
+    trap _uw_objstore_cleanup EXIT
+    err=$T/out/objstore.$(basename "$dir").$kind.start
+    env "$@" bash "$UW_SRC_DIR/tests/objstore.sh" start "$dir" "$kind" 2>"$err" ||
+        { cat "$err" >&2; die "could not start the $kind server in $dir"; }
+}
+# objstore_stop DIR: stop the servers of DIR (the data stays).
+objstore_stop() {
+    bash "$UW_SRC_DIR/tests/objstore.sh" stop "$1" 2>"$T/out/objstore.stop" ||
+        { cat "$T/out/objstore.stop" >&2; die "could not stop the servers of $1"; }
+}
+
+# s3_tool_init ENDPOINT BUCKET: S3TOOL=(...), a boto3 client of the bucket
+# (path style, s3rver's credentials, certificates not verified):
+#   "${S3TOOL[@]}" list PREFIX     "size key etag last-modified-epoch-ms" per object
+#   "${S3TOOL[@]}" get KEY FILE    download
+#   "${S3TOOL[@]}" put KEY FILE    upload (replaces the object)
+#   "${S3TOOL[@]}" head KEY        "size etag"
+#   "${S3TOOL[@]}" dump PREFIX DIR download every object under PREFIX to
+#       DIR/KEY, checking that the bytes received equal both the listing's
+#       Size and the GET's Content-Length, and that a single-part ETag is
+#       the MD5 of the bytes; prints "size key" per object; exit 1 on a
+#       mismatch (after checking them all).
+s3_tool_init() {
+    python3 -c 'import boto3' 2>/dev/null || die "python3 with boto3 is required (apt-get install python3-boto3)"
+    cat >"$T/s3tool.py" <<'EOF'
+import hashlib, os, sys
+import boto3
+from botocore.config import Config
+endpoint, bucket, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="S3RVER",
+                  aws_secret_access_key="S3RVER", region_name="us-east-1", verify=False,
+                  config=Config(s3={"addressing_style": "path"},
+                                retries={"max_attempts": 2, "mode": "standard"}))
+
+def listing(prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for o in page.get("Contents", []):
+            yield o
+
+if cmd == "list":
+    for o in listing(args[0]):
+        print(o["Size"], o["Key"], o["ETag"].strip('"'), int(o["LastModified"].timestamp() * 1000))
+elif cmd == "get":
+    s3.download_file(bucket, args[0], args[1])
+elif cmd == "put":
+    with open(args[1], "rb") as f:
+        s3.put_object(Bucket=bucket, Key=args[0], Body=f.read())
+elif cmd == "head":
+    h = s3.head_object(Bucket=bucket, Key=args[0])
+    print(h["ContentLength"], h["ETag"].strip('"'))
+elif cmd == "dump":
+    bad = 0
+    for o in listing(args[0]):
+        key, size, etag = o["Key"], o["Size"], o["ETag"].strip('"')
+        r = s3.get_object(Bucket=bucket, Key=key)
+        data = r["Body"].read()
+        dest = os.path.join(args[1], key)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(data)
+        if not (len(data) == size == r["ContentLength"]):
+            print("size mismatch: %s: listed %d, Content-Length %d, received %d"
+                  % (key, size, r["ContentLength"], len(data)), file=sys.stderr)
+            bad += 1
+        elif "-" not in etag and etag != hashlib.md5(data).hexdigest():
+            print("ETag mismatch: %s: %s is not the MD5 of the %d bytes received"
+                  % (key, etag, len(data)), file=sys.stderr)
+            bad += 1
+        print(size, key)
+    sys.exit(1 if bad else 0)
+else:
+    sys.exit("s3tool: unknown command " + cmd)
+EOF
+    S3TOOL=(python3 "$T/s3tool.py" "$1" "$2")
+}
+
+# az_dump CONTAINER PREFIX DIR: every blob under PREFIX, listed and
+# downloaded by tests/azure_tool.py's own signed requests (AZ_ENDPOINT,
+# AZ_ACCOUNT, AZ_KEY) into DIR/NAME, checking the bytes received against the
+# listing's Content-Length and, where the listing has one, Content-MD5;
+# prints "size name" per blob; exit 1 on a mismatch.
+az_dump() {
+    python3 - "$UW_SRC_DIR/tests" "$@" <<'EOF'
+import base64, hashlib, os, sys
+import xml.etree.ElementTree as ET
+sys.path.insert(0, sys.argv[1])
+import azure_tool as az
+container, prefix, out = sys.argv[2], sys.argv[3], sys.argv[4]
+marker, bad = "", 0
+while True:
+    q = {"restype": "container", "comp": "list", "prefix": prefix}
+    if marker:
+        q["marker"] = marker
+    st, _, body = az.request("GET", "/" + container, q)
+    az.check(st, body)
+    root = ET.fromstring(body)
+    for b in root.iter("Blob"):
+        name = b.findtext("Name")
+        size = int(b.findtext("Properties/Content-Length"))
+        md5 = b.findtext("Properties/Content-MD5") or ""
+        st, _, data = az.request("GET", "/%s/%s" % (container, name))
+        az.check(st, data)
+        dest = os.path.join(out, name)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(data)
+        if len(data) != size:
+            print("size mismatch: %s: listed %d, received %d" % (name, size, len(data)), file=sys.stderr)
+            bad += 1
+        elif md5 and md5 != base64.b64encode(hashlib.md5(data).digest()).decode():
+            print("Content-MD5 mismatch: %s" % name, file=sys.stderr)
+            bad += 1
+        print(size, name)
+    marker = root.findtext("NextMarker") or ""
+    if not marker:
+        break
+sys.exit(1 if bad else 0)
+EOF
+}
+
+# check_wal_objects LIST WALDIR...: LIST holds "size key" lines of a stanza's
+# objects (from a reference client); every WAL object among them
+# (archive/<16 hex>/<name>-<sha256>.zst, archive/history/<tli>.history-...)
+# is fetched with ue-wal-fetch
+# ($CONF, $STANZA) as the PostgreSQL user: it must deliver a file whose
+# SHA-256 is the one in the object's name and, when a WALDIR still holds the
+# file, that is byte-identical to it (the first WALDIR that has it).  Sets
+# WAL_OBJECTS (how many were fetched) and WAL_COMPARED (how many compared
+# with a WALDIR's file); fails the test otherwise.
+check_wal_objects() {
+    local list=$1 waldir size key base name sum dir=$T/walcheck
+    shift
+    WAL_OBJECTS=0
+    WAL_COMPARED=0
+    rm -rf "$dir"
+    pg_dir "$dir" 700
+    while read -r size key; do
+        [[ "$key" == */archive/* ]] || continue
+        [[ "$key" =~ /archive/([0-9A-F]{16}|history)/([^/]+)$ ]] ||
+            die "unexpected object in the archive: $key"
+        base=${BASH_REMATCH[2]}
+        [[ "$base" =~ ^([0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)-([0-9a-f]{64})\.zst$ ]] ||
+            die "unexpected object name in the archive: $key"
+        name=${BASH_REMATCH[1]}
+        sum=${BASH_REMATCH[3]}
+        assert_exit_pg 0 "$FETCH" --config "$CONF" --stanza "$STANZA" "$name" "$dir/$name"
+        [[ "$(sha "$dir/$name")" == "$sum" ]] ||
+            die "ue-wal-fetch $name ($key, $size bytes): SHA-256 $(sha "$dir/$name") is not the one in the name"
+        for waldir in "$@"; do
+            [[ -f "$waldir/$name" ]] || continue
+            cmp -s "$dir/$name" "$waldir/$name" || die "ue-wal-fetch $name differs from $waldir/$name"
+            WAL_COMPARED=$((WAL_COMPARED + 1))
+            break
+        done
+        rm -f "$dir/$name"
+        WAL_OBJECTS=$((WAL_OBJECTS + 1))
+    done <"$list"
+}
+
+# ================================ asynchronous push and prefetching fetch ==
+# Helpers for async_push.sh and prefetch_fetch.sh.
+
+declare -a _UW_EXIT_HOOKS=()
+
+# at_exit CMD: eval CMD when the test exits (errors ignored), after every
+# cluster is stopped (so that no restore_command can start a new
+# prefetcher) and before lib.sh's cleanup, which still gets the exit status
+# (through _uw_objstore_cleanup when the object-storage helpers are loaded:
+# call at_exit after objstore_start / bg_register, which set their own trap).
+at_exit() {
+    _UW_EXIT_HOOKS+=("$1")
+    trap _uw_exit_hooks EXIT
+}
+_uw_exit_hooks() {
+    local rc=$? name h
+    trap - EXIT
+    set +e
+    for name in "${_UW_RUNNING[@]}"; do
+        [[ -n "$name" && -f "$T/$name/postmaster.pid" ]] &&
+            as_pg "$PGBIN/pg_ctl" -D "$T/$name" -m immediate -w -t 30 stop >/dev/null 2>&1
+    done
+    for h in "${_UW_EXIT_HOOKS[@]}"; do eval "$h"; done
+    # The next cleanup takes the exit status from $?: nothing may run
+    # between `(exit "$rc")` and its call.
+    local next=_uw_cleanup
+    declare -F _uw_objstore_cleanup >/dev/null && next=_uw_objstore_cleanup
+    (exit "$rc")
+    "$next"
+}
+
+# own_pids [BINARY...]: pids of the processes running this test's private
+# copies $T/bin/BINARY (default: ue-wal-push and ue-wal-fetch), e.g.
+# detached prefetchers or an orphaned asynchronous batch.  Matches the exact
+# executable path, so nothing of another test or of the system is found.
+own_pids() {
+    local -a bins=("$@")
+    ((${#bins[@]})) || bins=(ue-wal-push ue-wal-fetch)
+    local d pid exe b
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        exe=$(readlink "$d/exe" 2>/dev/null) || continue
+        for b in "${bins[@]}"; do
+            [[ "$exe" == "$T/bin/$b" || "$exe" == "$T/bin/$b (deleted)" ]] && echo "$pid"
+        done
+    done
+    return 0
+}
+# kill_own_processes: SIGKILL (by pid) whatever own_pids finds; waits up
+# to 5 s for them to go.
+kill_own_processes() {
+    local pids i
+    pids=$(own_pids)
+    [[ -n "$pids" ]] || return 0
+    echo "[$UW_TEST_NAME] killing leftover processes of $T/bin: ${pids//$'\n'/ }" >&2
+    # shellcheck disable=SC2086 # one pid per word
+    kill -KILL $pids 2>/dev/null
+    for i in $(seq 50); do
+        [[ -z "$(own_pids)" ]] && return 0
+        sleep 0.1
+    done
+}
+
+# set_archive_command NAME COMMAND: archive_command = COMMAND, reload, wait
+# until a new session sees it.
+set_archive_command() {
+    local name=$1 cmd=$2 port=${_UW_PORT[$1]} i
+    pg_conf "$name" "archive_command = '$cmd'"
+    pg_reload "$name"
+    for i in $(seq 100); do
+        [[ "$(q "$port" "show archive_command")" == "$cmd" ]] && return 0
+        sleep 0.1
+    done
+    die "archive_command of $name not reloaded"
+}
+
+# pg_bg TAG CMD...: start CMD in the background as the PostgreSQL OS user,
+# stdout and stderr in $T/out/TAG.out and $T/out/TAG.err.  Sets BG_PID, the
+# pid of CMD itself (to signal it: not that of runuser), and BG_JOB, the
+# shell job to `wait` for.
+pg_bg() {
+    local tag=$1 i
+    shift
+    pg_dir "$T/pids" 755
+    local pidfile=$T/pids/$tag
+    rm -f "$pidfile"
+    # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
+    as_pg sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
+        >"$T/out/$tag.out" 2>"$T/out/$tag.err" &
+    BG_JOB=$!
+    for i in $(seq 200); do
+        [[ -s "$pidfile" ]] && break
+        sleep 0.05
+    done
+    BG_PID=$(cat "$pidfile" 2>/dev/null) || BG_PID=""
+    [[ "$BG_PID" =~ ^[0-9]+$ ]] || die "pg_bg $tag: the command did not start"
+}
+
+# spool_lock_holders SPOOL: pids holding SPOOL/lock open (a prefetcher keeps
+# its flock on it for its whole life).
+spool_lock_holders() {
+    local lock fd
+    lock=$(readlink -f "$1")/lock
+    for fd in /proc/[0-9]*/fd/*; do
+        [[ "$(readlink "$fd" 2>/dev/null)" == "$lock" ]] || continue
+        fd=${fd#/proc/}
+        echo "${fd%%/*}"
+    done | sort -u
+    return 0
+}
+# spool_segments SPOOL: the WAL segments spooled in SPOOL (names, sorted).
+spool_segments() {
+    find "$1" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}$' \
+        -printf '%f\n' 2>/dev/null | sort
+}
+# wait_prefetcher_gone SPOOL TIMEOUT: until no process holds SPOOL/lock and
+# SPOOL holds neither segments, nor temporary files, nor `last`.  Sets
+# PREFETCH_GONE_SECS; fails the test after TIMEOUT seconds.
+wait_prefetcher_gone() {
+    local spool=$1 timeout=$2 t0=$EPOCHREALTIME deadline holders left
+    deadline=$((SECONDS + timeout))
+    while :; do
+        holders=$(spool_lock_holders "$spool")
+        left=$(find "$spool" -maxdepth 1 -type f \( -regextype posix-extended \
+            -regex '.*/[0-9A-F]{24}' -o -name '*.uwtmp.*' -o -name last \) -printf '%f ' 2>/dev/null)
+        if [[ -z "$holders" && -z "$left" ]]; then
+            PREFETCH_GONE_SECS=$(elapsed "$t0")
+            return 0
+        fi
+        if ((SECONDS >= deadline)); then
+            die "prefetcher of $spool still there after ${timeout}s: holders of its lock: '${holders//$'\n'/ }', files left: '$left'"
+        fi
+        sleep 0.5
+    done
+}
+
+# stored_objects SEG [REPO]: the objects stored for WAL file SEG (one path
+# per line), leaving out the temporary files (*.uwtmp.*) of writes that have
+# not completed; repo_temp_files [REPO]: those temporary files.
+stored_objects() {
+    find "${2:-$REPO}" -type f -name "$1-*" ! -name '*.uwtmp.*' | sort
+}
+repo_temp_files() {
+    find "${1:-$REPO}" -type f -name '*.uwtmp.*' | sort
+}
+
+# wal_dir_ready DIR SRCDIR SEG...: a pg_wal-like directory DIR (owned by the
+# PostgreSQL user) holding copies of SRCDIR/SEG with archive_status/SEG.ready.
+wal_dir_ready() {
+    local dir=$1 src=$2 seg
+    shift 2
+    pg_dir "$dir" 700
+    pg_dir "$dir/archive_status" 700
+    for seg in "$@"; do
+        cp "$src/$seg" "$dir/$seg"
+        : >"$dir/archive_status/$seg.ready"
+    done
+    [[ $(id -u) -ne 0 ]] || chown -R "$PGUSER_OS:" "$dir"
+}
+
+# archive_ready_dir DIR CMD...: the archiver's loop over a pg_wal-like DIR:
+# while DIR/archive_status holds .ready files, run `CMD... DIR/<oldest>` as
+# the PostgreSQL user and on exit 0 rename its .ready to .done, as
+# PostgreSQL does.  Stops at the first failure.  Sets ARCHIVE_CALLS,
+# ARCHIVE_RC (0, or the failing exit code), ARCHIVE_FAILED (the file) and
+# ARCHIVE_LOG (the calls' stderr, concatenated).
+archive_ready_dir() {
+    local dir=$1 next
+    shift
+    ARCHIVE_CALLS=0
+    ARCHIVE_RC=0
+    ARCHIVE_FAILED=""
+    ARCHIVE_LOG=$T/out/archive_ready.$(basename "$dir").log
+    : >"$ARCHIVE_LOG"
+    while :; do
+        next=$(find "$dir/archive_status" -maxdepth 1 -name '*.ready' -printf '%f\n' | sort | head -1)
+        [[ -n "$next" ]] || return 0
+        next=${next%.ready}
+        run as_pg "$@" "$dir/$next"
+        ARCHIVE_CALLS=$((ARCHIVE_CALLS + 1))
+        cat "$LAST_ERR" >>"$ARCHIVE_LOG"
+        if ((LAST_RC != 0)); then
+            ARCHIVE_RC=$LAST_RC
+            ARCHIVE_FAILED=$next
+            return 0
+        fi
+        mv "$dir/archive_status/$next.ready" "$dir/archive_status/$next.done"
+    done
+}
