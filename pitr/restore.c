@@ -1694,6 +1694,23 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
     }
     if (conn)
         PQfinish(conn);
+    /* Without a target PostgreSQL ends recovery at the first segment
+     * restore_command does not deliver, whatever the reason (exit codes below
+     * 126 all look like "not archived"): a repository outage would promote on
+     * a partial history. The archive's end is known; say so if it was not
+     * reached. */
+    uint64_t promoted = 0, seg = rs->arch.seg_size;
+    if (rc == 0 && t->kind == T_NONE && !strcmp(action, "promote") && lsn &&
+        uw_lsn_parse(lsn, &promoted) == 0 && seg && rs->reach.end_lsn >= seg &&
+        promoted <= rs->reach.end_lsn - seg) {
+        char want[32], *why = log_grep(log, log_start, "ue-wal-fetch: ERROR");
+        uw_lsn_format(rs->reach.end_lsn, want, sizeof want);
+        rc = uw_fail(err, UW_E_RESTORE,
+                     "recovery ended at %s, before the end of the archive (segment ending at %s), "
+                     "and the server was promoted: WAL could not be fetched%s%s",
+                     lsn, want, why ? ": " : "", why ? strstr(why, "ue-wal-fetch: ERROR") : "");
+        free(why);
+    }
     if (rc == 0) {
         char *stop = log_grep(log, log_start, "recovery stopping");
         char *last = log_grep(log, log_start, "last completed transaction was at log time");
