@@ -191,8 +191,9 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The other .ready files after `name`, oldest first, at most `max`. */
-static int ready_after(const char *waldir, const char *name, int max, char ***out)
+/* The other .ready files after `name`, oldest first, at most `max`; *total
+ * gets how many there are in all (the archiver's backlog). */
+static int ready_after(const char *waldir, const char *name, int max, char ***out, int *total)
 {
     char *status = uw_sprintf("%s/archive_status", waldir);
     DIR *d = opendir(status);
@@ -223,7 +224,28 @@ static int ready_after(const char *waldir, const char *name, int max, char ***ou
     for (int i = max; i < n; i++)
         free(list[i]);
     *out = list;
+    *total = n;
     return n < max ? n : max;
+}
+
+/* <spool>/<stanza>/push/status, for monitoring: the archiver's backlog when
+ * the last batch started, what the batch did, and its error if the requested
+ * file failed. Rewritten after every batch (atomically, not fsynced). */
+static void write_status(const char *spool, const char *stanza, int ready, int pushed, int failed,
+                         const char *error)
+{
+    char *path = uw_sprintf("%s/%s/push/status", spool, stanza);
+    char *text = uw_sprintf("ready=%d\npushed=%d\nfailed=%d\nlast-error=%s\nupdated=%lld\n", ready,
+                            pushed, failed, error ? error : "", (long long)time(NULL));
+    for (char *p = text; error && *p; p++)
+        if (*p == '\r')
+            *p = ' ';
+    uw_sink *f = uw_file_sink(path, 0640, UW_FILE_NO_SYNC, NULL);
+    if (f && uw_sink_write(f, text, strlen(text), NULL) == 0)
+        uw_sink_finish(f, NULL);
+    uw_sink_free(f);
+    free(text);
+    free(path);
 }
 
 static int push_async(const uw_config *cfg, const char *path, uw_err *err)
@@ -255,9 +277,9 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
     free(lock);
     int workers = (int)uw_cfg_int(cfg, "process-max");
     char **more = NULL;
-    int nmore = 0;
+    int nmore = 0, backlog = -1;
     if (lockfd >= 0 && flock(lockfd, LOCK_EX | LOCK_NB) == 0)
-        nmore = ready_after(waldir, name, workers * 4 - 1, &more);
+        nmore = ready_after(waldir, name, workers * 4 - 1, &more, &backlog);
     batch b = {cfg, spool, stanza, NULL, NULL, NULL, NULL};
     size_t n = (size_t)nmore + 1;
     b.paths = uw_calloc(n, sizeof *b.paths);
@@ -282,6 +304,9 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
         rc = 0;
     else
         *err = b.errs[0];
+    if (backlog >= 0)
+        write_status(spool, stanza, backlog + 1, pushed + b.ok[0], (int)n - pushed - b.ok[0],
+                     b.ok[0] ? NULL : b.errs[0].msg);
     for (int i = 0; i < workers; i++)
         close_set(&b.sets[i]);
     for (size_t i = 0; i < n; i++)

@@ -96,6 +96,13 @@ note "server log: $batches batches pushed $ahead of $asked further files ahead o
 ((batches >= 1)) || die "no asynchronous batch in the server log ('pushed N of M further ready files')"
 assert_eq "$asked" "$ahead" "files pushed ahead of the archiver (all of those attempted)"
 ((noted >= 7)) || die "only $noted archiver calls were answered from a note ('was archived asynchronously'), expected at least 7"
+# The batch status for monitoring: the last batch's backlog and outcome.
+STATUS=$SPOOL/$STANZA/push/status
+[[ -f "$STATUS" ]] || die "no batch status file $STATUS"
+grep -qx 'failed=0' "$STATUS" || die "the last batch reports failures: $(tr '\n' ' ' <"$STATUS")"
+grep -qx 'last-error=' "$STATUS" || die "the last batch reports an error: $(tr '\n' ' ' <"$STATUS")"
+grep -Eqx 'ready=[1-9][0-9]*' "$STATUS" || die "no backlog in the status: $(tr '\n' ' ' <"$STATUS")"
+ok "batch status: $(tr '\n' ' ' <"$STATUS")"
 ! grep -q 'asynchronous push of .* failed' "$T/out/src-after-fix.log" ||
     die "failed asynchronous pushes: $(grep 'asynchronous push of .* failed' "$T/out/src-after-fix.log" | head -3)"
 # The archiver may have run the broken command once more before it reloaded;
