@@ -131,9 +131,7 @@ static bool note_matches(const char *note, const char *path)
     if (fd < 0)
         return false;
     uw_digest d;
-    uw_sink *h = uw_hash_sink(NULL, &d);
-    ok = uw_sink_from_fd(h, fd, path, NULL) == 0 && uw_sink_finish(h, NULL) == 0;
-    uw_sink_free(h);
+    ok = uw_fd_digest(fd, path, &d, NULL) == 0;
     close(fd);
     char hex[65];
     uw_hex(d.sha256, 32, hex);

@@ -11,16 +11,6 @@
 #include "blockdelta.h"
 #include "object.h"
 
-static int hash_file(int fd, const char *src, uw_digest *d, uw_err *err)
-{
-    uw_sink *h = uw_hash_sink(NULL, d);
-    int rc = uw_sink_from_fd(h, fd, src, err);
-    if (rc == 0)
-        rc = uw_sink_finish(h, err);
-    uw_sink_free(h);
-    return rc;
-}
-
 /* Store fd's content under the object path of e; `since` > 0 stores a block delta. */
 static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry *e,
                  uint64_t since, uw_backup_result *res, uw_err *err)
@@ -105,7 +95,7 @@ int uw_backup_file(const uw_backup_ctx *ctx, const char *src, uw_mf_entry *e,
     if (pe && pe->size == e->size && pe->mtime == e->mtime) {
         /* Same size and time: confirm with the checksum before trusting it. */
         uw_digest d;
-        if ((rc = hash_file(fd, src, &d, err)) < 0)
+        if ((rc = uw_fd_digest(fd, src, &d, err)) < 0)
             goto done;
         if (d.size == pe->size && memcmp(d.sha256, pe->sha256, 32) == 0) {
             snprintf(e->ref, sizeof e->ref, "%s", pe->ref);

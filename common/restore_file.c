@@ -30,11 +30,7 @@ int uw_file_digest(const char *path, uw_digest *d, uw_err *err)
         close(fd);
         return 0;
     }
-    uw_sink *h = uw_hash_sink(NULL, d);
-    int rc = uw_sink_from_fd(h, fd, path, err);
-    if (rc == 0)
-        rc = uw_sink_finish(h, err);
-    uw_sink_free(h);
+    int rc = uw_fd_digest(fd, path, d, err);
     close(fd);
     return rc < 0 ? -1 : 1;
 }

@@ -358,6 +358,16 @@ int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err)
     return rc;
 }
 
+int uw_fd_digest(int fd, const char *what, uw_digest *d, uw_err *err)
+{
+    uw_sink *h = uw_hash_sink(NULL, d);
+    int rc = uw_sink_from_fd(h, fd, what, err);
+    if (rc == 0)
+        rc = uw_sink_finish(h, err);
+    uw_sink_free(h);
+    return rc;
+}
+
 void uw_hex(const uint8_t *data, size_t len, char *out)
 {
     static const char digits[] = "0123456789abcdef";

@@ -63,6 +63,8 @@ uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err);
 
 /* Feed a whole file through a sink (not finishing it). */
 int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err);
+/* SHA-256 and size of what remains to be read from fd. */
+int uw_fd_digest(int fd, const char *what, uw_digest *d, uw_err *err);
 
 /* Hex helpers. out must hold 2*len+1. */
 void uw_hex(const uint8_t *data, size_t len, char *out);

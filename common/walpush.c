@@ -71,11 +71,7 @@ int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bo
     if (!hash)
         goto done;
     uw_digest d;
-    uw_sink *h = uw_hash_sink(NULL, &d);
-    rc = uw_sink_from_fd(h, fd, job->path, err);
-    if (rc == 0)
-        rc = uw_sink_finish(h, err);
-    uw_sink_free(h);
+    rc = uw_fd_digest(fd, job->path, &d, err);
     if (rc == 0) {
         memcpy(job->sha256, d.sha256, 32);
         job->size = d.size;
