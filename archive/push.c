@@ -13,8 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,54 +53,67 @@ static void close_set(repo_set *s)
     s->repos = NULL;
 }
 
-/* Push one file to every repository of the set. */
+/* Push one file to every repository of the set; *job gets its checksum and
+ * the identity (fstat) of what was read. */
 static int push_file(const uw_config *cfg, repo_set *s, const char *path, int threads,
-                     uw_err *err, uint8_t sha_out[32])
+                     uw_push_job *job, uw_err *err)
 {
     const char *slash = strrchr(path, '/');
-    uw_push_job job = {0};
-    job.path = path;
-    job.name = slash ? slash + 1 : path;
-    job.threads = threads;
+    memset(job, 0, sizeof *job);
+    job->path = path;
+    job->name = slash ? slash + 1 : path;
+    job->threads = threads;
     /* One repository that can rename: read, hash and compress in one pass,
      * unless the name is already taken (then compare checksums first). */
     bool one_pass = s->n == 1 && uw_push_single_pass_ok(&s->repos[0]);
     if (one_pass) {
         char *existing = NULL, sha[65];
-        int found = uw_repo_wal_find(&s->repos[0], job.name, &existing, sha, err);
+        int found = uw_repo_wal_find(&s->repos[0], job->name, &existing, sha, err);
         free(existing);
         if (found < 0)
             return -1;
         one_pass = !found;
     }
-    if (uw_push_prepare(cfg, &s->repos[0], &job, !one_pass, err) < 0)
+    if (uw_push_prepare(cfg, &s->repos[0], job, !one_pass, err) < 0)
         return -1;
     for (int i = 0; i < s->n; i++) {
         double t0 = uw_now_ms();
         int already = 0;
         uint64_t stored = 0;
-        if ((one_pass ? uw_push_single_pass(&s->repos[i], &job, &already, &stored, err)
-                      : uw_push_one(&s->repos[i], &job, &already, &stored, err)) < 0)
+        if ((one_pass ? uw_push_single_pass(&s->repos[i], job, &already, &stored, err)
+                      : uw_push_one(&s->repos[i], job, &already, &stored, err)) < 0)
             return -1;
         if (already)
-            uw_log(UW_LOG_INFO, "%s already archived in %s with the same checksum", job.name,
+            uw_log(UW_LOG_INFO, "%s already archived in %s with the same checksum", job->name,
                    s->repos[i].st->desc);
         else
-            uw_log(UW_LOG_INFO, "pushed %s to %s (%llu -> %llu bytes, %.0f ms)", job.name,
-                   s->repos[i].st->desc, (unsigned long long)job.size,
+            uw_log(UW_LOG_INFO, "pushed %s to %s (%llu -> %llu bytes, %.0f ms)", job->name,
+                   s->repos[i].st->desc, (unsigned long long)job->size,
                    (unsigned long long)stored, uw_now_ms() - t0);
     }
-    if (sha_out)
-        memcpy(sha_out, job.sha256, 32);
     return 0;
 }
 
-/* ---- asynchronous mode ---- */
-
-static char *note_path(const char *spool, const char *stanza, const char *name)
+static int compress_threads(int workers)
 {
-    return uw_sprintf("%s/%s/push/%s.ok", spool, stanza, name);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long t = cpus / (workers > 0 ? workers : 1);
+    return t < 1 ? 1 : t > 4 ? 4 : (int)t;
 }
+
+/* ---- asynchronous mode ----
+ *
+ * The archiver's call for X looks for a note saying X is stored everywhere.
+ * Without one it makes sure a detached pusher runs (one per spool and stanza,
+ * holding <spool>/<stanza>/push/lock) and waits for the pusher's note or
+ * error file for X. The pusher pushes every .ready file, oldest first, with
+ * process-max workers, topping its queue up from archive_status as it
+ * drains, and leaves after a second without work. A note is written only
+ * after the file is durably stored in every repository; losing one (crash)
+ * only means pushing that file again. */
+
+static char *note_path(const char *dir, const char *name) { return uw_sprintf("%s/%s.ok", dir, name); }
+static char *error_path(const char *dir, const char *name) { return uw_sprintf("%s/%s.error", dir, name); }
 
 /* What identifies the file a note was written for without reading it. */
 static void file_id(const struct stat *sb, char *out, size_t len)
@@ -108,8 +125,8 @@ static void file_id(const struct stat *sb, char *out, size_t len)
 }
 
 /* A note is honoured only for the very file it was written for (same inode,
- * size and modification time, which PostgreSQL never keeps across a rewrite),
- * or else if the file still hashes to what was stored. */
+ * size, mtime and ctime, which no rewrite keeps), or else if the file still
+ * hashes to what was stored. */
 static bool note_matches(const char *note, const char *path)
 {
     char want[256] = "";
@@ -138,114 +155,357 @@ static bool note_matches(const char *note, const char *path)
     return ok && strncmp(hex, want, 64) == 0;
 }
 
-typedef struct {
-    const uw_config *cfg;
-    const char *spool, *stanza;
-    char **paths;
-    repo_set *sets; /* one per worker: storage handles are not shared between threads */
-    uw_err *errs;
-    int *ok;
-} batch;
-
-static int batch_job(void *ctx, size_t i, uw_err *err)
+static void put_file(const char *path, const char *text)
 {
-    (void)err;
-    batch *b = ctx;
-    repo_set *s = &b->sets[uw_pool_worker_id()];
-    uw_err *e = &b->errs[i];
-    uw_err_clear(e);
-    uint8_t sha[32];
-    /* One file's failure must not stop the others: errors stay per file. */
-    if (!s->repos && open_set(b->cfg, s, e) < 0) {
-        close_set(s);
-        return 0;
-    }
-    if (push_file(b->cfg, s, b->paths[i], 1, e, sha) < 0)
-        return 0;
-    b->ok[i] = 1;
-    if (i > 0) {
-        const char *name = strrchr(b->paths[i], '/') + 1;
-        char *note = note_path(b->spool, b->stanza, name);
-        char hex[65], id[128], line[256];
-        struct stat sb;
-        uw_hex(sha, 32, hex);
-        if (stat(b->paths[i], &sb) == 0)
-            file_id(&sb, id, sizeof id);
-        else
-            id[0] = '\0';
-        int len = snprintf(line, sizeof line, "%s %s\n", hex, id);
-        /* Losing a note in a crash only means pushing that file again. */
-        uw_sink *f = uw_file_sink(note, 0600, UW_FILE_NO_SYNC, e);
-        if (f && uw_sink_write(f, line, (size_t)len, e) == 0)
-            uw_sink_finish(f, e);
-        uw_sink_free(f);
-        free(note);
-    }
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The other .ready files after `name`, oldest first, at most `max`; *total
- * gets how many there are in all (the archiver's backlog). */
-static int ready_after(const char *waldir, const char *name, int max, char ***out, int *total)
-{
-    char *status = uw_sprintf("%s/archive_status", waldir);
-    DIR *d = opendir(status);
-    free(status);
-    int n = 0, cap = 0;
-    char **list = NULL;
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (l < 7 || strcmp(de->d_name + l - 6, ".ready") != 0)
-            continue;
-        char *base = uw_strndup(de->d_name, l - 6);
-        uw_wal_name w;
-        if (strcmp(base, name) == 0 || uw_wal_parse(base, &w, NULL) < 0) {
-            free(base);
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            list = uw_realloc(list, (size_t)cap * sizeof *list);
-        }
-        list[n++] = base;
-    }
-    if (d)
-        closedir(d);
-    if (n)
-        qsort(list, (size_t)n, sizeof *list, cmp_str);
-    for (int i = max; i < n; i++)
-        free(list[i]);
-    *out = list;
-    *total = n;
-    return n < max ? n : max;
-}
-
-/* <spool>/<stanza>/push/status, for monitoring: the archiver's backlog when
- * the last batch started, what the batch did, and its error if the requested
- * file failed. Rewritten after every batch (atomically, not fsynced). */
-static void write_status(const char *spool, const char *stanza, int ready, int pushed, int failed,
-                         const char *error)
-{
-    char *path = uw_sprintf("%s/%s/push/status", spool, stanza);
-    char *text = uw_sprintf("ready=%d\npushed=%d\nfailed=%d\nlast-error=%s\nupdated=%lld\n", ready,
-                            pushed, failed, error ? error : "", (long long)time(NULL));
-    for (char *p = text; error && *p; p++)
-        if (*p == '\r')
-            *p = ' ';
-    uw_sink *f = uw_file_sink(path, 0640, UW_FILE_NO_SYNC, NULL);
+    /* Not fsynced: a note or error lost in a crash costs a push, never WAL. */
+    uw_sink *f = uw_file_sink(path, 0600, UW_FILE_NO_SYNC, NULL);
     if (f && uw_sink_write(f, text, strlen(text), NULL) == 0)
         uw_sink_finish(f, NULL);
     uw_sink_free(f);
+}
+
+/* The pusher's error for a file: "<code> <message>". */
+static bool take_error(const char *path, uw_err *err)
+{
+    char line[sizeof(((uw_err *)0)->msg) + 32] = "";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    unlink(path);
+    char *end;
+    long code = ok ? strtol(line, &end, 10) : 0;
+    if (!ok || code <= 0 || *end != ' ') {
+        uw_fail(err, UW_E_INTERNAL, "unreadable error file '%s' of the asynchronous pusher", path);
+        return true;
+    }
+    end[strcspn(end, "\n")] = '\0';
+    uw_fail(err, (uw_code)code, "%s", end + 1);
+    return true;
+}
+
+enum { RECENT = 1024, SCAN_MAX = 256 };
+
+typedef struct {
+    const uw_config *cfg;
+    const char *waldir, *dir;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char **queue;
+    size_t qlen, qnext;
+    char **inflight;              /* per worker */
+    char recent[RECENT][64];      /* pushed by this pusher: the archiver may not have marked them yet */
+    size_t nrecent;
+    int workers, threads, running;
+    bool stop;                    /* a push failed: start nothing new */
+    double idle_since;
+    int ready, pushed, failed;
+    char last_error[sizeof(((uw_err *)0)->msg)];
+} pusher;
+
+static bool pusher_knows(const pusher *p, const char *name)
+{
+    for (size_t i = 0; i < p->qlen; i++)
+        if (strcmp(p->queue[i], name) == 0)
+            return true;
+    for (int i = 0; i < p->workers; i++)
+        if (p->inflight[i] && strcmp(p->inflight[i], name) == 0)
+            return true;
+    size_t n = p->nrecent < RECENT ? p->nrecent : RECENT;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p->recent[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Timeline history files first (PostgreSQL archives them first too), then by name. */
+static int cmp_ready(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    bool hx = strstr(x, ".history") != NULL, hy = strstr(y, ".history") != NULL;
+    if (hx != hy)
+        return hx ? -1 : 1;
+    return strcmp(x, y);
+}
+
+/* Refill the (drained) queue with .ready files that have no note and are not
+ * being or recently pushed. Called with the lock held. */
+static void pusher_scan(pusher *p)
+{
+    for (size_t i = 0; i < p->qlen; i++)
+        free(p->queue[i]);
+    p->qlen = p->qnext = 0;
+    char *status = uw_sprintf("%s/archive_status", p->waldir);
+    DIR *d = opendir(status);
+    free(status);
+    size_t cap = 0;
+    int ready = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        uw_wal_name w;
+        if (l < 7 || l > 63 || strcmp(de->d_name + l - 6, ".ready") != 0)
+            continue;
+        char name[64];
+        memcpy(name, de->d_name, l - 6);
+        name[l - 6] = '\0';
+        if (uw_wal_parse(name, &w, NULL) < 0)
+            continue;
+        ready++;
+        if (pusher_knows(p, name))
+            continue;
+        char *note = note_path(p->dir, name);
+        bool noted = access(note, F_OK) == 0;
+        free(note);
+        if (noted)
+            continue;
+        if (p->qlen == cap) {
+            cap = cap ? cap * 2 : 64;
+            p->queue = uw_realloc(p->queue, cap * sizeof *p->queue);
+        }
+        p->queue[p->qlen++] = uw_strdup(name);
+    }
+    if (d)
+        closedir(d);
+    if (p->qlen)
+        qsort(p->queue, p->qlen, sizeof *p->queue, cmp_ready);
+    for (size_t i = SCAN_MAX; i < p->qlen; i++)
+        free(p->queue[i]);
+    if (p->qlen > SCAN_MAX)
+        p->qlen = SCAN_MAX;
+    p->ready = ready;
+}
+
+/* <spool>/<stanza>/push/status, for monitoring: the archiver's backlog
+ * (.ready files) at the last look, what this pusher did, and its last error.
+ * Rewritten atomically, not fsynced. */
+static void write_status(const pusher *p)
+{
+    char *path = uw_sprintf("%s/status", p->dir);
+    char *text = uw_sprintf("ready=%d\npushed=%d\nfailed=%d\nlast-error=%s\nupdated=%lld\n",
+                            p->ready, p->pushed, p->failed, p->last_error, (long long)time(NULL));
+    put_file(path, text);
     free(text);
     free(path);
 }
 
+typedef struct {
+    pusher *p;
+    int id;
+} pusher_arg;
+
+static void *pusher_worker(void *arg)
+{
+    pusher_arg *a = arg;
+    pusher *p = a->p;
+    repo_set set = {0};
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        if (p->stop)
+            break;
+        if (p->qnext == p->qlen) {
+            pusher_scan(p);
+            if (p->qlen)
+                write_status(p);
+        }
+        if (p->qnext == p->qlen) {
+            if (p->running == 0 && uw_now_ms() - p->idle_since > 1000)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+            continue;
+        }
+        char *name = p->queue[p->qnext];
+        p->queue[p->qnext++] = NULL;
+        p->inflight[a->id] = name;
+        p->running++;
+        pthread_mutex_unlock(&p->lock);
+
+        uw_err e;
+        uw_err_clear(&e);
+        uw_push_job job;
+        char *path = uw_sprintf("%s/%s", p->waldir, name);
+        int rc = set.repos ? 0 : open_set(p->cfg, &set, &e);
+        if (rc < 0)
+            close_set(&set);
+        else
+            rc = push_file(p->cfg, &set, path, p->threads, &job, &e);
+        char *text;
+        if (rc == 0) {
+            char hex[65], id[128];
+            uw_hex(job.sha256, 32, hex);
+            file_id(&job.st, id, sizeof id);
+            text = uw_sprintf("%s %s\n", hex, id);
+            char *note = note_path(p->dir, name);
+            put_file(note, text);
+            free(note);
+        } else {
+            uw_log(UW_LOG_WARN, "asynchronous push of %s failed (it will be retried): %s", name,
+                   e.msg);
+            text = uw_sprintf("%d %s\n", (int)e.code, e.msg);
+            for (char *c = text; *c; c++)
+                if (*c == '\r' || (*c == '\n' && c[1]))
+                    *c = ' ';
+            char *ep = error_path(p->dir, name);
+            put_file(ep, text);
+            free(ep);
+        }
+        free(text);
+        free(path);
+
+        pthread_mutex_lock(&p->lock);
+        p->inflight[a->id] = NULL;
+        snprintf(p->recent[p->nrecent++ % RECENT], 64, "%s", name);
+        free(name);
+        p->running--;
+        if (rc == 0) {
+            p->pushed++;
+        } else {
+            p->failed++;
+            snprintf(p->last_error, sizeof p->last_error, "%s", e.msg);
+            /* Storage failures are rarely for one file: stop, and let the
+             * archiver's retries start a fresh pusher. */
+            p->stop = true;
+        }
+        p->idle_since = uw_now_ms();
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    close_set(&set);
+    return NULL;
+}
+
+/* Notes for files the archiver has marked .done will never be asked for. */
+static void drop_stale_notes(const char *dir, const char *waldir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 4 || l > 63 || strcmp(de->d_name + l - 3, ".ok") != 0)
+            continue;
+        char *done = uw_sprintf("%s/archive_status/%.*s.done", waldir, (int)(l - 3), de->d_name);
+        if (access(done, F_OK) == 0) {
+            char *note = uw_sprintf("%s/%s", dir, de->d_name);
+            unlink(note);
+            free(note);
+        }
+        free(done);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* The detached pusher. `first` is the file its caller waits for: pushed
+ * first even if it has no .ready status (a manual call). */
+static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir, const char *first)
+{
+    pusher p;
+    memset(&p, 0, sizeof p);
+    p.cfg = cfg;
+    p.waldir = waldir;
+    p.dir = dir;
+    p.workers = (int)uw_cfg_int(cfg, "process-max");
+    p.threads = compress_threads(p.workers);
+    p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.cond, NULL);
+    pusher_scan(&p);
+    /* The caller's file leads the queue. */
+    size_t at = p.qlen;
+    for (size_t i = 0; i < p.qlen; i++)
+        if (strcmp(p.queue[i], first) == 0)
+            at = i;
+    if (at == p.qlen) {
+        p.queue = uw_realloc(p.queue, (p.qlen + 1) * sizeof *p.queue);
+        p.queue[p.qlen++] = uw_strdup(first);
+    }
+    char *lead = p.queue[at];
+    memmove(p.queue + 1, p.queue, at * sizeof *p.queue);
+    p.queue[0] = lead;
+    int queued = (int)p.qlen;
+    p.idle_since = uw_now_ms();
+    double t0 = uw_now_ms();
+    pthread_t *t = uw_calloc((size_t)p.workers, sizeof *t);
+    pusher_arg *args = uw_calloc((size_t)p.workers, sizeof *args);
+    int started = 0;
+    for (int i = 0; i < p.workers; i++) {
+        args[i] = (pusher_arg){&p, i};
+        if (pthread_create(&t[i], NULL, pusher_worker, &args[i]) == 0)
+            started++;
+    }
+    if (!started)
+        pusher_worker(&args[0]);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    pusher_scan(&p);
+    write_status(&p);
+    drop_stale_notes(dir, waldir);
+    uw_log(UW_LOG_INFO,
+           "asynchronous pusher: pushed %d of %d ready files ahead of the archiver in %.1f s "
+           "(%d queued at start, %d failed)",
+           p.pushed, p.pushed + p.failed, (uw_now_ms() - t0) / 1000, queued, p.failed);
+    for (size_t i = 0; i < p.qlen; i++)
+        free(p.queue[i]);
+    free(p.queue);
+    free(p.inflight);
+    free(t);
+    free(args);
+    pthread_cond_destroy(&p.cond);
+    pthread_mutex_destroy(&p.lock);
+}
+
+/* Take the pusher lock and, holding it, start a detached pusher. Returns 1 in
+ * the detached child (which runs the pusher and exits through main), 0 in
+ * the caller when a pusher was started or already runs, -1 when none could
+ * be started. */
+static int pusher_start(const char *dir, int *started)
+{
+    char *path = uw_sprintf("%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    *started = 0;
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return errno == EWOULDBLOCK ? 0 : -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Detach: the archiver's wait for archive_command ends with our parent. */
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            close(null);
+        }
+        return 1; /* keeps fd, and with it the lock */
+    }
+    int status = 0;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    close(fd);
+    if (pid < 0)
+        return -1;
+    *started = 1;
+    return 0;
+}
+
+/* Returns 1 in the detached pusher (the caller exits), 0 when the file is
+ * archived, -1 on failure. */
 static int push_async(const uw_config *cfg, const char *path, uw_err *err)
 {
     const char *spool = uw_cfg_str(cfg, "spool-path");
@@ -254,76 +514,83 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
     const char *name = slash ? slash + 1 : path;
     char *waldir = slash ? uw_strndup(path, (size_t)(slash - path)) : uw_strdup(".");
     char *dir = uw_sprintf("%s/%s/push", spool, stanza);
-    int rc = -1;
+    char *note = note_path(dir, name), *errfile = error_path(dir, name);
+    int rc = -1, ino = -1;
     if (uw_mkdir_p(dir, 0700, err) < 0) {
         uw_wrap(err, "option 'spool-path'");
         goto out;
     }
-    char *note = note_path(spool, stanza, name);
     if (note_matches(note, path)) {
-        unlink(note);
-        free(note);
-        uw_log(UW_LOG_INFO, "%s was archived asynchronously", name);
         rc = 0;
-        goto out;
+        goto done;
     }
+    /* Whatever a pusher said about this file before this call is stale. */
     unlink(note);
-    free(note);
-    /* One batch at a time: a second archiver (or a manual run) pushes only its file. */
-    char *lock = uw_sprintf("%s/%s/push.lock", spool, stanza);
-    int lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(lock);
-    int workers = (int)uw_cfg_int(cfg, "process-max");
-    char **more = NULL;
-    int nmore = 0, backlog = -1;
-    if (lockfd >= 0 && flock(lockfd, LOCK_EX | LOCK_NB) == 0)
-        nmore = ready_after(waldir, name, workers * 4 - 1, &more, &backlog);
-    batch b = {cfg, spool, stanza, NULL, NULL, NULL, NULL};
-    size_t n = (size_t)nmore + 1;
-    b.paths = uw_calloc(n, sizeof *b.paths);
-    b.paths[0] = uw_strdup(path);
-    for (int i = 0; i < nmore; i++)
-        b.paths[i + 1] = uw_sprintf("%s/%s", waldir, more[i]);
-    b.sets = uw_calloc((size_t)workers, sizeof *b.sets);
-    b.errs = uw_calloc(n, sizeof *b.errs);
-    b.ok = uw_calloc(n, sizeof *b.ok);
-    uw_pool_run(workers, n, batch_job, &b, err);
-    int pushed = 0;
-    for (size_t i = 1; i < n; i++) {
-        pushed += b.ok[i];
-        if (!b.ok[i])
-            uw_log(UW_LOG_WARN, "asynchronous push of %s failed (it will be retried): %s",
-                   more[i - 1], b.errs[i].msg);
+    unlink(errfile);
+    ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ino >= 0)
+        inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+    double deadline = uw_now_ms() + 1000.0 * (double)uw_cfg_int(cfg, "archive-timeout");
+    int spawned = 0;
+    for (;;) {
+        if (note_matches(note, path)) {
+            rc = 0;
+            break;
+        }
+        if (take_error(errfile, err))
+            break;
+        int started = 0;
+        /* Three pushers ended without a word about this file: push it here. */
+        int st = spawned < 3 ? pusher_start(dir, &started) : -1;
+        if (st == 1) {
+            close(ino);
+            pusher_run(cfg, waldir, dir, name);
+            rc = 1;
+            goto out;
+        }
+        if (st < 0) {
+            repo_set s = {0};
+            uw_push_job job;
+            rc = open_set(cfg, &s, err);
+            if (rc == 0)
+                rc = push_file(cfg, &s, path, compress_threads(1), &job, err);
+            close_set(&s);
+            goto out;
+        }
+        spawned += started;
+        if (uw_now_ms() > deadline) {
+            rc = uw_fail(err, UW_E_TIMEOUT,
+                         "%s: not archived after %lld s (archive-timeout); the asynchronous "
+                         "pusher is still busy (backlog in %s/status)",
+                         name, (long long)uw_cfg_int(cfg, "archive-timeout"), dir);
+            goto out;
+        }
+        /* A note or error appearing wakes us; the poll timeout notices a pusher that died. */
+        struct pollfd pfd = {ino, POLLIN, 0};
+        if (ino < 0 || poll(&pfd, 1, 100) > 0) {
+            char buf[4096];
+            while (ino >= 0 && read(ino, buf, sizeof buf) > 0)
+                ;
+        }
+        if (ino < 0)
+            poll(NULL, 0, 10);
     }
-    if (nmore)
-        uw_log(UW_LOG_INFO, "pushed %d of %d further ready files ahead of the archiver", pushed,
-               nmore);
-    if (b.ok[0])
-        rc = 0;
-    else
-        *err = b.errs[0];
-    if (backlog >= 0)
-        write_status(spool, stanza, backlog + 1, pushed + b.ok[0], (int)n - pushed - b.ok[0],
-                     b.ok[0] ? NULL : b.errs[0].msg);
-    for (int i = 0; i < workers; i++)
-        close_set(&b.sets[i]);
-    for (size_t i = 0; i < n; i++)
-        free(b.paths[i]);
-    for (int i = 0; i < nmore; i++)
-        free(more[i]);
-    free(more);
-    free(b.paths);
-    free(b.sets);
-    free(b.errs);
-    free(b.ok);
-    if (lockfd >= 0)
-        close(lockfd);
+done:
+    if (rc == 0) {
+        unlink(note);
+        uw_log(UW_LOG_INFO, "%s was archived asynchronously", name);
+    }
 out:
+    if (ino >= 0)
+        close(ino);
+    free(note);
+    free(errfile);
     free(dir);
     free(waldir);
     return rc;
 }
 
+/* Returns 1 in a detached pusher (which must just exit), else 0 or -1. */
 static int push(const uw_config *cfg, uw_err *err)
 {
     if (uw_config_argc(cfg) != 1)
@@ -332,11 +599,11 @@ static int push(const uw_config *cfg, uw_err *err)
     if (uw_cfg_bool(cfg, "archive-async"))
         return push_async(cfg, path, err);
     repo_set s = {0};
+    uw_push_job job;
     int rc = open_set(cfg, &s, err);
     /* One call at a time from the archiver: compress on every core. */
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (rc == 0)
-        rc = push_file(cfg, &s, path, cpus > 1 ? (int)(cpus < 4 ? cpus : 4) : 1, err, NULL);
+        rc = push_file(cfg, &s, path, compress_threads(1), &job, err);
     close_set(&s);
     return rc;
 }
@@ -351,8 +618,9 @@ int main(int argc, char **argv)
         return code;
     uw_err err;
     uw_err_clear(&err);
-    if (push(cfg, &err) == 0)
-        code = 0;
+    int rc = push(cfg, &err);
+    if (rc >= 0)
+        code = 0; /* archived, or the detached pusher ending (its status goes nowhere) */
     else {
         /* The archiver must never see a code above 125 from us. */
         if (err.code > 125)

@@ -92,7 +92,7 @@ const uw_opt_def uw_options[] = {
      "local directory for asynchronous archiving state"},
     {"archive-get-queue-max", UW_OPT_SIZE, "0", 0, 64LL << 30, NULL, 0, UW_CMD_FETCH,
      "bytes of WAL to prefetch ahead of recovery (0: no prefetch)"},
-    {"archive-timeout", UW_OPT_INT, "60", 1, 86400, NULL, 0, UW_CMD_BACKUP | UW_CMD_PITR,
+    {"archive-timeout", UW_OPT_INT, "60", 1, 86400, NULL, 0, UW_CMD_BACKUP | UW_CMD_PITR | UW_CMD_PUSH,
      "seconds to wait for WAL to reach the archive"},
     {"output", UW_OPT_ENUM, "text", 0, 0, outputs, UW_OPTF_CLI_ONLY, UW_CMD_PITR, "text|json"},
     {"type", UW_OPT_ENUM, "full", 0, 0, backup_types, UW_OPTF_CLI_ONLY, UW_CMD_BACKUP,

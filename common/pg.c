@@ -1,15 +1,58 @@
 #include "pg.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+uw_pq_api uw_pq;
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_error[512];
+
+static void pq_load_once(void)
+{
+    void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(pq_error, sizeof pq_error, "unable to load libpq: %s (install libpq5)", dlerror());
+        return;
+    }
+    uw_pq_api a;
+    struct {
+        void **slot;
+        const char *name;
+    } syms[] = {
+#define SYM(field) {(void **)&a.field, "PQ" #field}
+        SYM(connectdbParams), SYM(status), SYM(errorMessage), SYM(finish),   SYM(exec),
+        SYM(resultStatus),    SYM(ntuples), SYM(getvalue),   SYM(getisnull), SYM(clear),
+#undef SYM
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        *syms[i].slot = dlsym(lib, syms[i].name);
+        if (!*syms[i].slot) {
+            snprintf(pq_error, sizeof pq_error, "libpq.so.5 lacks %s", syms[i].name);
+            return;
+        }
+    }
+    uw_pq = a;
+}
+
+int uw_pq_load(uw_err *err)
+{
+    pthread_once(&pq_once, pq_load_once);
+    if (uw_pq.clear)
+        return 0;
+    return uw_fail(err, UW_E_PG, "%s", pq_error);
+}
+
 PGconn *uw_pg_connect(const uw_config *cfg, uw_err *err)
 {
+    if (uw_pq_load(err) < 0)
+        return NULL;
     const char *keys[8], *vals[8];
     int n = 0;
     char port[16];

@@ -9,6 +9,36 @@
 #include "config.h"
 #include "error.h"
 
+/* libpq is loaded on first use (uw_pq_load), not linked: with its Kerberos and
+ * LDAP dependencies it would cost every run ~4 MiB of resident memory and
+ * start-up time, and restores without --start never talk to a server.
+ * Callers use the usual PQ* names, which resolve to these pointers. */
+typedef struct {
+    PGconn *(*connectdbParams)(const char *const *, const char *const *, int);
+    ConnStatusType (*status)(const PGconn *);
+    char *(*errorMessage)(const PGconn *);
+    void (*finish)(PGconn *);
+    PGresult *(*exec)(PGconn *, const char *);
+    ExecStatusType (*resultStatus)(const PGresult *);
+    int (*ntuples)(const PGresult *);
+    char *(*getvalue)(const PGresult *, int, int);
+    int (*getisnull)(const PGresult *, int, int);
+    void (*clear)(PGresult *);
+} uw_pq_api;
+extern uw_pq_api uw_pq;
+/* Load libpq once (thread-safe); -1 with an error if it is not installed. */
+int uw_pq_load(uw_err *err);
+#define PQconnectdbParams uw_pq.connectdbParams
+#define PQstatus uw_pq.status
+#define PQerrorMessage uw_pq.errorMessage
+#define PQfinish uw_pq.finish
+#define PQexec uw_pq.exec
+#define PQresultStatus uw_pq.resultStatus
+#define PQntuples uw_pq.ntuples
+#define PQgetvalue uw_pq.getvalue
+#define PQgetisnull uw_pq.getisnull
+#define PQclear uw_pq.clear
+
 typedef struct {
     uint64_t system_id;
     int version_num;   /* server_version_num, e.g. 150018 */

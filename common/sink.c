@@ -237,7 +237,7 @@ typedef struct {
     uw_sink base;
     int fd;
     char *path, *tmp;
-    bool no_replace, no_sync, done;
+    bool no_replace, no_sync, writeback, done;
 } file_sink;
 
 static int file_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
@@ -280,6 +280,10 @@ static int file_finish(uw_sink *s, uw_err *err)
     file_sink *f = (file_sink *)s;
     if (!f->no_sync && fsync(f->fd) < 0)
         return uw_fail(err, UW_E_FILE, "unable to fsync '%s': %s", f->tmp, strerror(errno));
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (f->writeback)
+        (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint: failure costs nothing */
+#endif
     if (close(f->fd) < 0) {
         f->fd = -1;
         return uw_fail(err, UW_E_FILE, "unable to close '%s': %s", f->tmp, strerror(errno));
@@ -333,6 +337,7 @@ uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err)
     f->tmp = tmp;
     f->no_replace = flags & UW_FILE_NO_REPLACE;
     f->no_sync = flags & UW_FILE_NO_SYNC;
+    f->writeback = f->no_sync && (flags & UW_FILE_WRITEBACK);
     return &f->base;
 }
 

@@ -56,9 +56,12 @@ uw_sink *uw_tee_sink(uw_sink *next);
  * without finish removes the temporary file. Flags: UW_FILE_NO_REPLACE fails
  * the finish when `path` already exists; UW_FILE_NO_SYNC keeps the atomic
  * rename but skips the fsyncs, for files whose loss after a crash only costs
- * redoing work (spool notes). */
+ * redoing work (spool notes); UW_FILE_WRITEBACK (with NO_SYNC) starts the
+ * kernel's writeback at finish without waiting for it, for files someone else
+ * fsyncs later (PostgreSQL durably renames every segment it restores). */
 #define UW_FILE_NO_REPLACE 0x1
 #define UW_FILE_NO_SYNC 0x2
+#define UW_FILE_WRITEBACK 0x4
 uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err);
 
 /* Feed a whole file through a sink (not finishing it). */

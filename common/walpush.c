@@ -68,6 +68,7 @@ int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bo
         }
     }
     job->size = (uint64_t)sb.st_size;
+    job->st = sb;
     if (!hash)
         goto done;
     uw_digest d;
@@ -156,7 +157,8 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
     return rc;
 }
 
-int uw_fetch_one(uw_repo *r, const char *name, const char *dest, uint64_t *bytes, uw_err *err)
+int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_flags,
+                 uint64_t *bytes, uw_err *err)
 {
     char *object = NULL, sha_hex[65];
     int found = uw_repo_wal_find(r, name, &object, sha_hex, err);
@@ -168,7 +170,7 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, uint64_t *bytes
     uw_unhex(sha_hex, sha, 32);
     int rc;
     for (int attempt = 0;; attempt++) {
-        uw_sink *file = uw_file_sink(dest, 0600, 0, err);
+        uw_sink *file = uw_file_sink(dest, 0600, file_flags, err);
         if (!file) {
             rc = -1;
             break;
@@ -204,6 +206,11 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
         int fd = open(job->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             rc = uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
+            break;
+        }
+        if (fstat(fd, &job->st) < 0) {
+            rc = uw_fail(err, UW_E_FILE, "unable to stat '%s': %s", job->path, strerror(errno));
+            close(fd);
             break;
         }
         uw_sink *dest = uw_storage_write(r->st, tmp, err);

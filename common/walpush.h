@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "compress.h"
@@ -19,6 +20,7 @@ typedef struct {
     const uw_compressor *compressor;
     int level;
     int threads;             /* compression threads for this file */
+    struct stat st;          /* fstat of the descriptor that was hashed */
 } uw_push_job;
 
 /* Validate a local WAL file against the stanza (system id, segment size, page
@@ -37,7 +39,10 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
 /* Store the file in one repository. Returns 0 when stored or already present
  * with the same checksum (*already set), -1 otherwise. */
 int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stored, uw_err *err);
-/* Fetch one WAL file from one repository to dest, atomically. */
-int uw_fetch_one(uw_repo *r, const char *name, const char *dest, uint64_t *bytes, uw_err *err);
+/* Fetch one WAL file from one repository to dest, atomically; file_flags are
+ * uw_file_sink's (a restore_command destination needs no fsync: PostgreSQL
+ * fsyncs every segment it keeps). */
+int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_flags,
+                 uint64_t *bytes, uw_err *err);
 
 #endif

@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
-#include <libpq-fe.h>
 #include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -30,6 +29,7 @@
 #include "archive_info.h"
 #include "cmd.h"
 #include "manifest.h"
+#include "pg.h"
 #include "pitr.h"
 #include "pool.h"
 #include "repo.h"
@@ -1658,8 +1658,8 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
             keys[n] = "connect_timeout", vals[n++] = "5";
             keys[n] = "application_name", vals[n++] = "ue-pitr restore";
             keys[n] = NULL, vals[n] = NULL;
-            conn = PQconnectdbParams(keys, vals, 0);
-            if (PQstatus(conn) != CONNECTION_OK) {
+            conn = uw_pq_load(NULL) == 0 ? PQconnectdbParams(keys, vals, 0) : NULL;
+            if (conn && PQstatus(conn) != CONNECTION_OK) {
                 PQfinish(conn);
                 conn = NULL;
             }

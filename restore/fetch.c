@@ -45,7 +45,7 @@ static int rank(uw_code c)
 
 /* Fetch from the first repository that has the file intact. */
 static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *name,
-                       const char *dest, bool quiet, uw_err *err)
+                       const char *dest, unsigned flags, bool quiet, uw_err *err)
 {
     uw_err worst;
     uw_err_clear(&worst);
@@ -55,7 +55,7 @@ static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *
         double t0 = uw_now_ms();
         uint64_t bytes = 0;
         if ((repos[i].have_info || uw_repo_load(&repos[i], cfg, &e) == 0) &&
-            uw_fetch_one(&repos[i], name, dest, &bytes, &e) == 0) {
+            uw_fetch_one(&repos[i], name, dest, flags, &bytes, &e) == 0) {
             uw_log(quiet ? UW_LOG_DETAIL : UW_LOG_INFO, "fetched %s from %s (%llu bytes, %.0f ms)",
                    name, repos[i].st->desc, (unsigned long long)bytes, uw_now_ms() - t0);
             return 0;
@@ -73,11 +73,42 @@ static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *
 
 /* ---- prefetch ---- */
 
+/* Spooled segments are not fsynced (PostgreSQL fsyncs what it keeps), so after
+ * an OS crash one could exist under its name with lost contents. The spool is
+ * therefore trusted only within the boot that wrote it (<spool>/boot holds
+ * the kernel's boot id), or when its files were fsynced ("durable", where
+ * the boot id is unknown). */
+static bool current_boot(char *out, size_t len)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (!f)
+        return false;
+    bool ok = fgets(out, (int)len, f) != NULL;
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+    return ok && strlen(out) >= 32;
+}
+
+static bool spool_trusted(const char *spool)
+{
+    char *path = uw_sprintf("%s/boot", spool), mark[128] = "", now[128];
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f)
+        return false;
+    bool ok = fgets(mark, sizeof mark, f) != NULL;
+    fclose(f);
+    mark[strcspn(mark, "\n")] = '\0';
+    return ok && (strcmp(mark, "durable") == 0 || (current_boot(now, sizeof now) &&
+                                                   strcmp(now, mark) == 0));
+}
+
 typedef struct {
     const uw_config *cfg;
     char *spool;
     uint32_t seg_size;
     int window;             /* segments kept ahead */
+    unsigned file_flags;    /* of the spooled segments */
     pthread_mutex_t lock;
     uw_wal_name last;       /* last segment recovery asked for, as the main loop saw it */
     uw_wal_name floor;      /* workers' fresher view of it */
@@ -174,7 +205,7 @@ static void *prefetch_worker(void *arg)
         }
         char *dest = uw_sprintf("%s/%s", p->spool, name);
         uw_err_clear(&err);
-        int rc = fetch_repos(repos, n, p->cfg, name, dest, true, &err);
+        int rc = fetch_repos(repos, n, p->cfg, name, dest, p->file_flags, true, &err);
         free(dest);
         pthread_mutex_lock(&p->lock);
         p->inflight[wa->id] = NULL;
@@ -246,6 +277,19 @@ static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_s
     p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
     pthread_mutex_init(&p.lock, NULL);
     if (!read_last(spool, &p.last))
+        goto done;
+    char boot[128];
+    bool known = current_boot(boot, sizeof boot);
+    if (!spool_trusted(spool))
+        spool_clean(&p, true);
+    p.file_flags = known ? UW_FILE_NO_SYNC | UW_FILE_WRITEBACK : 0;
+    char *mark = uw_sprintf("%s/boot", spool);
+    uw_sink *f = uw_file_sink(mark, 0600, 0, NULL);
+    bool marked = f && uw_sink_write(f, known ? boot : "durable", strlen(known ? boot : "durable"), NULL) == 0 &&
+                  uw_sink_write(f, "\n", 1, NULL) == 0 && uw_sink_finish(f, NULL) == 0;
+    uw_sink_free(f);
+    free(mark);
+    if (!marked)
         goto done;
     pthread_t *t = uw_calloc((size_t)p.workers, sizeof *t);
     worker_arg *args = uw_calloc((size_t)p.workers, sizeof *args);
@@ -373,7 +417,7 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
         /* Take the spooled segment before announcing the request, so that the
          * prefetcher's cleanup never races the rename. */
         char *spooled = uw_sprintf("%s/%s", spool, name);
-        if (rename(spooled, dest) == 0) {
+        if (spool_trusted(spool) && rename(spooled, dest) == 0) {
             uw_log(UW_LOG_INFO, "delivered %s from the prefetch queue", name);
             rc = 0;
         }
@@ -403,7 +447,8 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
     int n;
     if (uw_repos_open(cfg, &repos, &n, err) < 0)
         return -1;
-    rc = fetch_repos(repos, n, cfg, name, dest, false, err);
+    /* Not fsynced: PostgreSQL fsyncs every segment it keeps (durable_rename). */
+    rc = fetch_repos(repos, n, cfg, name, dest, UW_FILE_NO_SYNC | UW_FILE_WRITEBACK, false, err);
     uw_repos_close(repos, n);
     return rc;
 }

@@ -1009,6 +1009,17 @@ spool_segments() {
     find "$1" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}$' \
         -printf '%f\n' 2>/dev/null | sort
 }
+# wait_lock_free DIR TIMEOUT: until no process holds DIR/lock (an
+# asynchronous pusher or a prefetcher has left); fails after TIMEOUT seconds.
+wait_lock_free() {
+    local dir=$1 deadline=$((SECONDS + $2)) holders
+    while :; do
+        holders=$(spool_lock_holders "$dir")
+        [[ -z "$holders" ]] && return 0
+        ((SECONDS < deadline)) || die "$dir/lock still held after $2 s by: ${holders//$'\n'/ }"
+        sleep 0.1
+    done
+}
 # wait_prefetcher_gone SPOOL TIMEOUT: until no process holds SPOOL/lock and
 # SPOOL holds neither segments, nor temporary files, nor `last`.  Sets
 # PREFETCH_GONE_SECS; fails the test after TIMEOUT seconds.

@@ -5,10 +5,14 @@
 #  1. cluster "src", archive_command = ue-wal-push --archive-async
 #     --process-max 2 --spool-path $T/spool; pg_basebackup -X none BEFORE the
 #     load.
+#     ue-wal-push --archive-async starts a detached pusher (one per spool and
+#     stanza, holding <spool>/<stanza>/push/lock) that pushes every .ready
+#     file with process-max workers and leaves a note per stored file; the
+#     archiver's call waits for its file's note (or error file).
 #  2. backlog: archive_command pointed at a missing configuration (exit 3)
 #     while pgbench -i piles up .ready files; then the async command again,
 #     under pgbench -T load, until everything is archived.  The server log
-#     must show batches ("pushed N of M further ready files ahead of the
+#     must show pushers ("pushed N of M ready files ahead of the
 #     archiver"), calls answered from a note ("archived asynchronously"), no
 #     failed asynchronous push, and no archive failure after the repair other
 #     than the broken command's exit 3; every segment is in the repository
@@ -19,15 +23,18 @@
 #     identical table contents, most segments "delivered ... from the
 #     prefetch queue", and the prefetcher exits and empties its spool within
 #     ~30 s of the last request (checked at the end, step 6).
-#  4. SIGKILL during an async batch (compress-level 19 makes it slow) on a
-#     pg_wal-like copy of 12 archived segments, into another repository:
-#     every note left names a segment stored exactly once that fetches back
-#     identical (nothing acknowledged early), no note for the requested file,
+#  4. SIGKILL of the pusher (compress-level 19 makes it slow) on a
+#     pg_wal-like copy of 12 archived segments, into another repository: the
+#     call for the first one returns 0 once that one is stored (it fetches
+#     back identical); the pusher is killed after two more notes while
+#     objects are being written: every note left names a segment stored
+#     exactly once that fetches back identical (nothing acknowledged early),
 #     every segment fetches back identical or is absent (exit 1): temporary
 #     files are never visible; re-running the archiver's sequence (one call
 #     per .ready file, oldest first, .ready -> .done) archives everything
 #     with exit 0, every segment fetches back identical, no note is left.
-#  5. notes and changed files: a batch leaves notes for B, C and D; B
+#  5. notes and changed files: the pusher started for A leaves notes for B,
+#     C and D; B
 #     rewritten in place (new mtime) and C replaced by another file (new
 #     inode) are refused with exit 7 (the note is not honoured, the stored
 #     object is untouched, the note is gone); with the original bytes back,
@@ -87,22 +94,25 @@ row=$(q "$P" "select coalesce(last_archived_wal,'') from pg_stat_archiver")
 nseg=$(($(seg_no "$last_seg") - $(seg_no "$first_seg") + 1))
 note "backlog and load archived: $nseg segments $first_seg..$last_seg, $catchup_secs s after the repair"
 
+# The pusher logs its summary when it leaves (a second after its last file).
+wait_lock_free "$SPOOL/$STANZA/push" 30
 tail -c +"$((log_off + 1))" "$T/src.log" >"$T/out/src-after-fix.log"
-batches=$(grep -c 'pushed [0-9]* of [0-9]* further ready files ahead of the archiver' "$T/out/src-after-fix.log" || true)
-ahead=$(grep -o 'pushed [0-9]* of [0-9]* further' "$T/out/src-after-fix.log" | awk '{ s += $2 } END { print s + 0 }')
-asked=$(grep -o 'pushed [0-9]* of [0-9]* further' "$T/out/src-after-fix.log" | awk '{ s += $4 } END { print s + 0 }')
+batches=$(grep -c 'pushed [0-9]* of [0-9]* ready files ahead of the archiver' "$T/out/src-after-fix.log" || true)
+ahead=$(grep -o 'pushed [0-9]* of [0-9]* ready files' "$T/out/src-after-fix.log" | awk '{ s += $2 } END { print s + 0 }')
+asked=$(grep -o 'pushed [0-9]* of [0-9]* ready files' "$T/out/src-after-fix.log" | awk '{ s += $4 } END { print s + 0 }')
 noted=$(grep -c 'was archived asynchronously' "$T/out/src-after-fix.log" || true)
-note "server log: $batches batches pushed $ahead of $asked further files ahead of the archiver; $noted calls answered from a note"
-((batches >= 1)) || die "no asynchronous batch in the server log ('pushed N of M further ready files')"
+note "server log: $batches pusher runs pushed $ahead of $asked files ahead of the archiver; $noted calls answered from a note"
+((batches >= 1)) || die "no asynchronous pusher in the server log ('pushed N of M ready files')"
 assert_eq "$asked" "$ahead" "files pushed ahead of the archiver (all of those attempted)"
 ((noted >= 7)) || die "only $noted archiver calls were answered from a note ('was archived asynchronously'), expected at least 7"
-# The batch status for monitoring: the last batch's backlog and outcome.
+# The pusher's status for monitoring: backlog and outcome.
 STATUS=$SPOOL/$STANZA/push/status
-[[ -f "$STATUS" ]] || die "no batch status file $STATUS"
-grep -qx 'failed=0' "$STATUS" || die "the last batch reports failures: $(tr '\n' ' ' <"$STATUS")"
-grep -qx 'last-error=' "$STATUS" || die "the last batch reports an error: $(tr '\n' ' ' <"$STATUS")"
-grep -Eqx 'ready=[1-9][0-9]*' "$STATUS" || die "no backlog in the status: $(tr '\n' ' ' <"$STATUS")"
-ok "batch status: $(tr '\n' ' ' <"$STATUS")"
+[[ -f "$STATUS" ]] || die "no pusher status file $STATUS"
+grep -qx 'failed=0' "$STATUS" || die "the last pusher reports failures: $(tr '\n' ' ' <"$STATUS")"
+grep -qx 'last-error=' "$STATUS" || die "the last pusher reports an error: $(tr '\n' ' ' <"$STATUS")"
+grep -Eqx 'ready=[0-9]+' "$STATUS" || die "no backlog in the status: $(tr '\n' ' ' <"$STATUS")"
+grep -Eqx 'pushed=[1-9][0-9]*' "$STATUS" || die "the last pusher pushed nothing: $(tr '\n' ' ' <"$STATUS")"
+ok "pusher status: $(tr '\n' ' ' <"$STATUS")"
 ! grep -q 'asynchronous push of .* failed' "$T/out/src-after-fix.log" ||
     die "failed asynchronous pushes: $(grep 'asynchronous push of .* failed' "$T/out/src-after-fix.log" | head -3)"
 # The archiver may have run the broken command once more before it reloaded;
@@ -199,25 +209,33 @@ fetch_check() {
 
 t0=$(now)
 pg_bg crash-push "$PUSH" --config "$CRASH_CONF" --stanza "$STANZA" "$T/crashwal/${crash_segs[0]}"
-# Kill once the batch has acknowledged two files (notes) while other
-# objects are still being written (zstd level 19: seconds per segment).
+# The call returns once its segment is stored; the pusher goes on.
+wait "$BG_JOB" && crash_rc=0 || crash_rc=$?
+((crash_rc == 0)) || die "the async call for ${crash_segs[0]} exited $crash_rc: $(cat "$T/out/crash-push.err")"
+[[ ! -e "$NOTES/${crash_segs[0]}.ok" ]] || die "the note for ${crash_segs[0]} was not consumed by its call"
+note "the call for ${crash_segs[0]} returned 0 after $(elapsed "$t0") s"
+# Kill the pusher once it has acknowledged two more files (notes) while
+# other objects are still being written (zstd level 19: seconds per segment).
 deadline=$((SECONDS + 120))
 while :; do
-    kill -0 "$BG_PID" 2>/dev/null || die "the batch ended before it could be killed (after $(elapsed "$t0") s): $(cat "$T/out/crash-push.err")"
+    pusher=$(spool_lock_holders "$NOTES")
+    [[ -n "$pusher" ]] || die "the pusher ended before it could be killed (after $(elapsed "$t0") s): $(cat "$T/out/crash-push.err")"
     nnotes=$(find "$NOTES" -name '*.ok' 2>/dev/null | wc -l)
     ntmp=$(repo_temp_files "$CRASH_REPO" | wc -l)
     ((nnotes >= 2 && ntmp >= 1)) && break
-    ((SECONDS < deadline)) || die "no note after 120 s of the batch"
+    ((SECONDS < deadline)) || die "no note after 120 s of the pusher"
     sleep 0.05
 done
-kill -KILL "$BG_PID"
-wait "$BG_JOB" 2>/dev/null || true
-kill -0 "$BG_PID" 2>/dev/null && die "ue-wal-push $BG_PID survived SIGKILL"
-note "killed the batch (pid $BG_PID) after $(elapsed "$t0") s: $nnotes note(s), $ntmp object(s) being written"
+# shellcheck disable=SC2086 # one pid per line
+kill -KILL $pusher
+sleep 0.2
+[[ -z "$(spool_lock_holders "$NOTES")" ]] || die "the pusher ($pusher) survived SIGKILL"
+note "killed the pusher (pid ${pusher//$'\n'/ }) after $(elapsed "$t0") s: $nnotes note(s), $ntmp object(s) being written"
+fetch_check "$CRASH_CONF" "$CRASH_REPO" "${crash_segs[0]}"
+((FETCHED)) || die "${crash_segs[0]} was acknowledged (exit 0) but is not in the archive"
 
 mapfile -t noted_segs < <(find "$NOTES" -name '*.ok' -printf '%f\n' | sed 's/\.ok$//' | sort)
 for seg in "${noted_segs[@]}"; do
-    [[ "$seg" != "${crash_segs[0]}" ]] || die "a note exists for the requested file $seg, whose call never returned"
     objs=$(stored_objects "$seg" "$CRASH_REPO")
     [[ $(grep -c . <<<"$objs") == 1 && -n "$objs" ]] || die "note for $seg, but $(grep -c . <<<"$objs") objects stored: $objs"
     [[ "$(cut -c1-64 "$NOTES/$seg.ok")" == "$(sha "$T/orig/$seg")" ]] ||
@@ -258,6 +276,7 @@ cp "$T/notewal/"[0-9A-F]* "$T/orig/"
 NPUSH=("$PUSH" --config "$CRASH_CONF" --stanza "$STANZA" --compress-level 3)
 assert_exit_pg 0 "${NPUSH[@]}" "$T/notewal/$A"
 mv "$T/notewal/archive_status/$A.ready" "$T/notewal/archive_status/$A.done"
+wait_lock_free "$NOTES" 60
 for s in "$B" "$C" "$D"; do
     [[ -f "$NOTES/$s.ok" ]] || die "the batch for $A left no note for $s: $(cat "$LAST_ERR")"
 done
