@@ -529,7 +529,7 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
     unlink(errfile);
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (ino >= 0)
-        inotify_add_watch(ino, dir, IN_MOVED_TO | IN_CLOSE_WRITE);
+        inotify_add_watch(ino, dir, IN_MOVED_TO); /* notes and errors arrive by rename */
     double deadline = uw_now_ms() + 1000.0 * (double)uw_cfg_int(cfg, "archive-timeout");
     int spawned = 0;
     for (;;) {

@@ -238,6 +238,7 @@ typedef struct {
     int fd;
     char *path, *tmp;
     bool no_replace, no_sync, writeback, done;
+    uint64_t written, flushed;
 } file_sink;
 
 static int file_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
@@ -245,6 +246,16 @@ static int file_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
     file_sink *f = (file_sink *)s;
     if (write_all(f->fd, buf, len) < 0)
         return uw_fail(err, UW_E_FILE, "unable to write '%s': %s", f->tmp, strerror(errno));
+    f->written += len;
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* Start writing back every MiB as it comes, so that the fsync at the end
+     * waits for the tail only, not for the whole file. */
+    if (!f->no_sync && f->written - f->flushed >= (1u << 20)) {
+        (void)sync_file_range(f->fd, (off_t)f->flushed, (off_t)(f->written - f->flushed),
+                              SYNC_FILE_RANGE_WRITE);
+        f->flushed = f->written;
+    }
+#endif
     return 0;
 }
 
