@@ -182,7 +182,7 @@ static void apply_destroy(uw_sink *s) { free(s); }
 uw_sink *uw_blockdelta_apply_sink(int fd)
 {
     apply_sink *a = uw_calloc(1, sizeof *a);
-    a->base = (uw_sink){apply_write, apply_finish, apply_destroy, NULL, false};
+    a->base = (uw_sink){apply_write, apply_finish, apply_destroy, NULL, false, NULL};
     a->fd = fd;
     return &a->base;
 }

@@ -167,7 +167,7 @@ static uw_sink *gcm_new(const uint8_t key[UW_KEY_LEN], const uint8_t *aad, size_
                         uint32_t chunk, bool decrypt, uw_sink *next)
 {
     gcm_sink *g = uw_calloc(1, sizeof *g);
-    g->base = (uw_sink){gcm_write, gcm_finish, gcm_destroy, next, false};
+    g->base = (uw_sink){gcm_write, gcm_finish, gcm_destroy, next, false, NULL};
     g->ctx = EVP_CIPHER_CTX_new();
     if (!g->ctx)
         abort();

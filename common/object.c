@@ -45,6 +45,13 @@ static int writer_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
     return uw_sink_write(((writer_sink *)s)->hash, buf, len, err);
 }
 
+static int writer_from_fd(uw_sink *s, int fd, uint64_t size, const char *what,
+                          const uw_side_work *side, uw_err *err)
+{
+    uw_sink *h = ((writer_sink *)s)->hash;
+    return h->from_fd ? h->from_fd(h, fd, size, what, side, err) : 0;
+}
+
 static int writer_finish(uw_sink *s, uw_err *err)
 {
     writer_sink *w = (writer_sink *)s;
@@ -100,7 +107,7 @@ uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_diges
         return NULL;
     }
     writer_sink *w = uw_calloc(1, sizeof *w);
-    w->base = (uw_sink){writer_write, writer_finish, writer_destroy, NULL, false};
+    w->base = (uw_sink){writer_write, writer_finish, writer_destroy, NULL, false, writer_from_fd};
     w->dest = dest;
     w->out = digest;
     if (opts->expect_sha256) {
@@ -274,7 +281,7 @@ static int reader_write_checked(uw_sink *s, const uint8_t *buf, size_t len, uw_e
 uw_sink *uw_object_reader(const uw_obj_read_opts *opts, uw_sink *dest, uw_digest *digest)
 {
     reader_sink *r = uw_calloc(1, sizeof *r);
-    r->base = (uw_sink){reader_write_checked, reader_finish, reader_destroy, NULL, false};
+    r->base = (uw_sink){reader_write_checked, reader_finish, reader_destroy, NULL, false, NULL};
     r->opts = *opts;
     if (opts->expect_sha256) {
         memcpy(r->expect_sha, opts->expect_sha256, 32);

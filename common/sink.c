@@ -69,10 +69,40 @@ static void hash_destroy(uw_sink *s)
     free(s);
 }
 
+/* Side work while the next sink consumes the file on its own: hash the same
+ * file here (it is in the page cache by then or soon). */
+static int hash_side(void *arg, int fd, uint64_t size, const char *what, uw_err *err)
+{
+    hash_sink *h = arg;
+    enum { BUF = 256 << 10 };
+    uint8_t *buf = uw_malloc(BUF);
+    int rc = 0;
+    for (uint64_t off = 0; off < size && rc == 0;) {
+        size_t n = size - off < BUF ? (size_t)(size - off) : BUF;
+        rc = uw_pread_all(fd, buf, n, off, what, err);
+        if (rc == 0) {
+            EVP_DigestUpdate(h->ctx, buf, n);
+            h->size += n;
+            off += n;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+static int hash_from_fd(uw_sink *s, int fd, uint64_t size, const char *what,
+                        const uw_side_work *side, uw_err *err)
+{
+    if (side || !s->next || !s->next->from_fd)
+        return 0;
+    uw_side_work mine = {hash_side, s};
+    return s->next->from_fd(s->next, fd, size, what, &mine, err);
+}
+
 uw_sink *uw_hash_sink(uw_sink *next, uw_digest *out)
 {
     hash_sink *h = uw_calloc(1, sizeof *h);
-    h->base = (uw_sink){hash_write, hash_finish, hash_destroy, next, false};
+    h->base = (uw_sink){hash_write, hash_finish, hash_destroy, next, false, hash_from_fd};
     h->ctx = EVP_MD_CTX_new();
     if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
         fputs("ue-wal: FATAL: unable to initialise SHA-256\n", stderr);
@@ -112,7 +142,7 @@ static void count_destroy(uw_sink *s) { free(s); }
 uw_sink *uw_count_sink(uw_sink *next, uint64_t *count)
 {
     count_sink *c = uw_calloc(1, sizeof *c);
-    c->base = (uw_sink){count_write, count_finish, count_destroy, next, false};
+    c->base = (uw_sink){count_write, count_finish, count_destroy, next, false, NULL};
     c->out = count;
     return &c->base;
 }
@@ -150,7 +180,7 @@ static void plain_destroy(uw_sink *s) { free(s); }
 uw_sink *uw_fd_sink(int fd)
 {
     fd_sink *f = uw_calloc(1, sizeof *f);
-    f->base = (uw_sink){fd_write, forward_finish, plain_destroy, NULL, false};
+    f->base = (uw_sink){fd_write, forward_finish, plain_destroy, NULL, false, NULL};
     f->fd = fd;
     return &f->base;
 }
@@ -201,7 +231,7 @@ static int buf_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
 uw_sink *uw_buf_sink(uw_buf *out)
 {
     buf_sink *b = uw_calloc(1, sizeof *b);
-    b->base = (uw_sink){buf_write, forward_finish, plain_destroy, NULL, false};
+    b->base = (uw_sink){buf_write, forward_finish, plain_destroy, NULL, false, NULL};
     b->out = out;
     return &b->base;
 }
@@ -227,7 +257,7 @@ static int tee_finish(uw_sink *s, uw_err *err)
 uw_sink *uw_tee_sink(uw_sink *next)
 {
     tee_sink *t = uw_calloc(1, sizeof *t);
-    t->base = (uw_sink){tee_write, tee_finish, plain_destroy, NULL, false};
+    t->base = (uw_sink){tee_write, tee_finish, plain_destroy, NULL, false, NULL};
     t->target = next;
     return &t->base;
 }
@@ -342,7 +372,7 @@ uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err)
         return NULL;
     }
     file_sink *f = uw_calloc(1, sizeof *f);
-    f->base = (uw_sink){file_write, file_finish, file_destroy, NULL, false};
+    f->base = (uw_sink){file_write, file_finish, file_destroy, NULL, false, NULL};
     f->fd = fd;
     f->path = uw_strdup(path);
     f->tmp = tmp;
@@ -352,8 +382,33 @@ uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err)
     return &f->base;
 }
 
+int uw_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *what, uw_err *err)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return uw_fail(err, UW_E_FILE, "unable to read '%s': %s", what, strerror(errno));
+        if (n == 0)
+            return uw_fail(err, UW_E_FILE, "'%s' became shorter while it was read", what);
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err)
 {
+    struct stat st;
+    if (s->from_fd && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        lseek(fd, 0, SEEK_CUR) == 0) {
+        int rc = s->from_fd(s, fd, (uint64_t)st.st_size, what, NULL, err);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
     enum { BUF = 1 << 20 };
     uint8_t *buf = uw_malloc(BUF);
     int rc = 0;

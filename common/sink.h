@@ -14,12 +14,26 @@
 #include "error.h"
 
 typedef struct uw_sink uw_sink;
+/* Work the thread that hands a whole file to a sink does while the sink's own
+ * workers run (e.g. hashing the same file). */
+typedef struct {
+    int (*run)(void *arg, int fd, uint64_t size, const char *what, uw_err *err);
+    void *arg;
+} uw_side_work;
 struct uw_sink {
     int (*write)(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err);
     int (*finish)(uw_sink *s, uw_err *err); /* flush, then finish next */
     void (*destroy)(uw_sink *s);            /* free this sink only */
     uw_sink *next;
     bool finished;
+    /* Optional: consume the whole regular file fd (size bytes, read with
+     * pread from offset 0; `what` names it in errors) better than a stream
+     * of writes could, e.g. in
+     * parallel parts. Runs `side` (if any) in the calling thread meanwhile.
+     * Returns 1 when done, 0 when declined (nothing consumed, side not run:
+     * the caller streams instead), -1 on error. */
+    int (*from_fd)(uw_sink *s, int fd, uint64_t size, const char *what, const uw_side_work *side,
+                   uw_err *err);
 };
 
 int uw_sink_write(uw_sink *s, const void *buf, size_t len, uw_err *err);
@@ -66,6 +80,8 @@ uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err);
 
 /* Feed a whole file through a sink (not finishing it). */
 int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err);
+/* pread exactly len bytes at off; a short file is an error naming `what`. */
+int uw_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *what, uw_err *err);
 /* SHA-256 and size of what remains to be read from fd. */
 int uw_fd_digest(int fd, const char *what, uw_digest *d, uw_err *err);
 

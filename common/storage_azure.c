@@ -691,7 +691,7 @@ static uw_sink *az_write_open(uw_storage *st, const char *path, uw_err *err)
 {
     az_impl *az = st->impl;
     az_writer *w = uw_calloc(1, sizeof *w);
-    w->base = (uw_sink){az_write, az_finish, az_destroy, NULL, false};
+    w->base = (uw_sink){az_write, az_finish, az_destroy, NULL, false, NULL};
     w->az = az;
     w->path = uw_strdup(path);
     w->url_path = az_blob_path(az, path);

@@ -808,7 +808,7 @@ static uw_sink *s3_write(uw_storage *st, const char *path, uw_err *err)
     (void)err;
     s3_impl *s3 = st->impl;
     s3_wsink *w = uw_calloc(1, sizeof *w);
-    w->base = (uw_sink){s3w_write, s3w_finish, s3w_destroy, NULL, false};
+    w->base = (uw_sink){s3w_write, s3w_finish, s3w_destroy, NULL, false, NULL};
     w->s3 = s3;
     w->key = full_key(s3, path);
     return &w->base;

@@ -40,7 +40,7 @@ static uw_sink *rec_new(rec_state *st)
 {
     memset(st, 0, sizeof *st);
     rec_sink *r = uw_calloc(1, sizeof *r);
-    r->base = (uw_sink){rec_write, rec_finish, rec_destroy, NULL, false};
+    r->base = (uw_sink){rec_write, rec_finish, rec_destroy, NULL, false, NULL};
     r->st = st;
     return &r->base;
 }

@@ -419,7 +419,7 @@ static void test_streaming(uw_http *h)
     uw_err err;
     uw_err_clear(&err);
     uw_http_response resp = {0};
-    count_sink cs = {{cs_write, cs_finish, cs_destroy, NULL, false}, 0, 0, 0};
+    count_sink cs = {{cs_write, cs_finish, cs_destroy, NULL, false, NULL}, 0, 0, 0};
     int rc = exec_path(h, "GET", "/big", 0, &cs.base, &resp, &err);
     CHECK_OK(rc == 0, err);
     CHECK_U64(cs.n, 3u << 20);
@@ -431,20 +431,20 @@ static void test_streaming(uw_http *h)
     CHECK_U64(cs.sum, want);
 
     /* error bodies never reach the sink */
-    count_sink c2 = {{cs_write, cs_finish, cs_destroy, NULL, false}, 0, 0, 0};
+    count_sink c2 = {{cs_write, cs_finish, cs_destroy, NULL, false, NULL}, 0, 0, 0};
     rc = exec_path(h, "GET", "/missing", 0, &c2.base, &resp, &err);
     CHECK_FAIL_CODE(rc < 0, err, UW_E_NOT_FOUND);
     CHECK_INT(c2.n, 0);
 
     /* cut after bytes reached the sink: UW_E_STORAGE, one attempt only */
-    count_sink c3 = {{cs_write, cs_finish, cs_destroy, NULL, false}, 0, 0, 0};
+    count_sink c3 = {{cs_write, cs_finish, cs_destroy, NULL, false, NULL}, 0, 0, 0};
     rc = exec_path(h, "GET", "/cut", UW_HTTP_QUIET, &c3.base, &resp, &err);
     CHECK_FAIL_CODE(rc < 0, err, UW_E_STORAGE);
     CHECK_INT(resp.attempts, 1);
     CHECK_CONTAINS(err.msg, "interrupted after 5000 bytes");
 
     /* the sink's own error wins and is not retried */
-    count_sink c4 = {{cs_write, cs_finish, cs_destroy, NULL, false}, 0, 0, 1000};
+    count_sink c4 = {{cs_write, cs_finish, cs_destroy, NULL, false, NULL}, 0, 0, 1000};
     rc = exec_path(h, "GET", "/big", 0, &c4.base, &resp, &err);
     CHECK_FAIL_CODE(rc < 0, err, UW_E_CORRUPT);
     CHECK_INT(resp.attempts, 1);

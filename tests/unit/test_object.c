@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 #include <zstd.h>
 
@@ -47,7 +48,7 @@ static uw_sink *rec_new(rec_state *st)
 {
     memset(st, 0, sizeof *st);
     rec_sink *r = uw_calloc(1, sizeof *r);
-    r->base = (uw_sink){rec_write, rec_finish, rec_destroy, NULL, false};
+    r->base = (uw_sink){rec_write, rec_finish, rec_destroy, NULL, false, NULL};
     r->st = st;
     return &r->base;
 }
@@ -609,6 +610,77 @@ static void test_checks(void)
     free_sample(&sp);
 }
 
+/* A whole file handed over at once (uw_sink_from_fd) is compressed in parallel
+ * parts, one zstd frame each: the object must read back to the exact file,
+ * whatever the thread count, size or key. */
+static void test_parallel_parts(void)
+{
+    uw_t_section("whole files in parallel parts");
+    const uw_compressor *zstd = uw_compressor_by_name("zstd");
+    const uw_key *keys[] = {NULL, &key_a};
+    const size_t sizes[] = {(4u << 20) - 1, 4u << 20, (5u << 20) + 12345, 9u << 20};
+    const int threads[] = {1, 2, 3, 4, 8};
+    char path[] = "/tmp/uw-test-object.XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    uint8_t *data = malloc(9u << 20);
+    /* Half text, half random: parts compress differently. */
+    fill_text(data, 5u << 20);
+    fill_random(data + (5u << 20), 4u << 20);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        size_t n = sizes[si];
+        uint8_t sha[32];
+        uw_sha256(data, n, sha);
+        CHECK(ftruncate(fd, 0) == 0 && pwrite(fd, data, n, 0) == (ssize_t)n);
+        for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++)
+            for (int ki = 0; ki < 2; ki++) {
+                char what[96];
+                snprintf(what, sizeof what, "%zu bytes, %d threads%s", n, threads[ti],
+                         ki ? ", encrypted" : "");
+                uw_obj_write_opts opts = {UW_OBJ_WAL, 42, zstd, 3, threads[ti], keys[ki], NULL};
+                rec_state st;
+                uw_digest wd = {{0}, 0};
+                uw_err err;
+                uw_err_clear(&err);
+                uw_sink *w = uw_object_writer(&opts, rec_new(&st), &wd, &err);
+                CHECK(lseek(fd, 0, SEEK_SET) == 0);
+                int rc = w ? uw_sink_from_fd(w, fd, "unit file", &err) : -1;
+                if (rc == 0)
+                    rc = uw_sink_finish(w, &err);
+                uw_sink_free(w);
+                uw_buf obj = st.data;
+                st.data = (uw_buf){0};
+                if (!CHECKF(rc == 0, "%s: write: %s", what, err.msg)) {
+                    uw_buf_free(&obj);
+                    continue;
+                }
+                CHECKF(wd.size == n && memcmp(wd.sha256, sha, 32) == 0, "%s: digest", what);
+                CHECKF(obj.len < n, "%s: not compressed (%zu)", what, obj.len);
+                rec_state rs;
+                uw_digest rd;
+                rc = read_obj(obj.data, obj.len, keys[ki], 42, sha, 65536 + 7, &rs, &rd, &err);
+                CHECKF(rc == 0 && rs.data.len == n && memcmp(rs.data.data, data, n) == 0,
+                       "%s: read back: %s", what, rc ? err.msg : "different bytes");
+                uw_buf_free(&rs.data);
+                uw_buf_free(&obj);
+            }
+    }
+    /* A file that is shorter than its size said (truncated while read). */
+    uw_obj_write_opts opts = {UW_OBJ_WAL, 42, zstd, 3, 2, NULL, NULL};
+    rec_state st;
+    uw_err err;
+    uw_sink *w = uw_object_writer(&opts, rec_new(&st), NULL, &err);
+    CHECK(ftruncate(fd, 6u << 20) == 0);
+    int rc = w->from_fd(w, fd, 8u << 20, "shrunk file", NULL, &err);
+    CHECK_FAIL_CODE(rc < 0, err, UW_E_FILE);
+    CHECK_CONTAINS(err.msg, "shrunk file");
+    uw_sink_free(w);
+    uw_buf_free(&st.data);
+    close(fd);
+    free(data);
+}
+
 int main(void)
 {
     clock_t t0 = clock();
@@ -623,6 +695,7 @@ int main(void)
     test_round_trips();
     test_damage();
     test_checks();
+    test_parallel_parts();
     uw_t_section_end();
     printf("(%d damaged plain zstd objects decoded to the exact original content)\n",
            harmless);

@@ -191,7 +191,7 @@ int main(void)
     CHECK_INT(uw_storage_stat(st, path, &size, &err), 0);
     /* a destination sink's error keeps its code */
     snprintf(path, sizeof path, "%s/big", base);
-    uw_sink refuse = {refuse_write, refuse_finish, refuse_destroy, NULL, false};
+    uw_sink refuse = {refuse_write, refuse_finish, refuse_destroy, NULL, false, NULL};
     CHECK_FAIL_CODE(uw_storage_read(st, path, &refuse, &err) < 0, err, UW_E_CORRUPT);
     free(data);
 
