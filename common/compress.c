@@ -73,77 +73,131 @@ static int zstd_cfinish(uw_sink *s, uw_err *err)
     return uw_sink_finish(s->next, err);
 }
 
-/* A whole file on several threads: each compresses one contiguous part as a
- * frame of its own (a zstd stream may hold several frames), reading it in
- * place with pread. The first part goes downstream as it is produced, the
- * others wait in memory for their turn (at most the compressed size of the
- * file). Against zstd's own multi-threading this needs no input copies and no
- * job overlap: on real WAL a 16 MiB segment compresses in about 2/3 of the
- * time at the same ratio, in less memory. */
-enum { PARTS_MAX = 4, PART_READ = 256 << 10 };
+/* A whole file on several threads: the file is cut into 2 MiB parts, each
+ * compressed as a zstd frame of its own (a zstd stream may hold several
+ * frames) by whichever worker is free, reading it in place with pread. Parts
+ * go downstream in order as soon as all earlier ones have; a worker never runs
+ * more than `threads` parts ahead of the oldest unwritten one, so memory stays
+ * at (threads + 1) part buffers whatever the file size. Against zstd's own
+ * multi-threading this needs no input copies and no job overlap: on real WAL
+ * a 16 MiB segment compresses in about 2/3 of the time, at the same ratio
+ * (2 MiB is zstd's level-3 window: little is lost at part boundaries). */
+enum { PART_SIZE = 2 << 20, PART_READ = 256 << 10, WORKERS_MAX = 8 };
 
 typedef struct {
     zstd_sink *z;
     int fd;
     const char *what;
-    uint64_t off, len;
-    bool direct; /* part 0: written downstream as it comes */
-    uw_buf out;
+    uint64_t size, nparts;
+    int window;               /* part buffers (slots) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t next_take, next_flush;
+    bool flushing, failed;
+    uw_buf *bufs;             /* slot = part % window */
+    bool *done;
     uw_err err;
-    int rc;
-} zstd_part;
+} parts_job;
 
-static int part_emit(zstd_part *p, ZSTD_outBuffer *o)
+static void parts_fail(parts_job *j, const uw_err *e)
 {
-    if (p->direct)
-        return o->pos ? uw_sink_write(p->z->base.next, o->dst, o->pos, &p->err) : 0;
-    p->out.len += o->pos;
-    return 0;
+    pthread_mutex_lock(&j->mu);
+    if (!j->failed) {
+        j->failed = true;
+        j->err = *e;
+    }
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
 }
 
-static void *part_run(void *arg)
+static int part_compress(parts_job *j, ZSTD_CCtx *c, uint8_t *in, uint64_t part, uw_buf *out,
+                         uw_err *err)
 {
-    zstd_part *p = arg;
-    ZSTD_CCtx *c = ZSTD_createCCtx();
-    uint8_t *in = uw_malloc(PART_READ);
-    size_t bufsz = ZSTD_CStreamOutSize();
-    uint8_t *buf = p->direct ? uw_malloc(bufsz) : NULL;
-    if (!p->direct)
-        uw_buf_reserve(&p->out, ZSTD_compressBound((size_t)p->len));
-    if (!c)
-        abort();
-    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, p->z->level);
-    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);
-    ZSTD_CCtx_setPledgedSrcSize(c, p->len);
-    p->rc = 0;
-    for (uint64_t done = 0; p->rc == 0;) {
-        size_t n = p->len - done < PART_READ ? (size_t)(p->len - done) : PART_READ;
-        if (n && (p->rc = uw_pread_all(p->fd, in, n, p->off + done, p->what, &p->err)) < 0)
-            break;
+    uint64_t off = part * PART_SIZE;
+    uint64_t len = j->size - off < PART_SIZE ? j->size - off : PART_SIZE;
+    ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
+    ZSTD_CCtx_setPledgedSrcSize(c, len);
+    out->len = 0;
+    uw_buf_reserve(out, ZSTD_compressBound((size_t)len));
+    for (uint64_t done = 0;;) {
+        size_t n = len - done < PART_READ ? (size_t)(len - done) : PART_READ;
+        if (n && uw_pread_all(j->fd, in, n, off + done, j->what, err) < 0)
+            return -1;
         done += n;
-        ZSTD_EndDirective mode = done == p->len ? ZSTD_e_end : ZSTD_e_continue;
+        ZSTD_EndDirective mode = done == len ? ZSTD_e_end : ZSTD_e_continue;
         ZSTD_inBuffer ib = {in, n, 0};
         for (;;) {
-            ZSTD_outBuffer o = p->direct ? (ZSTD_outBuffer){buf, bufsz, 0}
-                                         : (ZSTD_outBuffer){p->out.data + p->out.len,
-                                                            p->out.cap - p->out.len, 0};
+            ZSTD_outBuffer o = {out->data + out->len, out->cap - out->len, 0};
             size_t left = ZSTD_compressStream2(c, &o, &ib, mode);
-            if (ZSTD_isError(left)) {
-                p->rc = uw_fail(&p->err, UW_E_INTERNAL, "zstd compression failed: %s",
-                                ZSTD_getErrorName(left));
-                break;
-            }
-            if ((p->rc = part_emit(p, &o)) < 0)
-                break;
+            if (ZSTD_isError(left))
+                return uw_fail(err, UW_E_INTERNAL, "zstd compression failed: %s",
+                               ZSTD_getErrorName(left));
+            out->len += o.pos;
             if (mode == ZSTD_e_continue ? ib.pos == ib.size : left == 0)
                 break;
         }
         if (mode == ZSTD_e_end)
-            break;
+            return 0;
     }
+}
+
+/* Write every finished part that is next in order; one flusher at a time. */
+static void parts_flush(parts_job *j)
+{
+    if (j->flushing)
+        return;
+    j->flushing = true;
+    while (!j->failed && j->next_flush < j->nparts && j->done[j->next_flush % (uint64_t)j->window]) {
+        uw_buf *b = &j->bufs[j->next_flush % (uint64_t)j->window];
+        pthread_mutex_unlock(&j->mu);
+        uw_err e;
+        uw_err_clear(&e);
+        int rc = uw_sink_write(j->z->base.next, b->data, b->len, &e);
+        pthread_mutex_lock(&j->mu);
+        if (rc < 0 && !j->failed) {
+            j->failed = true;
+            j->err = e;
+        }
+        j->done[j->next_flush % (uint64_t)j->window] = false;
+        j->next_flush++;
+        pthread_cond_broadcast(&j->cv);
+    }
+    j->flushing = false;
+}
+
+static void *parts_worker(void *arg)
+{
+    parts_job *j = arg;
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    uint8_t *in = uw_malloc(PART_READ);
+    if (!c)
+        abort();
+    ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, j->z->level);
+    ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        while (!j->failed && j->next_take < j->nparts &&
+               j->next_take >= j->next_flush + (uint64_t)j->window)
+            pthread_cond_wait(&j->cv, &j->mu);
+        if (j->failed || j->next_take >= j->nparts)
+            break;
+        uint64_t part = j->next_take++;
+        uw_buf *out = &j->bufs[part % (uint64_t)j->window];
+        pthread_mutex_unlock(&j->mu);
+        uw_err e;
+        uw_err_clear(&e);
+        int rc = part_compress(j, c, in, part, out, &e);
+        if (rc < 0)
+            parts_fail(j, &e);
+        pthread_mutex_lock(&j->mu);
+        if (rc == 0) {
+            j->done[part % (uint64_t)j->window] = true;
+            parts_flush(j);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
     ZSTD_freeCCtx(c);
     free(in);
-    free(buf);
     return NULL;
 }
 
@@ -151,36 +205,48 @@ static int zstd_from_fd(uw_sink *s, int fd, uint64_t size, const char *what,
                         const uw_side_work *side, uw_err *err)
 {
     zstd_sink *z = (zstd_sink *)s;
-    int n = z->threads < PARTS_MAX ? z->threads : PARTS_MAX;
-    /* Small files gain nothing; huge ones would wait long in memory. */
-    if (n < 2 || size < (4u << 20) || size / (uint64_t)n > (64u << 20))
-        return 0;
-    zstd_part parts[PARTS_MAX];
-    pthread_t t[PARTS_MAX];
-    bool started[PARTS_MAX];
-    uint64_t part = (size + (uint64_t)n - 1) / (uint64_t)n;
-    for (int i = 0; i < n; i++) {
-        uint64_t off = part * (uint64_t)i;
-        parts[i] = (zstd_part){z, fd, what, off, off + part < size ? part : size - off, i == 0,
-                               {NULL, 0, 0}, {UW_OK, "", 0}, 0};
-        started[i] = pthread_create(&t[i], NULL, part_run, &parts[i]) == 0;
-    }
-    int rc = side ? side->run(side->arg, fd, size, what, err) : 0;
-    for (int i = 0; i < n; i++) {
-        if (started[i])
-            pthread_join(t[i], NULL);
-        else
-            part_run(&parts[i]);
-    }
-    for (int i = 0; i < n && rc == 0; i++)
-        if (parts[i].rc < 0) {
-            *err = parts[i].err;
-            rc = -1;
-        }
-    for (int i = 1; i < n && rc == 0; i++)
-        rc = uw_sink_write(s->next, parts[i].out.data, parts[i].out.len, err);
+    int n = z->threads < WORKERS_MAX ? z->threads : WORKERS_MAX;
+    if (n < 2 || size < 2 * (uint64_t)PART_SIZE)
+        return 0; /* one part or one thread: plain streaming does as well */
+    parts_job j;
+    memset(&j, 0, sizeof j);
+    j.z = z;
+    j.fd = fd;
+    j.what = what;
+    j.size = size;
+    j.nparts = (size + PART_SIZE - 1) / PART_SIZE;
+    j.window = n + 1;
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
+    j.bufs = uw_calloc((size_t)j.window, sizeof *j.bufs);
+    j.done = uw_calloc((size_t)j.window, sizeof *j.done);
+    pthread_t t[WORKERS_MAX];
+    int started = 0;
     for (int i = 0; i < n; i++)
-        uw_buf_free(&parts[i].out);
+        if (pthread_create(&t[started], NULL, parts_worker, &j) == 0)
+            started++;
+    int rc = side ? side->run(side->arg, fd, size, what, err) : 0;
+    if (rc < 0) {
+        uw_err stop = *err;
+        parts_fail(&j, &stop);
+    }
+    if (!started)
+        parts_worker(&j);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    if (rc == 0 && j.failed) {
+        *err = j.err;
+        rc = -1;
+    }
+    if (rc == 0 && j.next_flush != j.nparts)
+        rc = uw_fail(err, UW_E_INTERNAL, "parallel compression stopped after %llu of %llu parts",
+                     (unsigned long long)j.next_flush, (unsigned long long)j.nparts);
+    for (int i = 0; i < j.window; i++)
+        uw_buf_free(&j.bufs[i]);
+    free(j.bufs);
+    free(j.done);
+    pthread_cond_destroy(&j.cv);
+    pthread_mutex_destroy(&j.mu);
     z->fed_by_fd = true;
     return rc < 0 ? -1 : 1;
 }
