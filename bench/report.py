@@ -3,7 +3,7 @@
 
 RESULTS.tsv columns: corpus, figure, tool (ue|pb|cpu), run, seconds,
 max RSS KiB (the calls), background max RSS KiB, extra (bytes stored for
-backup/restore, compressed bytes for the ceiling), 1-minute load average
+push/backup/restore, compressed bytes for the ceiling), 1-minute load average
 right after the measurement, sampled peak PSS of the whole process tree KiB
 (when measured)."""
 import collections
@@ -11,6 +11,7 @@ import statistics
 import sys
 
 SEG = 16 * 1024 * 1024
+LEVEL = 3  # run.sh's LEVEL: the zstd level of the compared figures (push-sync, backup)
 
 
 def load(path):
@@ -61,6 +62,74 @@ ROWS = [
     ("full backup, process-max 2", "backup", "backup", 1.3, False),
     ("restore, process-max 2", "restore", "restore", 1.5, False),
 ]
+
+
+def mibs(b):
+    return "–" if b is None else f"{b / 2**20:.1f}"
+
+
+# (label, figure): each tool at its own defaults, then the same rows at
+# zstd LEVEL for reference (what the default costs or saves).
+DEFAULT_ROWS = [
+    ("push sync, each tool's defaults", "push-sync-default"),
+    ("full backup, each tool's defaults", "backup-default"),
+    (f"push sync, both zstd {LEVEL}", "push-sync"),
+    (f"full backup, both zstd {LEVEL}", "backup"),
+]
+
+
+def ue_levels(data, c):
+    """{zstd level: ue push-sync rows}: push-sync-lN, and push-sync at LEVEL."""
+    levels = {}
+    for (cc, fig, tool), rows in data.items():
+        if cc == c and tool == "ue" and fig.startswith("push-sync-l") and fig[11:].isdigit():
+            levels[int(fig[11:])] = rows
+    if levels and (c, "push-sync", "ue") in data:
+        levels.setdefault(LEVEL, data[(c, "push-sync", "ue")])
+    return levels
+
+
+def defaults_section(data, corpora, nseg):
+    """Only when a run measured the defaults figures (BENCH_FIGURES with defaults)."""
+    shown = [c for c in corpora
+             if any((c, f, t) in data for f in ("push-sync-default", "backup-default") for t in ("ue", "pb"))
+             or ue_levels(data, c)]
+    if not shown:
+        return
+    print("## Defaults and compression levels")
+    print()
+    print("Each tool without compression settings, as it ships (pgBackRest: gz level 6), "
+          f"and ue-wal's push sync at other zstd levels (the default is chosen from these). "
+          f"Stored: the WAL objects a push leaves in the repository, the backup's directory (median).")
+    print()
+    for c in shown:
+        print(f"### {c} corpus")
+        print()
+        print("| figure | ue-wal s | pgBackRest s | speedup (pgBR/ue) | ue stored MiB | pgBR stored MiB |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for label, fig in DEFAULT_ROWS:
+            u, p = data.get((c, fig, "ue"), []), data.get((c, fig, "pb"), [])
+            if not u and not p:
+                continue
+            us, ps = med(u), med(p)
+            ub = med([r for r in u if r["extra"] is not None], "extra")
+            pb = med([r for r in p if r["extra"] is not None], "extra")
+            sp = ps / us if us and ps else None
+            print(f"| {label} | {fmt(us, '.3f')} | {fmt(ps, '.3f')} | {fmt(sp, '.2f', '×')} "
+                  f"| {mibs(ub)} | {mibs(pb)} |")
+        levels = ue_levels(data, c)
+        if levels:
+            print()
+            print("| ue-wal push sync | seconds (median) | seg/s | stored MiB | ratio |")
+            print("|---|---:|---:|---:|---:|")
+            for lv in sorted(levels):
+                rows = levels[lv]
+                s = med(rows)
+                b = med([r for r in rows if r["extra"] is not None], "extra")
+                print(f"| zstd level {lv}{' (compared figures)' if lv == LEVEL else ''} | {fmt(s, '.3f')} "
+                      f"| {fmt(nseg / s if s else None, '.1f')} | {mibs(b)} "
+                      f"| {fmt(nseg * SEG / b if b else None, '.2f', '×')} |")
+        print()
 
 
 def main():
@@ -150,6 +219,7 @@ def main():
             print(f"Stored full backup: ue-wal {su / 2**20:.1f} MiB, pgBackRest {sp_ / 2**20:.1f} MiB "
                   f"(ue-wal = {su / sp_ * 100:.1f} % of pgBackRest).")
         print()
+    defaults_section(data, corpora, nseg)
     if verdicts:
         print("## Targets")
         print()

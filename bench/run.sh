@@ -4,6 +4,8 @@
 #
 #   bench/run.sh                   # full: scale 50, 64 segments, 3 interleaved runs
 #   BENCH_QUICK=1 bench/run.sh     # quick: scale 5, 16 segments, 1 run
+#   BENCH_FIGURES="push fetch backup restore defaults" bench/run.sh
+#                                  # also each tool at its own defaults, ue-wal at zstd 1 and 6
 #
 # Run as root (servers and tools run as the postgres user through runuser).
 set -euo pipefail
@@ -22,9 +24,10 @@ SEGMENTS=${BENCH_SEGMENTS:-$d_seg}        # WAL segments per corpus
 RUNS=${BENCH_RUNS:-$d_runs}               # interleaved runs; medians are reported
 PMAX=${BENCH_PROCESS_MAX:-2}              # process-max for async, prefetch, backup, restore
 QUEUE_MAX=${BENCH_QUEUE_MAX:-268435456}   # archive-get-queue-max (both tools), bytes
-LEVEL=3                                   # zstd level, both tools
+LEVEL=3                                   # zstd level, both tools (except the defaults figures)
+UE_LEVELS="1 6"                           # defaults figures: ue-wal push sync also at these zstd levels
 CORPORA=${BENCH_CORPORA:-"plain realistic"}
-FIGURES=${BENCH_FIGURES:-"push fetch backup restore"}
+FIGURES=${BENCH_FIGURES:-"push fetch backup restore"}   # optional: defaults
 DIR=${BENCH_DIR:-/var/tmp/ue-wal-bench}   # everything lives here
 BUILD=${BENCH_BUILD:-/tmp/bench-build}    # cmake build directory of ue-wal
 PGBIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -138,14 +141,22 @@ HAVE_RESTORE=0
 PITR_HELP=$("$BIN/ue-pitr" --help 2>&1 || true)   # not piped into grep -q: SIGPIPE + pipefail
 if grep -Eq '^[[:space:]]+restore([[:space:]]|$)' <<<"$PITR_HELP"; then HAVE_RESTORE=1; fi
 [[ $HAVE_RESTORE == 1 ]] || log "ue-pitr has no 'restore' command yet: the restore figure is skipped"
+# The defaults figures run ue-wal as it ships; the report names what that is.
+PUSH_HELP=$("$BIN/ue-wal-push" --help 2>&1 || true)
+UE_DEFAULT="$(sed -n 's/^ *--compress-type .*\[default: \([^]]*\)\].*/\1/p' <<<"$PUSH_HELP") level $(sed -n 's/^ *--compress-level .*\[default: \([^]]*\)\].*/\1/p' <<<"$PUSH_HELP")"
 
 # --------------------------------------------------------- configs --------
-ue_conf() { # ue_conf FILE REPO PGDATA CORPUS
+# LEVEL (default $LEVEL) is the zstd level; "default" writes no compression
+# settings at all, so the tool compresses as it ships.
+no_compress_conf() { # no_compress_conf FILE LEVEL
+    if [[ $2 == default ]]; then sed -i '/^compress-\(type\|level\)=/d' "$1"; fi
+}
+ue_conf() { # ue_conf FILE REPO PGDATA CORPUS [LEVEL]
     cat >"$1" <<EOF
 [global]
 repo1-path=$2
 compress-type=zstd
-compress-level=$LEVEL
+compress-level=${5:-$LEVEL}
 log-level=warn
 
 [$STANZA]
@@ -154,15 +165,16 @@ pg-port=$(port_of "$4")
 pg-socket-path=$DIR/sock
 pg-user=postgres
 EOF
+    no_compress_conf "$1" "${5:-$LEVEL}"
 }
-pb_conf() { # pb_conf FILE REPO PGDATA CORPUS SCRATCH
+pb_conf() { # pb_conf FILE REPO PGDATA CORPUS SCRATCH [LEVEL]
     mkdir -p "$5/pb-lock" "$5/pb-log" "$5/pb-spool"
     cat >"$1" <<EOF
 [global]
 repo1-path=$2
 repo1-retention-full=99
 compress-type=zst
-compress-level=$LEVEL
+compress-level=${6:-$LEVEL}
 start-fast=y
 lock-path=$5/pb-lock
 log-path=$5/pb-log
@@ -177,6 +189,7 @@ pg1-port=$(port_of "$4")
 pg1-socket-path=$DIR/sock
 pg1-user=postgres
 EOF
+    no_compress_conf "$1" "${6:-$LEVEL}"
 }
 
 # ------------------------------------------------------ corpus ------------
@@ -328,24 +341,31 @@ fake_pgdata() { # fake_pgdata CORPUS WITH_SEGMENTS
     fi
 }
 
+# "COUNT BYTES" of the WAL objects in a repository (any extension: .zst, .gz).
 count_objects() { # count_objects ue|pb REPO
-    if [[ $1 == ue ]]; then find "$2/$STANZA/archive" -type f -name '0*' | wc -l
-    else find "$2/archive/$STANZA" -mindepth 3 -type f -name '0*' | wc -l; fi
+    if [[ $1 == ue ]]; then find "$2/$STANZA/archive" -type f -name '0*' -printf '%s\n'
+    else find "$2/archive/$STANZA" -mindepth 3 -type f -name '0*' -printf '%s\n'; fi |
+        awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }'
 }
 
-run_push() { # run_push CORPUS ue|pb sync|async RUN
-    local c=$1 tool=$2 mode=$3 r=$4 d=$DIR/$1 run=$DIR/$1/run cmd out
+# The figure name of a compression setting: none for $LEVEL, -default, -lN.
+variant() { # variant [LEVEL]
+    case ${1:-} in "") ;; default) echo -default ;; *) echo "-l$1" ;; esac
+}
+
+run_push() { # run_push CORPUS ue|pb sync|async RUN [LEVEL]
+    local c=$1 tool=$2 mode=$3 r=$4 lvl=${5:-} d=$DIR/$1 run=$DIR/$1/run cmd out
     rm -rf "$run"
     mkdir -p "$run/scratch" "$run/ue-spool"
     fake_pgdata "$c" 1
     cp -a "$d/tpl/$tool" "$run/repo"
     if [[ $tool == ue ]]; then
-        ue_conf "$run/conf" "$run/repo" "$d/pgdata" "$c"
+        ue_conf "$run/conf" "$run/repo" "$d/pgdata" "$c" "$lvl"
         cmd="$BIN/ue-wal-push --config $run/conf --stanza $STANZA"
         [[ $mode == async ]] && cmd+=" --archive-async --process-max $PMAX --spool-path $run/ue-spool"
         cmd+=" %p"
     else
-        pb_conf "$run/conf" "$run/repo" "$run/pgdata" "$c" "$run/scratch"
+        pb_conf "$run/conf" "$run/repo" "$run/pgdata" "$c" "$run/scratch" "$lvl"
         cmd="$PGBR --config=$run/conf --stanza=$STANZA"
         [[ $mode == async ]] && cmd+=" --archive-async --process-max=$PMAX"
         cmd+=" archive-push %p"
@@ -354,12 +374,14 @@ run_push() { # run_push CORPUS ue|pb sync|async RUN
     sync
     out=$(as_pg DRIVE_GRACE=30 DRIVE_TREE_PSS=$([[ $mode == async ]] && echo 1 || echo 0) "$BIN/drive" push "$run/pgdata" "$d/list" "$cmd" 2>>"$DIR/log/$c.push.log") ||
         { tail -5 "$DIR/log/$c.push.log" >&2; die "$c: push $tool $mode failed"; }
-    local got
-    got=$(count_objects "$tool" "$run/repo")
-    [[ $got == "$SEGMENTS" ]] || die "$c: push $tool $mode: $got objects in the repository, expected $SEGMENTS"
-    record "$c" "push-$mode" "$tool" "$r" "$out"
-    # The first complete archive of each tool is what the fetch figures read.
-    if [[ ! -d $d/archived/$tool ]]; then
+    local objects got bytes
+    objects=$(count_objects "$tool" "$run/repo")
+    read -r got bytes <<<"$objects"
+    [[ $got == "$SEGMENTS" ]] || die "$c: push $tool $mode$(variant "$lvl"): $got objects in the repository, expected $SEGMENTS"
+    record "$c" "push-$mode$(variant "$lvl")" "$tool" "$r" "$out" "$bytes"
+    # The first complete archive of each tool is what the fetch figures read
+    # (at the compared level: the other levels are not fetched).
+    if [[ -z $lvl && ! -d $d/archived/$tool ]]; then
         mkdir -p "$d/archived"
         mv "$run/repo" "$d/archived/$tool"
     fi
@@ -407,20 +429,31 @@ warm_cluster() { # read the data directory once, so both backups start from the 
 
 newest() { ls -1d "$1"/*/ | sort | tail -1; }   # backup ids sort by time
 
-run_backup() { # run_backup CORPUS ue|pb RUN
-    local c=$1 tool=$2 r=$3 d=$DIR/$1 out dir
+# Backups at another compression go to the same repositories (the cluster
+# archives into those; a full backup does not depend on the earlier ones) with
+# their own configuration file. Restore runs right after the run's backup at
+# $LEVEL, so it always restores that one.
+run_backup() { # run_backup CORPUS ue|pb RUN [LEVEL]
+    local c=$1 tool=$2 r=$3 lvl=${4:-} d=$DIR/$1 out dir conf
+    conf=$d/bk/$tool.conf
+    if [[ -n $lvl ]]; then
+        conf=$d/bk/$tool$(variant "$lvl").conf
+        if [[ $tool == ue ]]; then ue_conf "$conf" "$d/bk/ue" "$d/pgdata" "$c" "$lvl"
+        else pb_conf "$conf" "$d/bk/pb" "$d/pgdata" "$c" "$d/bk/scratch" "$lvl"; fi
+        chown "$PGUSER_OS:" "$conf"
+    fi
     warm_cluster "$c"
     sync
     if [[ $tool == ue ]]; then
-        out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$BIN/ue-basebackup --config $d/bk/ue.conf --stanza $STANZA --process-max $PMAX" 2>>"$DIR/log/$c.backup.log") ||
+        out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$BIN/ue-basebackup --config $conf --stanza $STANZA --process-max $PMAX" 2>>"$DIR/log/$c.backup.log") ||
             { tail -5 "$DIR/log/$c.backup.log" >&2; die "$c: ue-basebackup failed"; }
         dir=$(newest "$d/bk/ue/$STANZA/backup")
     else
-        out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$PGBR --config=$d/bk/pb.conf --stanza=$STANZA backup --type=full --process-max=$PMAX" 2>>"$DIR/log/$c.backup.log") ||
+        out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$PGBR --config=$conf --stanza=$STANZA backup --type=full --process-max=$PMAX" 2>>"$DIR/log/$c.backup.log") ||
             { tail -5 "$DIR/log/$c.backup.log" >&2; die "$c: pgbackrest backup failed"; }
         dir=$(ls -1d "$d"/bk/pb/backup/$STANZA/*F | sort | tail -1)
     fi
-    record "$c" backup "$tool" "$r" "$out" "$(du -sb "$dir" | cut -f1)"
+    record "$c" "backup$(variant "$lvl")" "$tool" "$r" "$out" "$(du -sb "$dir" | cut -f1)"
 }
 
 run_restore() { # run_restore CORPUS ue|pb RUN
@@ -465,6 +498,13 @@ for ((r = 1; r <= RUNS; r++)); do
             has backup || die "restore needs the backup figure"
             for t in $order; do run_restore "$c" "$t" "$r"; done
         fi
+        if has defaults; then
+            # Each tool as it ships (pgBackRest: gz level 6), and the levels
+            # ue-wal's default is chosen among (push-sync is the $LEVEL one).
+            for t in $order; do run_push "$c" "$t" sync "$r" default; done
+            for l in $UE_LEVELS; do run_push "$c" ue sync "$r" "$l"; done
+            for t in $order; do run_backup "$c" "$t" "$r" default; done
+        fi
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -478,6 +518,7 @@ REPORT=$OUT/$STAMP.md
     echo "- PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $("$PGBR" version), ue-wal $UE_COMMIT (Release build)"
     echo "- scale $SCALE, $SEGMENTS segments per corpus, $RUNS interleaved run(s), process-max $PMAX, zstd level $LEVEL, archive-get-queue-max $QUEUE_MAX"
     echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER (other work on the machine skews every figure)"
+    if has defaults; then echo "- defaults figures: each tool without compression settings (ue-wal: $UE_DEFAULT; pgBackRest: gz level 6); ue-wal push sync also at zstd levels ${UE_LEVELS// /, }"; fi
     if [[ $HAVE_RESTORE != 1 ]]; then echo "- **restore skipped: \`ue-pitr\` has no \`restore\` command in this build**"; fi
     if [[ $QUICK == 1 ]]; then echo "- **quick mode**: a smoke test of the harness; the targets are judged on the full run"; fi
     echo

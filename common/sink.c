@@ -409,7 +409,7 @@ int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err)
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
-    enum { BUF = 1 << 20 };
+    enum { BUF = 256 << 10 };
     uint8_t *buf = uw_malloc(BUF);
     int rc = 0;
     for (;;) {
