@@ -343,7 +343,7 @@ static int read_object(const uw_arch_file *f, uw_buf *out, uw_err *err)
     int rc;
     for (int attempt = 0;; attempt++) {
         out->len = 0;
-        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, f->object};
+        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, f->object, false};
         uw_sink *reader = uw_object_reader(&o, uw_buf_sink(out), NULL);
         rc = uw_storage_read(r->st, f->object, reader, err);
         if (rc == 0)

@@ -163,6 +163,8 @@ static int reader_setup(reader_sink *r, uw_err *err)
                        "'%s' belongs to database system %llu, not to this stanza's %llu", name,
                        (unsigned long long)sysid, (unsigned long long)r->opts.expect_system_id);
     uw_sink *chain = uw_hash_sink(uw_tee_sink(r->dest), &r->digest);
+    if (r->opts.pipeline)
+        chain = uw_pipe_sink(chain);
     chain = c->decompress(chain);
     if (r->hdr[14] == CIPHER_AES256GCM) {
         if (!r->opts.key) {

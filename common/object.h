@@ -14,6 +14,7 @@
 #ifndef UW_OBJECT_H
 #define UW_OBJECT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "compress.h"
@@ -48,6 +49,7 @@ typedef struct {
     const uint8_t *expect_sha256;  /* NULL: only the trailer's digest is checked */
     const uw_key *key;             /* needed when the object is encrypted */
     const char *name;              /* for messages */
+    bool pipeline;                 /* verify and deliver on a second thread (large objects) */
 } uw_obj_read_opts;
 
 /* Returns a sink taking the raw object bytes; it writes the verified original

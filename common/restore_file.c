@@ -100,7 +100,9 @@ static int read_object(const uw_restore_ctx *ctx, const uw_mf_entry *x, const ui
 {
     uw_repo *r = ctx->repo;
     char *object = uw_backup_object(r, x);
-    uw_obj_read_opts o = {r->info.system_id, expect, r->have_key ? &r->key : NULL, object};
+    /* Large files: decompress here, hash and write on a second core. */
+    uw_obj_read_opts o = {r->info.system_id, expect, r->have_key ? &r->key : NULL, object,
+                          x->size >= (32u << 20)};
     uw_sink *reader = uw_object_reader(&o, dest, NULL);
     int rc = uw_storage_read(r->st, object, reader, err);
     if (rc == 0)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,157 @@ uw_sink *uw_tee_sink(uw_sink *next)
     t->base = (uw_sink){tee_write, tee_finish, plain_destroy, NULL, false, NULL};
     t->target = next;
     return &t->base;
+}
+
+/* ---- pipeline stage ---- */
+enum { STAGE_BUF = 256 << 10, STAGE_SLOTS = 4 };
+
+typedef struct {
+    uw_sink base;
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint8_t *bufs[STAGE_SLOTS];
+    size_t lens[STAGE_SLOTS];
+    int head, count; /* filled slots [head, head + count), the first maybe being written */
+    int tail;        /* the slot being filled: the producer's alone */
+    size_t fill;     /* bytes in it */
+    bool eof, failed;
+    uw_err err;
+} pipe_sink;
+
+static void *pipe_run(void *arg)
+{
+    pipe_sink *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->count == 0 && !p->eof)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->count == 0)
+            break;
+        int slot = p->head;
+        bool skip = p->failed; /* after an error, drain without writing */
+        pthread_mutex_unlock(&p->mu);
+        uw_err e;
+        uw_err_clear(&e);
+        int rc = skip ? 0 : uw_sink_write(p->base.next, p->bufs[slot], p->lens[slot], &e);
+        pthread_mutex_lock(&p->mu);
+        if (rc < 0 && !p->failed) {
+            p->failed = true;
+            p->err = e;
+        }
+        p->head = (p->head + 1) % STAGE_SLOTS;
+        p->count--;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Hand the slot being filled to the consumer; wait for a free one. */
+static int pipe_push(pipe_sink *p, uw_err *err)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->running) {
+        if (pthread_create(&p->thread, NULL, pipe_run, p) != 0) {
+            pthread_mutex_unlock(&p->mu);
+            /* No thread: write in the caller's, as if there were no stage. */
+            int rc = uw_sink_write(p->base.next, p->bufs[p->tail], p->fill, err);
+            p->fill = 0;
+            return rc;
+        }
+        p->running = true;
+    }
+    p->lens[p->tail] = p->fill;
+    p->count++;
+    p->tail = (p->tail + 1) % STAGE_SLOTS;
+    p->fill = 0;
+    pthread_cond_broadcast(&p->cv);
+    while (p->count == STAGE_SLOTS && !p->failed)
+        pthread_cond_wait(&p->cv, &p->mu);
+    int rc = 0;
+    if (p->failed) {
+        *err = p->err;
+        rc = -1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static int pipe_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    pipe_sink *p = (pipe_sink *)s;
+    while (len) {
+        if (!p->bufs[p->tail])
+            p->bufs[p->tail] = uw_malloc(STAGE_BUF);
+        size_t n = STAGE_BUF - p->fill < len ? STAGE_BUF - p->fill : len;
+        memcpy(p->bufs[p->tail] + p->fill, buf, n);
+        p->fill += n;
+        buf += n;
+        len -= n;
+        if (p->fill == STAGE_BUF && pipe_push(p, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void pipe_stop(pipe_sink *p)
+{
+    if (!p->running)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->eof = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->running = false;
+}
+
+static int pipe_finish(uw_sink *s, uw_err *err)
+{
+    pipe_sink *p = (pipe_sink *)s;
+    int rc = 0;
+    if (p->fill) {
+        if (p->running) {
+            rc = pipe_push(p, err);
+        } else {
+            rc = uw_sink_write(s->next, p->bufs[p->tail], p->fill, err);
+            p->fill = 0;
+        }
+    }
+    pipe_stop(p);
+    if (rc == 0 && p->failed) {
+        *err = p->err;
+        rc = -1;
+    }
+    return rc < 0 ? -1 : uw_sink_finish(s->next, err);
+}
+
+static void pipe_destroy(uw_sink *s)
+{
+    pipe_sink *p = (pipe_sink *)s;
+    /* Unfinished (an error upstream): stop the consumer before next is freed. */
+    if (p->running) {
+        pthread_mutex_lock(&p->mu);
+        p->failed = true;
+        pthread_mutex_unlock(&p->mu);
+        pipe_stop(p);
+    }
+    for (int i = 0; i < STAGE_SLOTS; i++)
+        free(p->bufs[i]);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+uw_sink *uw_pipe_sink(uw_sink *next)
+{
+    pipe_sink *p = uw_calloc(1, sizeof *p);
+    p->base = (uw_sink){pipe_write, pipe_finish, pipe_destroy, next, false, NULL};
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    return &p->base;
 }
 
 /* ---- atomic file ---- */

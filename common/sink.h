@@ -78,6 +78,13 @@ uw_sink *uw_tee_sink(uw_sink *next);
 #define UW_FILE_WRITEBACK 0x4
 uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err);
 
+/* A pipeline stage: what is written here reaches next from a thread of its
+ * own (started when the first 256 KiB have come), so that the writer's work
+ * (e.g. decompressing) and next's (hashing and writing a file) run on two
+ * cores. At most 1 MiB is in flight. An error of next is reported by a later
+ * write or by finish. */
+uw_sink *uw_pipe_sink(uw_sink *next);
+
 /* Feed a whole file through a sink (not finishing it). */
 int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err);
 /* pread exactly len bytes at off; a short file is an error naming `what`. */

@@ -175,7 +175,7 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
             rc = -1;
             break;
         }
-        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, object};
+        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, object, false};
         uw_digest d;
         uw_sink *reader = uw_object_reader(&o, file, &d);
         rc = uw_storage_read(r->st, object, reader, err);
