@@ -38,6 +38,7 @@ typedef struct {
     uw_digest *out;
     uint8_t expect[32];
     bool have_expect;
+    bool wal;
 } writer_sink;
 
 static int writer_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
@@ -48,8 +49,12 @@ static int writer_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
 static int writer_from_fd(uw_sink *s, int fd, uint64_t size, const char *what,
                           const uw_side_work *side, uw_err *err)
 {
-    uw_sink *h = ((writer_sink *)s)->hash;
-    return h->from_fd ? h->from_fd(h, fd, size, what, side, err) : 0;
+    writer_sink *w = (writer_sink *)s;
+    /* WAL files are complete when pushed; other files (a relation being
+     * written during a backup) may change size while read: they are streamed. */
+    if (!w->wal || !w->hash->from_fd)
+        return 0;
+    return w->hash->from_fd(w->hash, fd, size, what, side, err);
 }
 
 static int writer_finish(uw_sink *s, uw_err *err)
@@ -110,6 +115,7 @@ uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_diges
     w->base = (uw_sink){writer_write, writer_finish, writer_destroy, NULL, false, writer_from_fd};
     w->dest = dest;
     w->out = digest;
+    w->wal = opts->kind == UW_OBJ_WAL;
     if (opts->expect_sha256) {
         memcpy(w->expect, opts->expect_sha256, 32);
         w->have_expect = true;

@@ -290,7 +290,10 @@ int uw_restore_file(const uw_restore_ctx *ctx, const uw_mf_entry *e, uw_restore_
     } else {
         for (int attempt = 0;; attempt++) {
             uw_digest d;
-            uw_sink *dest = path ? uw_file_sink(path, 0600, ctx->no_sync ? UW_FILE_NO_SYNC : 0, err) : uw_hash_sink(NULL, &d);
+            /* Not fsynced one by one (one syncfs at the end), but written back
+             * as we go so that the syncfs has little left to wait for. */
+            unsigned flags = ctx->no_sync ? UW_FILE_NO_SYNC | UW_FILE_WRITEBACK : 0;
+            uw_sink *dest = path ? uw_file_sink(path, 0600, flags, err) : uw_hash_sink(NULL, &d);
             /* Freeing an unfinished file sink removes its temporary file. */
             rc = dest ? read_object(ctx, e, e->sha256, dest, err) : -1;
             if (rc == 0 || !dest || !uw_retry_wait(attempt, err))

@@ -431,8 +431,9 @@ static int file_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
     f->written += len;
 #ifdef SYNC_FILE_RANGE_WRITE
     /* Start writing back every MiB as it comes, so that the fsync at the end
-     * waits for the tail only, not for the whole file. */
-    if (!f->no_sync && f->written - f->flushed >= (1u << 20)) {
+     * (ours, or a syncfs or PostgreSQL's later) waits for the tail only, and
+     * the disk works while we compute instead of after. */
+    if ((!f->no_sync || f->writeback) && f->written - f->flushed >= (1u << 20)) {
         (void)sync_file_range(f->fd, (off_t)f->flushed, (off_t)(f->written - f->flushed),
                               SYNC_FILE_RANGE_WRITE);
         f->flushed = f->written;
