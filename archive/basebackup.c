@@ -317,11 +317,12 @@ static int backup(const uw_config *cfg, uw_err *err)
     /* Backups go to one repository: --repo, else repo1. */
     uw_repo *r = &repos[0];
     PGconn *conn = NULL;
-    uw_manifest *list = NULL, m;
+    uw_manifest *list = NULL, m, prior_files;
     int nlist = 0, rc = -1, lockfd = -1;
     char **incomplete = NULL;
     walk_state w = {0};
     uw_manifest_init(&m);
+    uw_manifest_init(&prior_files);
     uw_manifest_init(&w.files);
     copy_state cs = {0};
     double t0 = (uw_now_ms() / 1e3);
@@ -462,7 +463,10 @@ static int backup(const uw_config *cfg, uw_err *err)
     cs.bctx.backup_id = m.id;
     cs.bctx.compressor = uw_compressor_by_name(uw_cfg_str(cfg, "compress-type"));
     cs.bctx.level = (int)uw_cfg_int(cfg, "compress-level");
-    cs.bctx.prior = prior;
+    /* The list holds headers only: the prior's files, for comparisons. */
+    if (prior && uw_manifest_load(r, prior->id, &prior_files, err) < 0)
+        goto out;
+    cs.bctx.prior = prior ? &prior_files : NULL;
     int workers = (int)uw_cfg_int(cfg, "process-max");
     cs.cfg = cfg;
     cs.worker_repos = uw_calloc((size_t)workers, sizeof *cs.worker_repos);
@@ -544,6 +548,7 @@ out:
     free(w.src);
     uw_manifest_free(&w.files);
     uw_manifest_free(&m);
+    uw_manifest_free(&prior_files);
     for (int i = 0; cs.worker_repos && i < (int)uw_cfg_int(cfg, "process-max"); i++)
         if (cs.worker_repos[i].st)
             uw_repo_release(&cs.worker_repos[i]);

@@ -33,6 +33,66 @@ static uw_sink *none_compress(int level, int threads, uw_sink *next)
 }
 
 /* ---- zstd ---- */
+
+/* One single-threaded compression and one decompression context are kept per
+ * thread and reused by its next sink: a backup or restore worker goes through
+ * thousands of files, and allocating multi-MiB contexts for each one
+ * fragmented the heap into several MiB of extra resident memory. */
+static pthread_key_t cctx_key, dctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+static void cctx_drop(void *c) { ZSTD_freeCCtx(c); }
+static void dctx_drop(void *d) { ZSTD_freeDCtx(d); }
+static void ctx_keys(void)
+{
+    pthread_key_create(&cctx_key, cctx_drop);
+    pthread_key_create(&dctx_key, dctx_drop);
+}
+
+static ZSTD_CCtx *cctx_take(void)
+{
+    pthread_once(&ctx_once, ctx_keys);
+    ZSTD_CCtx *c = pthread_getspecific(cctx_key);
+    if (c) {
+        pthread_setspecific(cctx_key, NULL);
+        ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+        return c;
+    }
+    c = ZSTD_createCCtx();
+    if (!c)
+        abort();
+    return c;
+}
+
+static void cctx_give(ZSTD_CCtx *c)
+{
+    pthread_once(&ctx_once, ctx_keys);
+    if (c && !pthread_getspecific(cctx_key) && pthread_setspecific(cctx_key, c) == 0)
+        return;
+    ZSTD_freeCCtx(c);
+}
+
+static ZSTD_DCtx *dctx_take(void)
+{
+    pthread_once(&ctx_once, ctx_keys);
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (d) {
+        pthread_setspecific(dctx_key, NULL);
+        ZSTD_DCtx_reset(d, ZSTD_reset_session_and_parameters);
+        return d;
+    }
+    d = ZSTD_createDCtx();
+    if (!d)
+        abort();
+    return d;
+}
+
+static void dctx_give(ZSTD_DCtx *d)
+{
+    pthread_once(&ctx_once, ctx_keys);
+    if (d && !pthread_getspecific(dctx_key) && pthread_setspecific(dctx_key, d) == 0)
+        return;
+    ZSTD_freeDCtx(d);
+}
 typedef struct {
     uw_sink base;
     ZSTD_CCtx *cctx;
@@ -40,6 +100,7 @@ typedef struct {
     uint8_t *out;
     size_t out_size;
     bool frame_done; /* decompression: last frame ended cleanly */
+    bool shared;     /* cctx came from (and goes back to) the thread's cache */
     int level, threads;
     bool fed_by_fd;  /* compression: the whole input came through zstd_from_fd */
 } zstd_sink;
@@ -254,8 +315,14 @@ static int zstd_from_fd(uw_sink *s, int fd, uint64_t size, const char *what,
 static void zstd_destroy(uw_sink *s)
 {
     zstd_sink *z = (zstd_sink *)s;
-    ZSTD_freeCCtx(z->cctx);
-    ZSTD_freeDCtx(z->dctx);
+    /* Only a context created and freed in the same thread may be cached
+     * there; a multi-threaded one keeps its own worker pool: freed. */
+    if (z->shared)
+        cctx_give(z->cctx);
+    else
+        ZSTD_freeCCtx(z->cctx);
+    if (z->dctx)
+        dctx_give(z->dctx);
     free(z->out);
     free(z);
 }
@@ -266,7 +333,8 @@ static uw_sink *zstd_compress(int level, int threads, uw_sink *next)
     z->base = (uw_sink){zstd_cwrite, zstd_cfinish, zstd_destroy, next, false, zstd_from_fd};
     z->level = level;
     z->threads = threads;
-    z->cctx = ZSTD_createCCtx();
+    z->shared = threads <= 1;
+    z->cctx = z->shared ? cctx_take() : ZSTD_createCCtx();
     if (!z->cctx)
         abort();
     ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level);
@@ -324,9 +392,7 @@ static uw_sink *zstd_decompress(uw_sink *next)
 {
     zstd_sink *z = uw_calloc(1, sizeof *z);
     z->base = (uw_sink){zstd_dwrite, zstd_dfinish, zstd_destroy, next, false, NULL};
-    z->dctx = ZSTD_createDCtx();
-    if (!z->dctx)
-        abort();
+    z->dctx = dctx_take();
     z->out_size = ZSTD_DStreamOutSize();
     z->out = uw_malloc(z->out_size);
     return &z->base;

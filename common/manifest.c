@@ -9,7 +9,7 @@ void uw_manifest_init(uw_manifest *m) { memset(m, 0, sizeof *m); }
 
 void uw_manifest_free(uw_manifest *m)
 {
-    for (size_t i = 0; i < m->count; i++) {
+    for (size_t i = 0; m->entries && i < m->count; i++) {
         free(m->entries[i].path);
         free(m->entries[i].link);
     }
@@ -420,7 +420,16 @@ int uw_backups_list(uw_repo *r, uw_manifest **list, int *count, char ***incomple
     for (int i = 0; rc == 0 && i < l.n; i++) {
         uw_err e;
         if (uw_manifest_load(r, l.ids[i], &out[n], &e) == 0) {
-            n++;
+            /* Headers only (count stays): a repository holds many backups of
+             * many files, and callers load the one manifest they use. */
+            uw_manifest *m = &out[n++];
+            for (size_t k = 0; k < m->count; k++) {
+                free(m->entries[k].path);
+                free(m->entries[k].link);
+            }
+            free(m->entries);
+            m->entries = NULL;
+            m->cap = 0;
         } else if (e.code == UW_E_NOT_FOUND) {
             inc[ni++] = uw_strdup(l.ids[i]);
         } else {

@@ -79,7 +79,9 @@ char *uw_backup_dir(const uw_repo *r, const char *id);            /* <stanza>/ba
 char *uw_backup_object(const uw_repo *r, const uw_mf_entry *e);   /* content of a file entry */
 int uw_manifest_load(uw_repo *r, const char *id, uw_manifest *m, uw_err *err);
 int uw_manifest_save(uw_repo *r, const uw_manifest *m, uw_err *err);
-/* Complete backups (those with a valid manifest), oldest first by stop time.
+/* Complete backups (those with a valid manifest), oldest first by stop time,
+ * headers only: `entries` is NULL (`count` is kept); load a backup's files
+ * with uw_manifest_load.
  * Directories without a manifest are reported through `incomplete` (may be NULL)
  * as a NULL-terminated list of ids, for cleanup. */
 int uw_backups_list(uw_repo *r, uw_manifest **list, int *count, char ***incomplete, uw_err *err);

@@ -440,8 +440,10 @@ static int choose_backup(restore *rs, uw_err *err)
             }
             if (rc < 0)
                 break;
-            rs->m = *m;
-            memset(m, 0, sizeof *m);
+            /* The list holds headers only: load this backup's files. */
+            rc = uw_manifest_load(r, m->id, &rs->m, err);
+            if (rc < 0)
+                break;
             rs->have_m = true;
             rs->repo = r;
             rs->hist = h;

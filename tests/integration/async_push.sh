@@ -40,6 +40,11 @@
 #     object is untouched, the note is gone); with the original bytes back,
 #     the calls succeed.  D rewritten in place with its mtime restored is
 #     reported (informational: notes identify a file by dev:inode:size:mtime).
+#  7. (run before 6) an unwritable repository: the asynchronous call fails with a
+#     synchronous push's exit code, the status names the error, nothing is
+#     acknowledged, the archiver's sequence succeeds after the repair; a
+#     pusher slower than archive-timeout: exit 12, later calls answered from
+#     its notes.
 source "$(dirname "$0")/../lib.sh"
 
 P=$UW_PORT_BASE
@@ -322,6 +327,66 @@ for seg in "${note_segs[@]}"; do
     ((FETCHED)) || die "$seg is not archived"
 done
 ok "segments of step 5 fetch back with their original bytes"
+
+# --------------------------------- 7. repository refusing, archive-timeout --
+# The repository's archive directory is not writable for PostgreSQL's user:
+# the asynchronous call fails with the code a synchronous push gets, the
+# pusher's status names the error, nothing is acknowledged; once repaired the
+# archiver's sequence archives everything. Then a pusher slower than
+# archive-timeout: the call fails with exit 12 and a later call is answered
+# from the note the pusher left.
+OUT_REPO=$T/repo-out
+OUT_SPOOL=$T/spool-out
+pg_dir "$OUT_SPOOL" 700
+write_config -f "$T/out.conf" -r "$OUT_REPO" -s "$STANZA" archive-async=y process-max=2 \
+    spool-path="$OUT_SPOOL"
+assert_exit_pg 0 "$PITR" --config "$T/out.conf" --stanza "$STANZA" stanza-create
+wal_dir_ready "$T/outwal" "$T/src/pg_wal" "${note_segs[@]}"
+OPUSH=("$PUSH" --config "$T/out.conf" --stanza "$STANZA")
+mkdir -p "$OUT_REPO/$STANZA/archive"
+chmod 0550 "$OUT_REPO/$STANZA/archive"
+[[ $(id -u) -ne 0 ]] || chown "$PGUSER_OS:" "$OUT_REPO/$STANZA/archive"
+run as_pg "${OPUSH[@]}" --archive-async=n "$T/outwal/$A"
+sync_rc=$LAST_RC
+((sync_rc > 1 && sync_rc < 126)) || die "a synchronous push into an unwritable repository exited $sync_rc: $(cat "$LAST_ERR")"
+run as_pg "${OPUSH[@]}" "$T/outwal/$A"
+((LAST_RC == sync_rc)) || die "the asynchronous call exited $LAST_RC, the synchronous one $sync_rc: $(cat "$LAST_ERR")"
+grep -q "$A" "$LAST_ERR" || die "the asynchronous call's error does not name $A: $(cat "$LAST_ERR")"
+wait_lock_free "$OUT_SPOOL/$STANZA/push" 30
+OSTATUS=$OUT_SPOOL/$STANZA/push/status
+grep -Eqx 'failed=[1-9][0-9]*' "$OSTATUS" || die "the pusher's status shows no failure: $(tr '\n' ' ' <"$OSTATUS")"
+grep -Eq '^last-error=.+' "$OSTATUS" || die "the pusher's status has no last error: $(tr '\n' ' ' <"$OSTATUS")"
+[[ -z "$(find "$OUT_SPOOL" -name '*.ok')" ]] || die "notes written although nothing could be stored: $(find "$OUT_SPOOL" -name '*.ok')"
+[[ -z "$(find "$OUT_REPO" -type f -name '0*')" ]] || die "objects in the unwritable repository"
+ok "unwritable repository: exit $LAST_RC like a synchronous push, status: $(grep last-error "$OSTATUS" | cut -c1-90)..., nothing acknowledged"
+chmod 0750 "$OUT_REPO/$STANZA/archive"
+archive_ready_dir "$T/outwal" "${OPUSH[@]}"
+((ARCHIVE_RC == 0)) || { tail -5 "$ARCHIVE_LOG" >&2; die "archiver sequence after the repair: $ARCHIVE_FAILED failed with exit code $ARCHIVE_RC"; }
+for seg in "${note_segs[@]}"; do
+    fetch_check "$T/out.conf" "$OUT_REPO" "$seg"
+    ((FETCHED)) || die "$seg is not archived after the repair"
+done
+ok "after the repair the archiver's sequence archived all ${#note_segs[@]} segments"
+
+SLOW_REPO=$T/repo-slow
+SLOW_SPOOL=$T/spool-slow
+pg_dir "$SLOW_SPOOL" 700
+write_config -f "$T/slow.conf" -r "$SLOW_REPO" -s "$STANZA" archive-async=y process-max=2 \
+    spool-path="$SLOW_SPOOL" compress-level=19 archive-timeout=1
+assert_exit_pg 0 "$PITR" --config "$T/slow.conf" --stanza "$STANZA" stanza-create
+wal_dir_ready "$T/slowwal" "$T/src/pg_wal" "${crash_segs[@]:0:4}"
+SPUSH=("$PUSH" --config "$T/slow.conf" --stanza "$STANZA")
+t0=$(now)
+run as_pg "${SPUSH[@]}" "$T/slowwal/${crash_segs[0]}"
+((LAST_RC == 12)) || die "a call waiting longer than archive-timeout exited $LAST_RC (want 12): $(cat "$LAST_ERR")"
+grep -q 'archive-timeout' "$LAST_ERR" || die "exit 12 without naming archive-timeout: $(cat "$LAST_ERR")"
+note "archive-timeout=1 with compress-level 19: exit 12 after $(elapsed "$t0") s"
+wait_lock_free "$SLOW_SPOOL/$STANZA/push" 120
+archive_ready_dir "$T/slowwal" "${SPUSH[@]}"
+((ARCHIVE_RC == 0)) || { tail -5 "$ARCHIVE_LOG" >&2; die "archiver sequence after the timeout: $ARCHIVE_FAILED failed with exit code $ARCHIVE_RC"; }
+from_notes=$(grep -c 'was archived asynchronously' "$ARCHIVE_LOG" || true)
+((from_notes == 4)) || die "after the pusher finished, only $from_notes of 4 calls were answered from a note"
+ok "after the timeout the pusher finished: the archiver's 4 calls were answered from its notes"
 
 # ------------------------------------------ 6. the prefetcher leaves, cleans --
 left=$(awk -v a="$(now)" -v b="$t_promoted" 'BEGIN { printf "%d", 45 - (a - b) }')
