@@ -15,10 +15,8 @@
 #include <string.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,26 +127,21 @@ static void file_id(const struct stat *sb, char *out, size_t len)
  * hashes to what was stored. */
 static bool note_matches(const char *note, const char *path)
 {
-    char want[256] = "";
-    FILE *f = fopen(note, "r");
-    if (!f)
-        return false;
-    bool ok = fgets(want, sizeof want, f) != NULL;
-    fclose(f);
-    if (!ok || strlen(want) < 64)
+    char want[256];
+    if (!uw_read_line(note, want, sizeof want) || strlen(want) < 64)
         return false;
     struct stat sb;
     char id[128];
     if (stat(path, &sb) < 0)
         return false;
     file_id(&sb, id, sizeof id);
-    if (want[64] == ' ' && strncmp(want + 65, id, strlen(id)) == 0 && want[65 + strlen(id)] == '\n')
+    if (want[64] == ' ' && strcmp(want + 65, id) == 0)
         return true;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     uw_digest d;
-    ok = uw_fd_digest(fd, path, &d, NULL) == 0;
+    bool ok = uw_fd_digest(fd, path, &d, NULL) == 0;
     close(fd);
     char hex[65];
     uw_hex(d.sha256, 32, hex);
@@ -167,12 +160,10 @@ static void put_file(const char *path, const char *text)
 /* The pusher's error for a file: "<code> <message>". */
 static bool take_error(const char *path, uw_err *err)
 {
-    char line[sizeof(((uw_err *)0)->msg) + 32] = "";
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char line[sizeof(((uw_err *)0)->msg) + 32];
+    if (access(path, F_OK) != 0)
         return false;
-    bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
+    bool ok = uw_read_line(path, line, sizeof line);
     unlink(path);
     char *end;
     long code = ok ? strtol(line, &end, 10) : 0;
@@ -180,7 +171,6 @@ static bool take_error(const char *path, uw_err *err)
         uw_fail(err, UW_E_INTERNAL, "unreadable error file '%s' of the asynchronous pusher", path);
         return true;
     }
-    end[strcspn(end, "\n")] = '\0';
     uw_fail(err, (uw_code)code, "%s", end + 1);
     return true;
 }
@@ -463,47 +453,6 @@ static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir
     pthread_mutex_destroy(&p.lock);
 }
 
-/* Take the pusher lock and, holding it, start a detached pusher. Returns 1 in
- * the detached child (which runs the pusher and exits through main), 0 in
- * the caller when a pusher was started or already runs, -1 when none could
- * be started. */
-static int pusher_start(const char *dir, int *started)
-{
-    char *path = uw_sprintf("%s/lock", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(path);
-    *started = 0;
-    if (fd < 0)
-        return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        close(fd);
-        return errno == EWOULDBLOCK ? 0 : -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Detach: the archiver's wait for archive_command ends with our parent. */
-        setsid();
-        if (fork() != 0)
-            _exit(0);
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            close(null);
-        }
-        return 1; /* keeps fd, and with it the lock */
-    }
-    int status = 0;
-    if (pid > 0)
-        waitpid(pid, &status, 0);
-    close(fd);
-    if (pid < 0)
-        return -1;
-    *started = 1;
-    return 0;
-}
-
 /* Returns 1 in the detached pusher (the caller exits), 0 when the file is
  * archived, -1 on failure. */
 static int push_async(const uw_config *cfg, const char *path, uw_err *err)
@@ -539,16 +488,15 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
         }
         if (take_error(errfile, err))
             break;
-        int started = 0;
         /* Three pushers ended without a word about this file: push it here. */
-        int st = spawned < 3 ? pusher_start(dir, &started) : -1;
-        if (st == 1) {
+        int st = spawned < 3 ? uw_daemon_start(dir) : UW_DAEMON_FAILED;
+        if (st == UW_DAEMON_CHILD) {
             close(ino);
             pusher_run(cfg, waldir, dir, name);
             rc = 1;
             goto out;
         }
-        if (st < 0) {
+        if (st == UW_DAEMON_FAILED) {
             repo_set s = {0};
             uw_push_job job;
             rc = open_set(cfg, &s, err);
@@ -557,7 +505,7 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
             close_set(&s);
             goto out;
         }
-        spawned += started;
+        spawned += st == UW_DAEMON_STARTED;
         if (uw_now_ms() > deadline) {
             rc = uw_fail(err, UW_E_TIMEOUT,
                          "%s: not archived after %lld s (archive-timeout); the asynchronous "

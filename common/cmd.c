@@ -1,8 +1,13 @@
 #include "cmd.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,4 +45,48 @@ int uw_cmd_fail(const uw_err *err)
 {
     uw_log(UW_LOG_ERROR, "[%d %s] %s", err->code, uw_code_name(err->code), err->msg);
     return err->code ? (int)err->code : UW_E_INTERNAL;
+}
+
+int uw_daemon_start(const char *dir)
+{
+    char *path = uw_sprintf("%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return UW_DAEMON_FAILED;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? UW_DAEMON_RUNNING : UW_DAEMON_FAILED;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        if (fork() != 0)
+            _exit(0);
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            close(null);
+        }
+        return UW_DAEMON_CHILD; /* keeps fd, and with it the lock */
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    close(fd);
+    return pid > 0 ? UW_DAEMON_STARTED : UW_DAEMON_FAILED;
+}
+
+bool uw_read_line(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(buf, (int)len, f) != NULL;
+    fclose(f);
+    if (ok)
+        buf[strcspn(buf, "\n")] = '\0';
+    return ok;
 }

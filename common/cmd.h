@@ -13,4 +13,15 @@ uw_config *uw_cmd_start(int argc, char **argv, unsigned command, const char *syn
 /* Log err as one ERROR line and return its exit code. */
 int uw_cmd_fail(const uw_err *err);
 
+/* Background helpers (the asynchronous pusher, the prefetcher): one per
+ * <dir>/lock, detached so that PostgreSQL's wait for the command ends with
+ * the caller. Returns UW_DAEMON_CHILD in the detached child (which holds the
+ * lock until it exits, and must do its work and leave through main),
+ * UW_DAEMON_STARTED in the caller once it is running, UW_DAEMON_RUNNING when
+ * another one holds the lock, UW_DAEMON_FAILED when none could start. */
+enum { UW_DAEMON_FAILED = -1, UW_DAEMON_RUNNING = 0, UW_DAEMON_STARTED = 1, UW_DAEMON_CHILD = 2 };
+int uw_daemon_start(const char *dir);
+/* The first line of a small file, without its newline; false if unreadable. */
+bool uw_read_line(const char *path, char *buf, size_t len);
+
 #endif

@@ -16,9 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,27 +78,16 @@ static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *
  * the boot id is unknown). */
 static bool current_boot(char *out, size_t len)
 {
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (!f)
-        return false;
-    bool ok = fgets(out, (int)len, f) != NULL;
-    fclose(f);
-    out[strcspn(out, "\n")] = '\0';
-    return ok && strlen(out) >= 32;
+    return uw_read_line("/proc/sys/kernel/random/boot_id", out, len) && strlen(out) >= 32;
 }
 
 static bool spool_trusted(const char *spool)
 {
-    char *path = uw_sprintf("%s/boot", spool), mark[128] = "", now[128];
-    FILE *f = fopen(path, "r");
+    char *path = uw_sprintf("%s/boot", spool), mark[128], now[128];
+    bool ok = uw_read_line(path, mark, sizeof mark);
     free(path);
-    if (!f)
-        return false;
-    bool ok = fgets(mark, sizeof mark, f) != NULL;
-    fclose(f);
-    mark[strcspn(mark, "\n")] = '\0';
-    return ok && (strcmp(mark, "durable") == 0 || (current_boot(now, sizeof now) &&
-                                                   strcmp(now, mark) == 0));
+    return ok && (strcmp(mark, "durable") == 0 ||
+                  (current_boot(now, sizeof now) && strcmp(now, mark) == 0));
 }
 
 typedef struct {
@@ -222,14 +209,9 @@ static void *prefetch_worker(void *arg)
 
 static bool read_last(const char *spool, uw_wal_name *w)
 {
-    char *path = uw_sprintf("%s/last", spool), buf[64] = "";
-    FILE *f = fopen(path, "r");
+    char *path = uw_sprintf("%s/last", spool), buf[64];
+    bool ok = uw_read_line(path, buf, sizeof buf);
     free(path);
-    if (!f)
-        return false;
-    bool ok = fgets(buf, sizeof buf, f) != NULL;
-    fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
     return ok && uw_wal_parse(buf, w, NULL) == 0 && w->kind == UW_WAL_SEGMENT;
 }
 
@@ -331,40 +313,6 @@ done:
     free(p.spool);
 }
 
-/* Start the prefetcher unless one already runs. Returns true in the detached
- * child, which must run prefetch_run and then exit through main. */
-static bool prefetch_start(const char *spool)
-{
-    char *path = uw_sprintf("%s/lock", spool);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(path);
-    if (fd < 0)
-        return false;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        close(fd);
-        return false;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Detach so PostgreSQL's wait for restore_command ends with our parent. */
-        setsid();
-        if (fork() != 0)
-            _exit(0);
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            close(null);
-        }
-        return true; /* keeps fd, and with it the lock */
-    }
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
-    close(fd);
-    return false;
-}
-
 /* The prefetcher learns the segment size from the stanza; it opens its own
  * repositories, as it runs in a forked child and must share no connection. */
 static void prefetch_child(const uw_config *cfg, const char *spool)
@@ -433,7 +381,7 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
         free(tmp);
         /* Start the prefetcher (unless one runs) before fetching this segment
          * ourselves, so that it works on the next ones meanwhile. */
-        if (prefetch_start(spool)) {
+        if (uw_daemon_start(spool) == UW_DAEMON_CHILD) {
             *detached = true;
             prefetch_child(cfg, spool);
             free(spool);
