@@ -148,13 +148,10 @@ static bool note_matches(const char *note, const char *path)
     return ok && strncmp(hex, want, 64) == 0;
 }
 
+/* Not fsynced: a note or error lost in a crash costs a push, never WAL. */
 static void put_file(const char *path, const char *text)
 {
-    /* Not fsynced: a note or error lost in a crash costs a push, never WAL. */
-    uw_sink *f = uw_file_sink(path, 0600, UW_FILE_NO_SYNC, NULL);
-    if (f && uw_sink_write(f, text, strlen(text), NULL) == 0)
-        uw_sink_finish(f, NULL);
-    uw_sink_free(f);
+    uw_file_put(path, text, UW_FILE_NO_SYNC, NULL);
 }
 
 /* The pusher's error for a file: "<code> <message>". */

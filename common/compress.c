@@ -340,10 +340,9 @@ static uw_sink *zstd_compress(int level, int threads, uw_sink *next)
     ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level);
     /* The checksum would duplicate our SHA-256 of the original content. */
     ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 0);
-    /* 1 MiB jobs: measured on real WAL, the same ratio as one thread (zstd
-     * overlaps each job with the previous one's window) and the least memory
-     * (peak RSS 19 MiB against 32 MiB with 4 MiB jobs). An error just means
-     * libzstd was built without threads. */
+    /* zstd's own threads, for input that cannot take zstd_from_fd (a stream,
+     * or a file too small for parts): 1 MiB jobs keep its buffers smallest.
+     * An error just means libzstd was built without threads. */
     if (threads > 1 && !ZSTD_isError(ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, threads)))
         ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, 1 << 20);
     z->out_size = ZSTD_CStreamOutSize();

@@ -535,6 +535,14 @@ uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err)
     return &f->base;
 }
 
+int uw_file_put(const char *path, const char *text, unsigned flags, uw_err *err)
+{
+    uw_sink *f = uw_file_sink(path, 0600, flags, err);
+    int rc = f && uw_sink_write(f, text, strlen(text), err) == 0 ? uw_sink_finish(f, err) : -1;
+    uw_sink_free(f);
+    return rc;
+}
+
 int uw_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *what, uw_err *err)
 {
     uint8_t *p = buf;

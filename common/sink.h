@@ -77,6 +77,8 @@ uw_sink *uw_tee_sink(uw_sink *next);
 #define UW_FILE_NO_SYNC 0x2
 #define UW_FILE_WRITEBACK 0x4
 uw_sink *uw_file_sink(const char *path, int mode, unsigned flags, uw_err *err);
+/* A small file (mode 0600) written whole through uw_file_sink with flags. */
+int uw_file_put(const char *path, const char *text, unsigned flags, uw_err *err);
 
 /* A pipeline stage: what is written here reaches next from a thread of its
  * own (started when the first 256 KiB have come), so that the writer's work

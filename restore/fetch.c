@@ -265,13 +265,11 @@ static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_s
     if (!spool_trusted(spool))
         spool_clean(&p, true);
     p.file_flags = known ? UW_FILE_NO_SYNC | UW_FILE_WRITEBACK : 0;
-    char *mark = uw_sprintf("%s/boot", spool);
-    uw_sink *f = uw_file_sink(mark, 0600, 0, NULL);
-    bool marked = f && uw_sink_write(f, known ? boot : "durable", strlen(known ? boot : "durable"), NULL) == 0 &&
-                  uw_sink_write(f, "\n", 1, NULL) == 0 && uw_sink_finish(f, NULL) == 0;
-    uw_sink_free(f);
+    char *mark = uw_sprintf("%s/boot", spool), *text = uw_sprintf("%s\n", known ? boot : "durable");
+    int marked = uw_file_put(mark, text, 0, NULL);
     free(mark);
-    if (!marked)
+    free(text);
+    if (marked < 0)
         goto done;
     pthread_t *t = uw_calloc((size_t)p.workers, sizeof *t);
     worker_arg *args = uw_calloc((size_t)p.workers, sizeof *args);
@@ -370,15 +368,10 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
             rc = 0;
         }
         free(spooled);
-        char *last = uw_sprintf("%s/last", spool), *tmp = uw_sprintf("%s/last.tmp", spool);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            fprintf(f, "%s\n", name);
-            fclose(f);
-            rename(tmp, last);
-        }
+        char *last = uw_sprintf("%s/last", spool), *text = uw_sprintf("%s\n", name);
+        uw_file_put(last, text, UW_FILE_NO_SYNC, NULL);
         free(last);
-        free(tmp);
+        free(text);
         /* Start the prefetcher (unless one runs) before fetching this segment
          * ourselves, so that it works on the next ones meanwhile. */
         if (uw_daemon_start(spool) == UW_DAEMON_CHILD) {
