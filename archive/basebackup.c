@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backup_file.h"
-#include "cmd.h"
-#include "manifest.h"
-#include "object.h"
-#include "pg.h"
-#include "pool.h"
-#include "repo.h"
+#include "work/backup_file.h"
+#include "core/cmd.h"
+#include "repo/manifest.h"
+#include "io/object.h"
+#include "pg/pg.h"
+#include "work/pool.h"
+#include "repo/repo.h"
 
 /* What PostgreSQL's documentation says a base backup should leave out: the
  * contents of these directories (the directories themselves are kept). */

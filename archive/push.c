@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "pool.h"
-#include "repo.h"
-#include "walpush.h"
+#include "core/cmd.h"
+#include "work/pool.h"
+#include "repo/repo.h"
+#include "work/walpush.h"
 
 typedef struct {
     uw_repo *repos;

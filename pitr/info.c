@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "archive_info.h"
-#include "cmd.h"
-#include "manifest.h"
+#include "repo/archive_info.h"
+#include "core/cmd.h"
+#include "repo/manifest.h"
 #include "pitr.h"
-#include "repo.h"
+#include "repo/repo.h"
 
 /* How far back from the end of the archive to look for the last transaction. */
 #define XACT_SCAN_SEGMENTS 16

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "core/cmd.h"
 #include "pitr.h"
 
 typedef struct {

@@ -2,8 +2,8 @@
 #ifndef UW_PITR_H
 #define UW_PITR_H
 
-#include "config.h"
-#include "error.h"
+#include "core/config.h"
+#include "core/error.h"
 
 int pitr_stanza_create(const uw_config *cfg, uw_err *err);
 int pitr_restore(const uw_config *cfg, uw_err *err);

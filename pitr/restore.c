@@ -26,14 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "archive_info.h"
-#include "cmd.h"
-#include "manifest.h"
-#include "pg.h"
+#include "repo/archive_info.h"
+#include "core/cmd.h"
+#include "repo/manifest.h"
+#include "pg/pg.h"
 #include "pitr.h"
-#include "pool.h"
-#include "repo.h"
-#include "restore_file.h"
+#include "work/pool.h"
+#include "repo/repo.h"
+#include "work/restore_file.h"
 
 /* How long --start waits for recovery to reach its target. Recovery speed
  * depends on the WAL volume, so this is a bound against a hang, not an

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmd.h"
-#include "pg.h"
+#include "core/cmd.h"
+#include "pg/pg.h"
 #include "pitr.h"
-#include "repo.h"
+#include "repo/repo.h"
 
 int pitr_stanza_create(const uw_config *cfg, uw_err *err)
 {

@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd.h"
-#include "repo.h"
-#include "walpush.h"
+#include "core/cmd.h"
+#include "repo/repo.h"
+#include "work/walpush.h"
 
 static void sleep_ms(long ms)
 {

@@ -1,4 +1,4 @@
-#include "cmd.h"
+#include "core/cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,9 +3,9 @@
 #ifndef UW_CMD_H
 #define UW_CMD_H
 
-#include "config.h"
-#include "error.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
 
 /* Returns the config, or NULL with *exit_code set (0 after --help/--version). */
 uw_config *uw_cmd_start(int argc, char **argv, unsigned command, const char *synopsis,

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "core/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 
 typedef enum { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_CLI } uw_src;
 

@@ -1,6 +1,6 @@
 /* The single table of options. Adding an option here makes it parseable from the
  * command line, the environment and the file, validated, and listed in --help. */
-#include "config.h"
+#include "core/config.h"
 
 static const char *const repo_types[] = {"posix", "azure", "s3", NULL};
 static const char *const s3_uri_styles[] = {"host", "path", NULL};

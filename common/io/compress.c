@@ -1,4 +1,4 @@
-#include "compress.h"
+#include "io/compress.h"
 
 #include <pthread.h>
 #include <stdlib.h>

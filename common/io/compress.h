@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "sink.h"
+#include "io/sink.h"
 
 typedef struct {
     const char *name; /* option value: "zstd" */

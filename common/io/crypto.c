@@ -1,4 +1,4 @@
-#include "crypto.h"
+#include "io/crypto.h"
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "sink.h"
+#include "io/sink.h"
 
 #define UW_KEY_LEN 32
 #define UW_SALT_LEN 16

@@ -1,5 +1,5 @@
-#include "object.h"
-#include "bytes.h"
+#include "io/object.h"
+#include "core/bytes.h"
 
 #include <stdlib.h>
 #include <string.h>

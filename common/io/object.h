@@ -17,9 +17,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "compress.h"
-#include "crypto.h"
-#include "sink.h"
+#include "io/compress.h"
+#include "io/crypto.h"
+#include "io/sink.h"
 
 #define UW_OBJ_HEADER_LEN 52
 #define UW_OBJ_TRAILER_LEN 60

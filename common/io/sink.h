@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "core/error.h"
 
 typedef struct uw_sink uw_sink;
 /* Work the thread that hands a whole file to a sink does while the sink's own

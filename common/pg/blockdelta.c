@@ -1,5 +1,5 @@
-#include "blockdelta.h"
-#include "bytes.h"
+#include "pg/blockdelta.h"
+#include "core/bytes.h"
 
 #include <ctype.h>
 #include <errno.h>

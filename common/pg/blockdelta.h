@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sink.h"
+#include "io/sink.h"
 
 #define UW_BLCKSZ 8192
 

@@ -1,4 +1,4 @@
-#include "pg.h"
+#include "pg/pg.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -6,8 +6,8 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
+#include "core/config.h"
+#include "core/error.h"
 
 /* libpq is loaded on first use (uw_pq_load), not linked: with its Kerberos and
  * LDAP dependencies it would cost every run ~4 MiB of resident memory and

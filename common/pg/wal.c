@@ -1,5 +1,5 @@
-#include "wal.h"
-#include "bytes.h"
+#include "pg/wal.h"
+#include "core/bytes.h"
 
 #include <ctype.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
-#include "archive_info.h"
-#include "bytes.h"
+#include "repo/archive_info.h"
+#include "core/bytes.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -9,8 +9,8 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "log.h"
-#include "object.h"
+#include "core/log.h"
+#include "io/object.h"
 
 void uw_seg_name(uint32_t tli, uint64_t segno, uint32_t seg_size, char *buf, size_t len)
 {

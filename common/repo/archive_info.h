@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "repo.h"
+#include "core/error.h"
+#include "repo/repo.h"
 
 /* One archived segment (or history/partial/backup file). */
 typedef struct {

@@ -1,4 +1,4 @@
-#include "manifest.h"
+#include "repo/manifest.h"
 
 #include <inttypes.h>
 #include <stdio.h>

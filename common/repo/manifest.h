@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "repo.h"
+#include "core/error.h"
+#include "repo/repo.h"
 
 #define UW_BACKUP_ID_MAX 64
 

@@ -1,4 +1,4 @@
-#include "repo.h"
+#include "repo/repo.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err)
 {

@@ -14,10 +14,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "crypto.h"
-#include "storage.h"
-#include "wal.h"
+#include "core/config.h"
+#include "io/crypto.h"
+#include "storage/storage.h"
+#include "pg/wal.h"
 
 typedef struct {
     uint64_t system_id;

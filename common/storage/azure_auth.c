@@ -1,5 +1,5 @@
 /* Azure SharedKey signing: see azure_auth.h. No I/O, no global state. */
-#include "azure_auth.h"
+#include "storage/azure_auth.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "http.h"
-#include "sink.h"
+#include "storage/http.h"
+#include "io/sink.h"
 
 /* ------------------------------------------------------------ headers -- */
 

@@ -1,6 +1,6 @@
 /* HTTP client on libcurl's multi interface driven by a private libuv loop. See
  * http.h for the contract. */
-#include "http.h"
+#include "storage/http.h"
 
 #include <ctype.h>
 #define CURL_DISABLE_TYPECHECK /* calls go through the pointers below */
@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "log.h"
+#include "core/log.h"
 
 /* libcurl is loaded on first use, not linked: with its ~30 dependencies it
  * costs every process ~3 ms of start-up and ~6 MiB of resident memory, and

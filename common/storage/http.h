@@ -58,8 +58,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "sink.h"
+#include "core/error.h"
+#include "io/sink.h"
 
 typedef struct uw_http uw_http;
 

@@ -1,5 +1,5 @@
 /* AWS Signature Version 4. See sigv4.h. */
-#include "sigv4.h"
+#include "storage/sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "http.h"
-#include "sink.h"
+#include "core/error.h"
+#include "storage/http.h"
+#include "io/sink.h"
 
 static void hmac256(const void *key, size_t klen, const char *msg, unsigned char out[32])
 {

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "sink.h"
+#include "core/config.h"
+#include "io/sink.h"
 
 /* Feature bits a driver declares. */
 #define UW_STORAGE_FEAT_DIRS 0x01 /* real directories (posix); object stores have prefixes */

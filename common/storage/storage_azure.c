@@ -27,10 +27,10 @@
 
 #include <openssl/evp.h>
 
-#include "azure_auth.h"
-#include "http.h"
-#include "log.h"
-#include "storage.h"
+#include "storage/azure_auth.h"
+#include "storage/http.h"
+#include "core/log.h"
+#include "storage/storage.h"
 
 #define AZ_VERSION "2021-08-06"
 #define AZ_IDLE_MAX 16

@@ -31,10 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "log.h"
-#include "sigv4.h"
-#include "storage.h"
+#include "storage/http.h"
+#include "core/log.h"
+#include "storage/sigv4.h"
+#include "storage/storage.h"
 
 #define S3_IDLE_MAX 16
 #define S3_DELETE_BATCH 1000

@@ -1,4 +1,4 @@
-#include "backup_file.h"
+#include "work/backup_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blockdelta.h"
-#include "object.h"
+#include "pg/blockdelta.h"
+#include "io/object.h"
 
 /* Store fd's content under the object path of e; `since` > 0 stores a block delta. */
 static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry *e,

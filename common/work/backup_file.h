@@ -5,9 +5,9 @@
 
 #include <stdbool.h>
 
-#include "compress.h"
-#include "manifest.h"
-#include "repo.h"
+#include "io/compress.h"
+#include "repo/manifest.h"
+#include "repo/repo.h"
 
 typedef struct {
     uw_repo *repo;

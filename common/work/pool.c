@@ -1,4 +1,4 @@
-#include "pool.h"
+#include "work/pool.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "core/error.h"
 
 typedef int (*uw_job_fn)(void *ctx, size_t index, uw_err *err);
 

@@ -1,4 +1,4 @@
-#include "restore_file.h"
+#include "work/restore_file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blockdelta.h"
-#include "log.h"
-#include "object.h"
+#include "pg/blockdelta.h"
+#include "core/log.h"
+#include "io/object.h"
 
 int uw_file_digest(const char *path, uw_digest *d, uw_err *err)
 {

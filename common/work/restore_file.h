@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "error.h"
-#include "manifest.h"
-#include "repo.h"
+#include "core/error.h"
+#include "repo/manifest.h"
+#include "repo/repo.h"
 
 typedef struct {
     uw_repo *repo;     /* holds the objects (key, system id) */

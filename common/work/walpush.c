@@ -1,4 +1,4 @@
-#include "walpush.h"
+#include "work/walpush.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "object.h"
+#include "core/log.h"
+#include "io/object.h"
 
 int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bool hash,
                     uw_err *err)

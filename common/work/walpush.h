@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "config.h"
-#include "compress.h"
-#include "repo.h"
+#include "core/config.h"
+#include "io/compress.h"
+#include "repo/repo.h"
 
 typedef struct {
     const char *path;        /* local file */

@@ -11,8 +11,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "azure_auth.h"
-#include "http.h"
+#include "storage/azure_auth.h"
+#include "storage/http.h"
 #include "unit.h"
 
 /* Azurite's well-known development account. */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "sink.h"
+#include "io/crypto.h"
+#include "io/sink.h"
 #include "unit.h"
 
 /* A destination that records what reached it and whether it was finished. */

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "sink.h"
+#include "storage/http.h"
+#include "io/sink.h"
 #include "unit.h"
 
 /* ------------------------------------------------------------ server -- */

@@ -8,10 +8,10 @@
 #include <time.h>
 #include <zstd.h>
 
-#include "compress.h"
-#include "crypto.h"
-#include "object.h"
-#include "sink.h"
+#include "io/compress.h"
+#include "io/crypto.h"
+#include "io/object.h"
+#include "io/sink.h"
 #include "unit.h"
 
 /* A destination that records what reached it and whether it was finished. */

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "sigv4.h"
-#include "sink.h"
+#include "storage/http.h"
+#include "storage/sigv4.h"
+#include "io/sink.h"
 #include "unit.h"
 
 #define S3_SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

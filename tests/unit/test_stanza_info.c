@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "repo.h"
+#include "repo/repo.h"
 #include "unit.h"
 
 static void sample_plain(uw_stanza_info *i)

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "storage.h"
+#include "core/config.h"
+#include "storage/storage.h"
 #include "unit.h"
 
 extern char **environ;

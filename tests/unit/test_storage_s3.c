@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "storage.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "storage/storage.h"
 #include "unit.h"
 
 typedef struct {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "wal.h"
+#include "pg/wal.h"
 
 static void check_parse(const char *name, uw_wal_kind kind, uint32_t tli, uint32_t log,
                         uint32_t seg, uint32_t offset)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "core/error.h"
 
 static int uw_t_checks, uw_t_failures;
 static int uw_t_sec_checks, uw_t_sec_failures;
