@@ -28,13 +28,20 @@
 /* What PostgreSQL's documentation says a base backup should leave out: the
  * contents of these directories (the directories themselves are kept). */
 static const char *const exclude_contents[] = {
-    "pg_wal", "pg_dynshmem", "pg_notify", "pg_replslot", "pg_serial",
+    "pg_wal",       "pg_dynshmem", "pg_notify",   "pg_replslot", "pg_serial",
     "pg_snapshots", "pg_stat_tmp", "pg_subtrans", NULL,
 };
 /* Files left out wherever they appear at the top level. */
 static const char *const exclude_files[] = {
-    "postmaster.pid", "postmaster.opts", "postgresql.auto.conf.tmp", "current_logfiles.tmp",
-    "backup_label", "tablespace_map", "backup_manifest", "standby.signal", "recovery.signal",
+    "postmaster.pid",
+    "postmaster.opts",
+    "postgresql.auto.conf.tmp",
+    "current_logfiles.tmp",
+    "backup_label",
+    "tablespace_map",
+    "backup_manifest",
+    "standby.signal",
+    "recovery.signal",
     NULL,
 };
 
@@ -47,8 +54,8 @@ static bool in_list(const char *const *list, const char *name)
 }
 
 typedef struct {
-    uw_manifest files;   /* everything walked: dirs, links and files to copy */
-    char **src;          /* absolute source path of each entry (files only) */
+    uw_manifest files; /* everything walked: dirs, links and files to copy */
+    char **src;        /* absolute source path of each entry (files only) */
     size_t src_cap;
 } walk_state;
 
@@ -122,9 +129,9 @@ static int walk(walk_state *w, const char *abs, const char *rel, int depth, uw_e
                 rc = uw_fail(err, UW_E_FILE, "unable to stat '%s': %s", a, strerror(errno));
             skip = true;
         }
-        if (!skip && (strncmp(name, "pgsql_tmp", 9) == 0 || strcmp(name, "pg_internal.init") == 0 ||
-                      (depth == 0 && in_list(exclude_files, name)) ||
-                      unlogged_skip(name, inits, ninits)))
+        if (!skip &&
+            (strncmp(name, "pgsql_tmp", 9) == 0 || strcmp(name, "pg_internal.init") == 0 ||
+             (depth == 0 && in_list(exclude_files, name)) || unlogged_skip(name, inits, ninits)))
             skip = true;
         if (!skip && S_ISLNK(sb.st_mode) && depth == 1 && strncmp(rel, "pg_tblspc", 9) == 0 &&
             !rel[9]) {
@@ -191,7 +198,9 @@ static int copy_job(void *ctx, size_t i, uw_err *err)
     if (uw_backup_file(&b, c->w->src[idx], e, &c->results[idx], err) < 0)
         return uw_wrap(err, "backing up '%s'", e->path);
     uw_log(UW_LOG_DETAIL, "%s %s (%" PRIu64 " bytes)",
-           c->results[idx].vanished ? "vanished" : c->results[idx].referenced ? "unchanged" : "stored",
+           c->results[idx].vanished     ? "vanished"
+           : c->results[idx].referenced ? "unchanged"
+                                        : "stored",
            e->path, e->size);
     return 0;
 }
@@ -213,8 +222,13 @@ static int store_text(const uw_backup_ctx *b, uw_manifest *m, const char *name, 
     if (!dest)
         return -1;
     dest = uw_count_sink(dest, &e.stored);
-    uw_obj_write_opts o = {UW_OBJ_FILE, b->repo->info.system_id, b->compressor, b->level, 1,
-                           b->repo->have_key ? &b->repo->key : NULL, NULL};
+    uw_obj_write_opts o = {UW_OBJ_FILE,
+                           b->repo->info.system_id,
+                           b->compressor,
+                           b->level,
+                           1,
+                           b->repo->have_key ? &b->repo->key : NULL,
+                           NULL};
     uw_digest d;
     uw_sink *wr = uw_object_writer(&o, dest, &d, err);
     if (!wr)
@@ -309,7 +323,8 @@ static int backup(const uw_config *cfg, uw_err *err)
         return uw_fail(err, UW_E_OPTION, "unexpected argument '%s'", uw_config_arg(cfg, 0));
     const char *pgdata = uw_cfg_str(cfg, "pg-path");
     if (!pgdata)
-        return uw_fail(err, UW_E_OPTION, "option 'pg-path' is required: the data directory to copy");
+        return uw_fail(err, UW_E_OPTION,
+                       "option 'pg-path' is required: the data directory to copy");
     uw_repo *repos;
     int nrepos;
     if (uw_repos_open(cfg, &repos, &nrepos, err) < 0)
@@ -350,21 +365,22 @@ static int backup(const uw_config *cfg, uw_err *err)
         goto out;
     if (c.system_id != r->info.system_id) {
         uw_fail(err, UW_E_STANZA, "the server is database system %llu but stanza '%s' is %llu",
-                (unsigned long long)c.system_id, r->stanza,
-                (unsigned long long)r->info.system_id);
+                (unsigned long long)c.system_id, r->stanza, (unsigned long long)r->info.system_id);
         goto out;
     }
     uint64_t ctl_sysid;
     if (uw_pg_control_system_id(pgdata, &ctl_sysid, err) < 0)
         goto out;
     if (ctl_sysid != c.system_id) {
-        uw_fail(err, UW_E_STANZA, "pg-path '%s' is not the data directory of the server on the "
-                                  "configured port",
+        uw_fail(err, UW_E_STANZA,
+                "pg-path '%s' is not the data directory of the server on the "
+                "configured port",
                 pgdata);
         goto out;
     }
-    PGresult *res = uw_pg_query(conn, "SELECT current_setting('archive_mode'), "
-                                      "current_setting('archive_command'), pg_is_in_recovery()",
+    PGresult *res = uw_pg_query(conn,
+                                "SELECT current_setting('archive_mode'), "
+                                "current_setting('archive_command'), pg_is_in_recovery()",
                                 err);
     if (!res)
         goto out;
@@ -372,8 +388,9 @@ static int backup(const uw_config *cfg, uw_err *err)
     bool standby = PQgetvalue(res, 0, 2)[0] == 't';
     PQclear(res);
     if (!archiving) {
-        uw_fail(err, UW_E_BACKUP, "archive_mode is off or archive_command is empty: the backup "
-                                  "could never be made consistent from the archive");
+        uw_fail(err, UW_E_BACKUP,
+                "archive_mode is off or archive_command is empty: the backup "
+                "could never be made consistent from the archive");
         goto out;
     }
     if (standby) {
@@ -475,8 +492,9 @@ static int backup(const uw_config *cfg, uw_err *err)
     if (control >= 0 && copy_job(&cs, nfiles - 1, err) < 0)
         goto out;
 
-    res = uw_pg_query(conn, "SELECT lsn, labelfile, spcmapfile, extract(epoch from now())::bigint "
-                            "FROM pg_backup_stop(false)",
+    res = uw_pg_query(conn,
+                      "SELECT lsn, labelfile, spcmapfile, extract(epoch from now())::bigint "
+                      "FROM pg_backup_stop(false)",
                       err);
     if (!res)
         goto out;
@@ -533,7 +551,8 @@ static int backup(const uw_config *cfg, uw_err *err)
     uw_lsn_format(m.stop_lsn, stop, sizeof stop);
     uw_log(UW_LOG_INFO,
            "backup %s complete: %s, %zu entries (%" PRIu64 " unchanged, %" PRIu64
-           " as changed pages), %" PRIu64 " bytes read, %" PRIu64 " bytes stored, LSN %s..%s, %.1f s",
+           " as changed pages), %" PRIu64 " bytes read, %" PRIu64
+           " bytes stored, LSN %s..%s, %.1f s",
            m.id, m.type, m.count, referenced, delta, m.size, m.stored, start, stop,
            m.duration_ms / 1000.0);
     printf("%s\n", m.id);
@@ -566,10 +585,9 @@ out:
 int main(int argc, char **argv)
 {
     int code;
-    uw_config *cfg = uw_cmd_start(argc, argv, UW_CMD_BACKUP,
-                                  "ue-basebackup [options] --stanza NAME [--type full|incr]",
-                                  "Take a base backup of a running cluster into the repository.",
-                                  &code);
+    uw_config *cfg = uw_cmd_start(
+        argc, argv, UW_CMD_BACKUP, "ue-basebackup [options] --stanza NAME [--type full|incr]",
+        "Take a base backup of a running cluster into the repository.", &code);
     if (!cfg)
         return code;
     uw_err err;

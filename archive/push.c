@@ -86,8 +86,8 @@ static int push_file(const uw_config *cfg, repo_set *s, const char *path, int th
                    s->repos[i].st->desc);
         else
             uw_log(UW_LOG_INFO, "pushed %s to %s (%llu -> %llu bytes, %.0f ms)", job->name,
-                   s->repos[i].st->desc, (unsigned long long)job->size,
-                   (unsigned long long)stored, uw_now_ms() - t0);
+                   s->repos[i].st->desc, (unsigned long long)job->size, (unsigned long long)stored,
+                   uw_now_ms() - t0);
     }
     return 0;
 }
@@ -110,8 +110,14 @@ static int compress_threads(int workers)
  * after the file is durably stored in every repository; losing one (crash)
  * only means pushing that file again. */
 
-static char *note_path(const char *dir, const char *name) { return uw_sprintf("%s/%s.ok", dir, name); }
-static char *error_path(const char *dir, const char *name) { return uw_sprintf("%s/%s.error", dir, name); }
+static char *note_path(const char *dir, const char *name)
+{
+    return uw_sprintf("%s/%s.ok", dir, name);
+}
+static char *error_path(const char *dir, const char *name)
+{
+    return uw_sprintf("%s/%s.error", dir, name);
+}
 
 /* What identifies the file a note was written for without reading it. */
 static void file_id(const struct stat *sb, char *out, size_t len)
@@ -181,11 +187,11 @@ typedef struct {
     pthread_cond_t cond;
     char **queue;
     size_t qlen, qnext;
-    char **inflight;              /* per worker */
-    char recent[RECENT][64];      /* pushed by this pusher: the archiver may not have marked them yet */
+    char **inflight;         /* per worker */
+    char recent[RECENT][64]; /* pushed by this pusher: the archiver may not have marked them yet */
     size_t nrecent;
     int workers, threads, running;
-    bool stop;                    /* a push failed: start nothing new */
+    bool stop; /* a push failed: start nothing new */
     double idle_since;
     int ready, pushed, failed;
     char last_error[sizeof(((uw_err *)0)->msg)];
@@ -556,9 +562,9 @@ static int push(const uw_config *cfg, uw_err *err)
 int main(int argc, char **argv)
 {
     int code;
-    uw_config *cfg = uw_cmd_start(argc, argv, UW_CMD_PUSH, "ue-wal-push [options] --stanza NAME WALPATH",
-                                  "Archive one WAL file (archive_command = 'ue-wal-push --stanza NAME %p').",
-                                  &code);
+    uw_config *cfg = uw_cmd_start(
+        argc, argv, UW_CMD_PUSH, "ue-wal-push [options] --stanza NAME WALPATH",
+        "Archive one WAL file (archive_command = 'ue-wal-push --stanza NAME %p').", &code);
     if (!cfg)
         return code;
     uw_err err;

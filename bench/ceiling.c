@@ -80,8 +80,8 @@ static void *worker(void *arg)
         close(fd);
         unsigned char digest[32];
         unsigned int dlen = 0;
-        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(md, buf, size) != 1 ||
-            EVP_DigestFinal_ex(md, digest, &dlen) != 1)
+        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+            EVP_DigestUpdate(md, buf, size) != 1 || EVP_DigestFinal_ex(md, digest, &dlen) != 1)
             die("sha256", "failed");
         size_t z = ZSTD_compress2(cctx, out, ocap, buf, size);
         if (ZSTD_isError(z))

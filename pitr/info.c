@@ -19,9 +19,9 @@
 #define XACT_SCAN_SEGMENTS 16
 
 typedef struct {
-    const uw_manifest *b;  /* the backup */
-    uint32_t tli;          /* the timeline the restore follows */
-    bool current;          /* ... only with --target-timeline current */
+    const uw_manifest *b; /* the backup */
+    uint32_t tli;         /* the timeline the restore follows */
+    bool current;         /* ... only with --target-timeline current */
     uw_reach reach;
     uw_wal_end end;
     bool have_end;
@@ -36,7 +36,7 @@ typedef struct {
     char **incomplete;
     uw_archive arch;
     bool have_arch;
-    bool *wal_ok;          /* per backup: start..stop archived */
+    bool *wal_ok; /* per backup: start..stop archived */
     bool have_earliest, have_latest;
     point earliest, latest;
     char latest_err[1024]; /* why the end could not be decoded, if so */
@@ -245,14 +245,13 @@ static void text_view(const repo_view *v)
     }
     printf("  restorable:");
     if (!v->have_earliest) {
-        printf(" nothing (%s)\n", v->nbackups ? "no backup has all of its WAL archived"
-                                              : "no backup");
+        printf(" nothing (%s)\n",
+               v->nbackups ? "no backup has all of its WAL archived" : "no backup");
         return;
     }
     const point *e = &v->earliest, *l = &v->latest;
     printf("\n    earliest: %s, LSN %s (end of backup %s)\n",
-           time_str(e->b->stop_time, a, sizeof a), lsn_str(e->b->stop_lsn, b, sizeof b),
-           e->b->id);
+           time_str(e->b->stop_time, a, sizeof a), lsn_str(e->b->stop_lsn, b, sizeof b), e->b->id);
     uint64_t end = l->have_end ? l->end.end_lsn : l->reach.end_lsn;
     seg(ar, l->reach.last_tli, l->reach.last_segno, c, sizeof c);
     printf("    latest:   LSN %s on timeline %" PRIu32 " (archived WAL ends in segment %s",
@@ -268,8 +267,7 @@ static void text_view(const repo_view *v)
     } else if (!l->have_end) {
         printf(", end not decoded: %s", v->latest_err);
     }
-    printf(", from backup %s%s\n", l->b->id,
-           l->current ? " with --target-timeline current" : "");
+    printf(", from backup %s%s\n", l->b->id, l->current ? " with --target-timeline current" : "");
 }
 
 /* ------------------------------------------------------------------ json -- */

@@ -21,16 +21,17 @@ static const subcommand subcommands[] = {
 int main(int argc, char **argv)
 {
     int code;
-    uw_config *cfg = uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] --stanza NAME COMMAND",
-                                  "Commands:\n"
-                                  "  stanza-create   record the cluster's identity in the repositories\n"
-                                  "  restore         restore a backup into --pgdata and set up recovery\n"
-                                  "                  to at most one of --target-time, --target-lsn,\n"
-                                  "                  --target-xid, --target-name, --target=immediate\n"
-                                  "                  (none: to the end of the archive)\n"
-                                  "  info            backups, archived WAL per timeline and the range\n"
-                                  "                  the repositories can restore to (--output json)",
-                                  &code);
+    uw_config *cfg =
+        uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] --stanza NAME COMMAND",
+                     "Commands:\n"
+                     "  stanza-create   record the cluster's identity in the repositories\n"
+                     "  restore         restore a backup into --pgdata and set up recovery\n"
+                     "                  to at most one of --target-time, --target-lsn,\n"
+                     "                  --target-xid, --target-name, --target=immediate\n"
+                     "                  (none: to the end of the archive)\n"
+                     "  info            backups, archived WAL per timeline and the range\n"
+                     "                  the repositories can restore to (--output json)",
+                     &code);
     if (!cfg)
         return code;
     uw_err err;

@@ -46,7 +46,10 @@
 #define BLOCK_BEGIN "# ue-wal restore begin"
 #define BLOCK_END "# ue-wal restore end"
 
-static void fmt_lsn(uint64_t lsn, char *buf, size_t len) { uw_lsn_format(lsn, buf, len); }
+static void fmt_lsn(uint64_t lsn, char *buf, size_t len)
+{
+    uw_lsn_format(lsn, buf, len);
+}
 
 /* ------------------------------------------------------------- targets -- */
 
@@ -56,8 +59,8 @@ typedef struct {
     target_kind kind;
     const char *option; /* "target-time" ... */
     const char *value;
-    int64_t time_us;    /* T_TIME */
-    uint64_t lsn;       /* T_LSN */
+    int64_t time_us; /* T_TIME */
+    uint64_t lsn;    /* T_LSN */
     /* recovery_target_timeline: 0 latest, UINT32_MAX current, else the number */
     uint32_t tli;
     const char *tli_text;
@@ -191,8 +194,8 @@ static int parse_target(const uw_config *cfg, target *t, uw_err *err)
     }
     case T_LSN:
         if (uw_lsn_parse(t->value, &t->lsn) < 0)
-            return uw_fail(err, UW_E_OPTION, "option 'target-lsn': '%s' is not an LSN like '0/16B3D48'",
-                           t->value);
+            return uw_fail(err, UW_E_OPTION,
+                           "option 'target-lsn': '%s' is not an LSN like '0/16B3D48'", t->value);
         break;
     case T_XID: {
         const char *p = t->value;
@@ -209,8 +212,7 @@ static int parse_target(const uw_config *cfg, target *t, uw_err *err)
             return uw_fail(err, UW_E_OPTION,
                            "option 'target-name': '%.70s...' is longer than 63 bytes", t->value);
         break;
-    default:
-        break;
+    default: break;
     }
     t->tli_text = uw_cfg_str(cfg, "target-timeline");
     if (!t->tli_text || !strcmp(t->tli_text, "latest")) {
@@ -258,20 +260,20 @@ typedef struct {
     target t;
     uw_repo *repos;
     int nrepos;
-    bool *usable;          /* stanza loaded and same cluster as the first */
-    uw_repo *repo;         /* the one the backup comes from */
-    uw_manifest m;         /* the backup */
+    bool *usable;  /* stanza loaded and same cluster as the first */
+    uw_repo *repo; /* the one the backup comes from */
+    uw_manifest m; /* the backup */
     bool have_m;
-    uw_manifest *chain;    /* the backups it needs (prior, ref, base) */
+    uw_manifest *chain; /* the backups it needs (prior, ref, base) */
     size_t nchain;
-    uw_archive arch;       /* WAL of every usable repository */
+    uw_archive arch; /* WAL of every usable repository */
     bool have_arch;
-    uw_tl_history hist;    /* history of the timeline recovery will follow */
-    uint32_t rec_tli;      /* that timeline */
+    uw_tl_history hist; /* history of the timeline recovery will follow */
+    uint32_t rec_tli;   /* that timeline */
     uw_reach reach;
     uw_wal_end wal_end;
     bool have_wal_end;
-    char *pgdata;          /* absolute */
+    char *pgdata; /* absolute */
     bool pgdata_exists;
     uid_t uid;
     gid_t gid;
@@ -329,8 +331,9 @@ static int timeline_for(restore *rs, const uw_manifest *m, uint32_t *tli, uw_tl_
         uw_tl_history_free(h);
         return 1;
     }
-    snprintf(msg, msglen, "backup %s (timeline %" PRIu32 ") is not on the history of timeline %" PRIu32,
-             m->id, m->timeline, *tli);
+    snprintf(msg, msglen,
+             "backup %s (timeline %" PRIu32 ") is not on the history of timeline %" PRIu32, m->id,
+             m->timeline, *tli);
     uw_tl_history_free(h);
     return 1;
 }
@@ -504,9 +507,10 @@ static int check_wal(restore *rs, uw_err *err)
         uw_archive_wal_end(&rs->arch, &rs->hist, rc, m->stop_lsn / seg, n, &rs->wal_end, &e) == 0)
         rs->have_wal_end = true;
     else if (need_end)
-        uw_log(UW_LOG_WARN, "could not read the end of the archive (%s): the target is checked "
-                            "against segment boundaries only",
-                       e.msg);
+        uw_log(UW_LOG_WARN,
+               "could not read the end of the archive (%s): the target is checked "
+               "against segment boundaries only",
+               e.msg);
     uint64_t end = rs->have_wal_end ? rs->wal_end.end_lsn : rc->end_lsn;
     char last[48];
     uw_seg_name(rc->last_tli, rc->last_segno, seg, last, sizeof last);
@@ -548,8 +552,9 @@ static int check_wal(restore *rs, uw_err *err)
                                "ended after backup %s in the archive (it ends in segment %s)",
                                tt, m->id, last);
             }
-            uw_log(UW_LOG_WARN, "no transaction in the last %d archived segments: cannot check "
-                                "that the target time is reachable",
+            uw_log(UW_LOG_WARN,
+                   "no transaction in the last %d archived segments: cannot check "
+                   "that the target time is reachable",
                    XACT_SCAN_SEGMENTS);
         }
     }
@@ -587,7 +592,8 @@ static int check_chain(restore *rs, uw_err *err)
     uint64_t sysid = rs->repo->info.system_id;
     if (m->system_id != sysid)
         return uw_fail(err, UW_E_FOREIGN,
-                       "backup %s belongs to database system %" PRIu64 ", not to stanza '%s' (%" PRIu64 ")",
+                       "backup %s belongs to database system %" PRIu64
+                       ", not to stanza '%s' (%" PRIu64 ")",
                        m->id, m->system_id, rs->repo->stanza, sysid);
     if (m->wal_seg_size != rs->repo->info.wal_seg_size)
         return uw_fail(err, UW_E_REPO_FORMAT, "backup %s has %u-byte WAL segments, the stanza %u",
@@ -695,7 +701,8 @@ static int check_pgdata(restore *rs, uw_err *err)
 {
     const char *opt = uw_cfg_str(rs->cfg, "pgdata");
     if (!opt)
-        return uw_fail(err, UW_E_OPTION, "option 'pgdata' is required: the directory to restore into");
+        return uw_fail(err, UW_E_OPTION,
+                       "option 'pgdata' is required: the directory to restore into");
     rs->pgdata = absolute(opt);
     struct stat st;
     if (stat(rs->pgdata, &st) == 0) {
@@ -776,8 +783,9 @@ static int check_pgdata(restore *rs, uw_err *err)
 static int sync_all(const restore *rs, uw_err *err)
 {
     for (size_t i = 0; i <= rs->m.count; i++) {
-        const char *dir = i == rs->m.count ? rs->pgdata
-                          : rs->m.entries[i].type == 'l' ? rs->m.entries[i].link : NULL;
+        const char *dir = i == rs->m.count               ? rs->pgdata
+                          : rs->m.entries[i].type == 'l' ? rs->m.entries[i].link
+                                                         : NULL;
         if (!dir)
             continue;
         int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -948,10 +956,10 @@ static int make_tree(restore *rs, uw_err *err)
 
 typedef struct {
     restore *rs;
-    uw_restore_ctx ctx;        /* repo replaced per worker */
+    uw_restore_ctx ctx; /* repo replaced per worker */
     const uw_mf_entry **jobs;
-    uw_repo *worker_repos;     /* one storage handle per worker thread */
-    pthread_mutex_t mu;        /* guards the counters in rs */
+    uw_repo *worker_repos; /* one storage handle per worker thread */
+    pthread_mutex_t mu;    /* guards the counters in rs */
 } pool_state;
 
 static void account(restore *rs, const uw_restore_result *res)
@@ -982,8 +990,8 @@ static int restore_job(void *arg, size_t i, uw_err *err)
     pthread_mutex_lock(&p->mu);
     account(p->rs, &res);
     pthread_mutex_unlock(&p->mu);
-    uw_log(UW_LOG_DEBUG, "%s '%s' (%" PRIu64 " bytes)", res.skipped ? "kept" : "restored",
-           e->path, res.bytes);
+    uw_log(UW_LOG_DEBUG, "%s '%s' (%" PRIu64 " bytes)", res.skipped ? "kept" : "restored", e->path,
+           res.bytes);
     return 0;
 }
 
@@ -1004,8 +1012,8 @@ static int restore_files(restore *rs, uw_err *err)
     manifests[0] = &rs->m;
     for (size_t i = 0; i < rs->nchain; i++)
         manifests[i + 1] = &rs->chain[i];
-    p.ctx = (uw_restore_ctx){rs->repo,      manifests,     rs->nchain + 1, rs->pgdata,
-                             rs->delta,     rs->set_owner, rs->uid,        rs->gid, true};
+    p.ctx = (uw_restore_ctx){rs->repo,      manifests, rs->nchain + 1, rs->pgdata, rs->delta,
+                             rs->set_owner, rs->uid,   rs->gid,        true};
     pthread_mutex_init(&p.mu, NULL);
     p.jobs = uw_calloc(rs->m.count + 1, sizeof *p.jobs);
     size_t njobs = 0;
@@ -1069,9 +1077,23 @@ static void dir_times(const restore *rs)
 
 /* Directories a base backup leaves empty or out, which PostgreSQL needs. */
 static const char *const needed_dirs[] = {
-    "pg_wal", "pg_wal/archive_status", "pg_replslot", "pg_stat_tmp", "pg_snapshots",
-    "pg_notify", "pg_serial", "pg_subtrans", "pg_dynshmem", "pg_commit_ts", "pg_logical",
-    "pg_logical/snapshots", "pg_logical/mappings", "pg_twophase", "pg_tblspc", "log", NULL,
+    "pg_wal",
+    "pg_wal/archive_status",
+    "pg_replslot",
+    "pg_stat_tmp",
+    "pg_snapshots",
+    "pg_notify",
+    "pg_serial",
+    "pg_subtrans",
+    "pg_dynshmem",
+    "pg_commit_ts",
+    "pg_logical",
+    "pg_logical/snapshots",
+    "pg_logical/mappings",
+    "pg_twophase",
+    "pg_tblspc",
+    "log",
+    NULL,
 };
 
 /* Quote one argument for /bin/sh (restore_command runs through the shell). */
@@ -1170,14 +1192,15 @@ static int restore_command(const restore *rs, char **out, uw_err *err)
     const uw_config *cfg = rs->cfg;
     char *dir = exe_dir();
     if (!dir)
-        return uw_fail(err, UW_E_RESTORE, "unable to find this program's directory (/proc/self/exe)");
+        return uw_fail(err, UW_E_RESTORE,
+                       "unable to find this program's directory (/proc/self/exe)");
     char *fetch = uw_sprintf("%s/ue-wal-fetch", dir);
     free(dir);
     struct stat st;
     if (stat(fetch, &st) < 0 || !S_ISREG(st.st_mode) || access(fetch, X_OK) < 0) {
-        int rc = uw_fail(err, UW_E_RESTORE,
-                         "'%s' is missing or not executable: restore_command needs it next to ue-pitr",
-                         fetch);
+        int rc = uw_fail(
+            err, UW_E_RESTORE,
+            "'%s' is missing or not executable: restore_command needs it next to ue-pitr", fetch);
         free(fetch);
         return rc;
     }
@@ -1194,8 +1217,9 @@ static int restore_command(const restore *rs, char **out, uw_err *err)
         command_arg(&cmd, a);
         free(a);
         if (stat(abs, &st) == 0 && !may_access(&st, rs->uid, rs->gid, S_IRUSR, S_IRGRP, S_IROTH))
-            uw_log(UW_LOG_WARN, "config file '%s' is not readable by %s, who will run "
-                                "restore_command",
+            uw_log(UW_LOG_WARN,
+                   "config file '%s' is not readable by %s, who will run "
+                   "restore_command",
                    abs, rs->owner);
         free(abs);
     }
@@ -1241,8 +1265,7 @@ static int restore_command(const restore *rs, char **out, uw_err *err)
     return 0;
 }
 
-static int write_file(const restore *rs, const char *rel, const void *data, size_t len,
-                      uw_err *err)
+static int write_file(const restore *rs, const char *rel, const void *data, size_t len, uw_err *err)
 {
     char *path = uw_sprintf("%s/%s", rs->pgdata, rel);
     uw_sink *s = uw_file_sink(path, 0600, 0, err);
@@ -1391,7 +1414,10 @@ static char *find_pg_ctl(int version)
     return NULL;
 }
 
-static char *log_path(const restore *rs) { return uw_sprintf("%s/log/ue-wal-restore.log", rs->pgdata); }
+static char *log_path(const restore *rs)
+{
+    return uw_sprintf("%s/log/ue-wal-restore.log", rs->pgdata);
+}
 
 /* Run as the owner: are the configured unix_socket_directories usable? The
  * restored configuration comes from another host or another cluster's
@@ -1552,8 +1578,9 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
         if (!sock_ok) {
             char *dir = socket_dir(rs);
             char *kv = uw_sprintf("unix_socket_directories=%s", dir);
-            uw_log(UW_LOG_INFO, "the configured unix_socket_directories are not writable by %s: "
-                                "using %s",
+            uw_log(UW_LOG_INFO,
+                   "the configured unix_socket_directories are not writable by %s: "
+                   "using %s",
                    rs->owner, dir);
             uw_buf_append(&o, "-c ", 3);
             shell_quote(&o, kv); /* pg_ctl hands -o to the postmaster through the shell */
@@ -1647,7 +1674,7 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
             (pm.sockdir[0] || pm.listen[0])) {
             char port[16];
             snprintf(port, sizeof port, "%d", pm.port);
-            const char *host = pm.sockdir[0] ? pm.sockdir
+            const char *host = pm.sockdir[0]             ? pm.sockdir
                                : !strcmp(pm.listen, "*") ? "localhost"
                                                          : pm.listen;
             const char *keys[8], *vals[8];
@@ -1682,8 +1709,9 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
                 }
                 free(ps);
             } else if (!strcmp(action, "pause") && !strcmp(rec, "f")) {
-                rc = uw_fail(err, UW_E_RESTORE, "the restored server was promoted instead of "
-                                                "pausing at the target");
+                rc = uw_fail(err, UW_E_RESTORE,
+                             "the restored server was promoted instead of "
+                             "pausing at the target");
                 free(rec);
                 break;
             }
@@ -1717,7 +1745,7 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
         char *stop = log_grep(log, log_start, "recovery stopping");
         char *last = log_grep(log, log_start, "last completed transaction was at log time");
         printf("recovery reached its target after %.1f s (%s):\n", (uw_now_ms() / 1e3) - t0,
-               !strcmp(action, "promote")    ? "promoted"
+               !strcmp(action, "promote") ? "promoted"
                : !strcmp(action, "pause") ? "paused, resume with select pg_wal_replay_resume()"
                                           : "shut down");
         if (stop)
@@ -1725,8 +1753,7 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
         if (last && !stop)
             printf("  %s\n", strstr(last, "last completed"));
         if (lsn)
-            printf("  %s LSN: %s\n", !strcmp(action, "promote") ? "current" : "last replayed",
-                   lsn);
+            printf("  %s LSN: %s\n", !strcmp(action, "promote") ? "current" : "last replayed", lsn);
         if (xts)
             printf("  last replayed transaction: %s\n", xts[0] ? xts : "none");
         if (have_pm && strcmp(action, "shutdown") != 0)
@@ -1779,8 +1806,7 @@ static int start_server(const restore *rs, const char *pg_ctl, uw_err *err)
                              strerror(errno));
         }
         if (rc == 0 && chdir(rs->pgdata) < 0)
-            rc = uw_fail(&e, UW_E_RESTORE, "unable to enter '%s': %s", rs->pgdata,
-                         strerror(errno));
+            rc = uw_fail(&e, UW_E_RESTORE, "unable to enter '%s': %s", rs->pgdata, strerror(errno));
         if (rc == 0)
             rc = start_and_wait(rs, pg_ctl, &e);
         if (rc < 0 && write(fds[1], &e, sizeof e) != (ssize_t)sizeof e)
@@ -1845,8 +1871,9 @@ static int load_repos(restore *rs, uw_err *err)
             continue;
         }
         if (ref && r->info.system_id != ref->info.system_id) {
-            uw_log(UW_LOG_WARN, "stanza '%s' in %s belongs to database system %" PRIu64
-                                " but in %s to %" PRIu64 ": ignoring %s",
+            uw_log(UW_LOG_WARN,
+                   "stanza '%s' in %s belongs to database system %" PRIu64 " but in %s to %" PRIu64
+                   ": ignoring %s",
                    r->stanza, r->st->desc, r->info.system_id, ref->st->desc, ref->info.system_id,
                    r->st->desc);
             continue;
@@ -1881,7 +1908,8 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
     if (parse_target(cfg, &rs.t, err) < 0)
         return -1;
     if (!uw_cfg_str(cfg, "pgdata"))
-        return uw_fail(err, UW_E_OPTION, "option 'pgdata' is required: the directory to restore into");
+        return uw_fail(err, UW_E_OPTION,
+                       "option 'pgdata' is required: the directory to restore into");
     double t0 = (uw_now_ms() / 1e3);
     int rc = load_repos(&rs, err);
     if (rc == 0)
@@ -1908,8 +1936,7 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
     describe_target(&rs.t, tdesc, sizeof tdesc);
     uw_fmt_size(rs.m.total_size, sz, sizeof sz);
     uw_log(UW_LOG_INFO, "restoring backup %s (%s, %s, from %s) into '%s' for recovery to %s%s",
-           rs.m.id, rs.m.type, sz, rs.repo->st->desc, rs.pgdata, tdesc,
-           rs.delta ? " (delta)" : "");
+           rs.m.id, rs.m.type, sz, rs.repo->st->desc, rs.pgdata, tdesc, rs.delta ? " (delta)" : "");
 
     /* From here on the data directory changes. */
     if (rs.delta && rs.pgdata_exists) {
@@ -1929,8 +1956,9 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
         rc = write_recovery(&rs, err);
     }
     if (rc < 0) {
-        uw_log(UW_LOG_WARN, "the restore into '%s' is incomplete (it cannot be started: "
-                            "global/pg_control is %s); run it again with --delta to finish it",
+        uw_log(UW_LOG_WARN,
+               "the restore into '%s' is incomplete (it cannot be started: "
+               "global/pg_control is %s); run it again with --delta to finish it",
                rs.pgdata, "missing or from before the failure");
         goto done;
     }
@@ -1978,9 +2006,10 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
         printf("%s -D %s -l %s start\n", ctl, rs.pgdata, log);
         free(log);
         if (geteuid() == 0 && rs.uid == 0)
-            uw_log(UW_LOG_WARN, "'%s' belongs to root, and PostgreSQL refuses to run as root: "
-                                "chown -R it (and the tablespace locations) to the server's user "
-                                "before starting it",
+            uw_log(UW_LOG_WARN,
+                   "'%s' belongs to root, and PostgreSQL refuses to run as root: "
+                   "chown -R it (and the tablespace locations) to the server's user "
+                   "before starting it",
                    rs.pgdata);
     }
     fflush(stdout);

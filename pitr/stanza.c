@@ -81,8 +81,9 @@ int pitr_stanza_create(const uw_config *cfg, uw_err *err)
         }
         if ((rc = uw_repo_save_info(r, &info, err)) < 0)
             break;
-        uw_log(UW_LOG_INFO, "created stanza '%s' in %s (system %llu, PostgreSQL %d, %u-byte WAL "
-                            "segments, cipher %s)",
+        uw_log(UW_LOG_INFO,
+               "created stanza '%s' in %s (system %llu, PostgreSQL %d, %u-byte WAL "
+               "segments, cipher %s)",
                r->stanza, r->st->desc, (unsigned long long)c.system_id, info.pg_version,
                c.wal_seg_size, cipher);
     }

@@ -94,12 +94,12 @@ typedef struct {
     const uw_config *cfg;
     char *spool;
     uint32_t seg_size;
-    int window;             /* segments kept ahead */
-    unsigned file_flags;    /* of the spooled segments */
+    int window;          /* segments kept ahead */
+    unsigned file_flags; /* of the spooled segments */
     pthread_mutex_t lock;
-    uw_wal_name last;       /* last segment recovery asked for, as the main loop saw it */
-    uw_wal_name floor;      /* workers' fresher view of it */
-    char **inflight;        /* per worker: name being fetched, or NULL */
+    uw_wal_name last;  /* last segment recovery asked for, as the main loop saw it */
+    uw_wal_name floor; /* workers' fresher view of it */
+    char **inflight;   /* per worker: name being fetched, or NULL */
     int workers;
     bool stop;
     /* Segments found missing, retried after a pause: the archive may not have them yet. */
@@ -332,8 +332,9 @@ static void prefetch_child(const uw_config *cfg, const char *spool)
 static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
 {
     if (uw_config_argc(cfg) != 2)
-        return uw_fail(err, UW_E_OPTION, "expected two arguments: the WAL file name (%%f) and "
-                                         "the destination path (%%p)");
+        return uw_fail(err, UW_E_OPTION,
+                       "expected two arguments: the WAL file name (%%f) and "
+                       "the destination path (%%p)");
     const char *name = uw_config_arg(cfg, 0), *dest = uw_config_arg(cfg, 1);
     uw_wal_name w;
     if (uw_wal_parse(name, &w, err) < 0) {
@@ -344,7 +345,8 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
     char *spool = NULL;
     if (prefetching) {
         if (uw_cfg_isset(cfg, "spool-path"))
-            spool = uw_sprintf("%s/%s/fetch", uw_cfg_str(cfg, "spool-path"), uw_cfg_str(cfg, "stanza"));
+            spool =
+                uw_sprintf("%s/%s/fetch", uw_cfg_str(cfg, "spool-path"), uw_cfg_str(cfg, "stanza"));
         else {
             /* Beside pg_wal, so that delivering a spooled segment is a rename. */
             const char *slash = strrchr(dest, '/');

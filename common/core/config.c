@@ -74,7 +74,10 @@ int uw_parse_size(const char *s, int64_t *out)
         case 'm': mul = 1024 * 1024; break;
         case 'g': mul = 1024LL * 1024 * 1024; break;
         case 't': mul = 1024LL * 1024 * 1024 * 1024; break;
-        case 'b': mul = 1; end--; break;
+        case 'b':
+            mul = 1;
+            end--;
+            break;
         default: return -1;
         }
         if (*end == 'i' || *end == 'I')
@@ -151,8 +154,8 @@ static int validate(const uw_opt_def *d, const char *name, const char *v, const 
                     strncat(list, "|", sizeof list - strlen(list) - 1);
                 strncat(list, d->values[i], sizeof list - strlen(list) - 1);
             }
-            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not one of %s", name,
-                           where, shown, list);
+            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not one of %s", name, where,
+                           shown, list);
         }
     }
     return 0;
@@ -321,8 +324,7 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
             if (*s == '[') {
                 char *end = strchr(s, ']');
                 if (!end || end[1] != '\0' || end == s + 1) {
-                    rc = uw_fail(err, UW_E_CONFIG, "%s:%d: malformed section header", path,
-                                 lineno);
+                    rc = uw_fail(err, UW_E_CONFIG, "%s:%d: malformed section header", path, lineno);
                     break;
                 }
                 *end = '\0';
@@ -348,8 +350,9 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
             }
             const uw_opt_def *def = &uw_options[d];
             if (def->flags & UW_OPTF_CLI_ONLY) {
-                rc = uw_fail(err, UW_E_OPTION, "%s:%d: option '%s' is only valid on the command line",
-                             path, lineno, name);
+                rc = uw_fail(err, UW_E_OPTION,
+                             "%s:%d: option '%s' is only valid on the command line", path, lineno,
+                             name);
                 break;
             }
             bool global = strcmp(section, "global") == 0;
@@ -452,9 +455,18 @@ void uw_config_free(uw_config *cfg)
     free(cfg);
 }
 
-bool uw_config_help(const uw_config *cfg) { return cfg->help; }
-bool uw_config_version(const uw_config *cfg) { return cfg->version; }
-int uw_config_argc(const uw_config *cfg) { return cfg->nargs; }
+bool uw_config_help(const uw_config *cfg)
+{
+    return cfg->help;
+}
+bool uw_config_version(const uw_config *cfg)
+{
+    return cfg->version;
+}
+int uw_config_argc(const uw_config *cfg)
+{
+    return cfg->nargs;
+}
 const char *uw_config_arg(const uw_config *cfg, int i)
 {
     return i >= 0 && i < cfg->nargs ? cfg->args[i] : NULL;
@@ -471,7 +483,10 @@ static const uw_slot *get(const uw_config *cfg, const char *name)
     return &cfg->slots[slot];
 }
 
-const char *uw_cfg_str(const uw_config *cfg, const char *name) { return get(cfg, name)->value; }
+const char *uw_cfg_str(const uw_config *cfg, const char *name)
+{
+    return get(cfg, name)->value;
+}
 
 int64_t uw_cfg_int(const uw_config *cfg, const char *name)
 {
@@ -507,7 +522,10 @@ const char *uw_cfg_source(const uw_config *cfg, const char *name)
     return s->value ? names[s->src] : "unset";
 }
 
-const char *uw_cfg_file(const uw_config *cfg) { return cfg->file; }
+const char *uw_cfg_file(const uw_config *cfg)
+{
+    return cfg->file;
+}
 
 char *uw_cfg_cli_repo_args(const uw_config *cfg)
 {

@@ -14,9 +14,9 @@
 typedef enum { UW_OPT_STRING, UW_OPT_INT, UW_OPT_BOOL, UW_OPT_ENUM, UW_OPT_SIZE } uw_opt_type;
 
 /* Where an option may come from. */
-#define UW_OPTF_SECRET 0x01   /* never on the command line, never logged */
-#define UW_OPTF_CLI_ONLY 0x02 /* command-line only (e.g. restore targets) */
-#define UW_OPTF_REPO 0x04     /* repo-indexed: written repoN-<name> (N = 1..UW_REPO_MAX) */
+#define UW_OPTF_SECRET 0x01    /* never on the command line, never logged */
+#define UW_OPTF_CLI_ONLY 0x02  /* command-line only (e.g. restore targets) */
+#define UW_OPTF_REPO 0x04      /* repo-indexed: written repoN-<name> (N = 1..UW_REPO_MAX) */
 #define UW_OPTF_NO_STANZA 0x08 /* [global] only */
 
 /* Commands, as a bitmask, so an option can say where it applies. */
@@ -27,10 +27,10 @@ typedef enum { UW_OPT_STRING, UW_OPT_INT, UW_OPT_BOOL, UW_OPT_ENUM, UW_OPT_SIZE 
 #define UW_CMD_ALL 0xff
 
 typedef struct {
-    const char *name;  /* without the repoN- prefix for UW_OPTF_REPO options */
+    const char *name; /* without the repoN- prefix for UW_OPTF_REPO options */
     uw_opt_type type;
-    const char *def;   /* default as text, NULL = unset */
-    int64_t min, max;  /* for INT and SIZE */
+    const char *def;           /* default as text, NULL = unset */
+    int64_t min, max;          /* for INT and SIZE */
     const char *const *values; /* for ENUM: NULL-terminated */
     unsigned flags;
     unsigned commands;
@@ -51,7 +51,7 @@ void uw_config_free(uw_config *cfg);
 
 bool uw_config_help(const uw_config *cfg);
 bool uw_config_version(const uw_config *cfg);
-int uw_config_argc(const uw_config *cfg);        /* positional arguments */
+int uw_config_argc(const uw_config *cfg); /* positional arguments */
 const char *uw_config_arg(const uw_config *cfg, int i);
 
 /* Resolved values. `name` is the full option name ("repo1-path"). Unset options

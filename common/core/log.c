@@ -25,7 +25,10 @@ void uw_log_set_level(const char *name)
             threshold = (uw_log_level)i;
 }
 
-int uw_log_enabled(uw_log_level level) { return level <= threshold; }
+int uw_log_enabled(uw_log_level level)
+{
+    return level <= threshold;
+}
 
 void uw_log(uw_log_level level, const char *fmt, ...)
 {

@@ -15,8 +15,14 @@ static int pass_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
     return uw_sink_write(s->next, buf, len, err);
 }
 
-static int pass_finish(uw_sink *s, uw_err *err) { return uw_sink_finish(s->next, err); }
-static void pass_destroy(uw_sink *s) { free(s); }
+static int pass_finish(uw_sink *s, uw_err *err)
+{
+    return uw_sink_finish(s->next, err);
+}
+static void pass_destroy(uw_sink *s)
+{
+    free(s);
+}
 
 static uw_sink *none_new(uw_sink *next)
 {
@@ -40,8 +46,14 @@ static uw_sink *none_compress(int level, int threads, uw_sink *next)
  * fragmented the heap into several MiB of extra resident memory. */
 static pthread_key_t cctx_key, dctx_key;
 static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
-static void cctx_drop(void *c) { ZSTD_freeCCtx(c); }
-static void dctx_drop(void *d) { ZSTD_freeDCtx(d); }
+static void cctx_drop(void *c)
+{
+    ZSTD_freeCCtx(c);
+}
+static void dctx_drop(void *d)
+{
+    ZSTD_freeDCtx(d);
+}
 static void ctx_keys(void)
 {
     pthread_key_create(&cctx_key, cctx_drop);
@@ -102,7 +114,7 @@ typedef struct {
     bool frame_done; /* decompression: last frame ended cleanly */
     bool shared;     /* cctx came from (and goes back to) the thread's cache */
     int level, threads;
-    bool fed_by_fd;  /* compression: the whole input came through zstd_from_fd */
+    bool fed_by_fd; /* compression: the whole input came through zstd_from_fd */
 } zstd_sink;
 
 static int zstd_cwrite_mode(zstd_sink *z, const uint8_t *buf, size_t len, ZSTD_EndDirective mode,
@@ -129,7 +141,8 @@ static int zstd_cwrite(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
 
 static int zstd_cfinish(uw_sink *s, uw_err *err)
 {
-    if (!((zstd_sink *)s)->fed_by_fd && zstd_cwrite_mode((zstd_sink *)s, NULL, 0, ZSTD_e_end, err) < 0)
+    if (!((zstd_sink *)s)->fed_by_fd &&
+        zstd_cwrite_mode((zstd_sink *)s, NULL, 0, ZSTD_e_end, err) < 0)
         return -1;
     return uw_sink_finish(s->next, err);
 }
@@ -150,12 +163,12 @@ typedef struct {
     int fd;
     const char *what;
     uint64_t size, nparts;
-    int window;               /* part buffers (slots) */
+    int window; /* part buffers (slots) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t next_take, next_flush;
     bool flushing, failed;
-    uw_buf *bufs;             /* slot = part % window */
+    uw_buf *bufs; /* slot = part % window */
     bool *done;
     uw_err err;
 } parts_job;
@@ -208,7 +221,8 @@ static void parts_flush(parts_job *j)
     if (j->flushing)
         return;
     j->flushing = true;
-    while (!j->failed && j->next_flush < j->nparts && j->done[j->next_flush % (uint64_t)j->window]) {
+    while (!j->failed && j->next_flush < j->nparts &&
+           j->done[j->next_flush % (uint64_t)j->window]) {
         uw_buf *b = &j->bufs[j->next_flush % (uint64_t)j->window];
         pthread_mutex_unlock(&j->mu);
         uw_err e;

@@ -31,8 +31,8 @@ int uw_kdf_derive(const char *passphrase, const uw_kdf_params *p, uw_key *key, u
 {
     if (!passphrase || !*passphrase)
         return uw_fail(err, UW_E_CRYPTO, "cipher-type is aes-256-gcm but cipher-pass is not set");
-    if (p->n < 2 || (p->n & (p->n - 1)) || p->n > (1u << 22) || p->r < 1 || p->r > 64 ||
-        p->p < 1 || p->p > 16)
+    if (p->n < 2 || (p->n & (p->n - 1)) || p->n > (1u << 22) || p->r < 1 || p->r > 64 || p->p < 1 ||
+        p->p > 16)
         return uw_fail(err, UW_E_REPO_FORMAT, "unsupported scrypt parameters in stanza info");
     uint64_t maxmem = 128 * p->n * p->r * p->p + (1u << 20);
     if (EVP_PBE_scrypt(passphrase, strlen(passphrase), p->salt, UW_SALT_LEN, p->n, p->r, p->p,
@@ -50,7 +50,10 @@ void uw_key_check(const uw_key *key, char out[65])
     uw_hex(mac, 32, out);
 }
 
-void uw_key_wipe(uw_key *key) { OPENSSL_cleanse(key, sizeof *key); }
+void uw_key_wipe(uw_key *key)
+{
+    OPENSSL_cleanse(key, sizeof *key);
+}
 
 void uw_object_key(const uw_key *master, const uint8_t salt[UW_SALT_LEN], uint8_t out[UW_KEY_LEN])
 {
@@ -74,8 +77,8 @@ typedef struct {
     uint8_t key[UW_KEY_LEN];
     uint8_t *aad;
     size_t aad_len;
-    uint32_t chunk;   /* plaintext bytes per chunk */
-    uint8_t *buf;     /* pending input: plaintext (encrypt) or chunk+tag (decrypt) */
+    uint32_t chunk; /* plaintext bytes per chunk */
+    uint8_t *buf;   /* pending input: plaintext (encrypt) or chunk+tag (decrypt) */
     size_t buf_len, buf_cap;
     uint8_t *out;
     uint64_t counter;
@@ -100,7 +103,8 @@ static int seal_or_open(gcm_sink *g, const uint8_t *in, size_t len, bool final, 
     if (body && EVP_CipherUpdate(c, g->out, &outl, in, (int)body) != 1)
         return uw_fail(err, UW_E_INTERNAL, "AES-256-GCM failed");
     if (g->decrypt) {
-        if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, UW_GCM_TAG_LEN, (void *)(in + body)) != 1 ||
+        if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, UW_GCM_TAG_LEN, (void *)(in + body)) !=
+                1 ||
             EVP_CipherFinal_ex(c, g->out + outl, &tmp) != 1)
             return uw_fail(err, UW_E_DECRYPT,
                            "authentication failed: wrong cipher passphrase or tampered object");

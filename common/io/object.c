@@ -33,7 +33,7 @@ typedef struct {
     uw_sink base;
     uw_sink *inner; /* compress [-> encrypt] -> tee(dest) */
     uw_sink *dest;
-    uw_sink *hash;  /* hash sink at the head of inner */
+    uw_sink *hash; /* hash sink at the head of inner */
     uw_digest digest;
     uw_digest *out;
     uint8_t expect[32];
@@ -175,8 +175,8 @@ static int reader_setup(reader_sink *r, uw_err *err)
     if (r->hdr[14] == CIPHER_AES256GCM) {
         if (!r->opts.key) {
             uw_sink_free(chain);
-            return uw_fail(err, UW_E_CRYPTO,
-                           "'%s' is encrypted but no cipher-pass is configured", name);
+            return uw_fail(err, UW_E_CRYPTO, "'%s' is encrypted but no cipher-pass is configured",
+                           name);
         }
         uint32_t chunk = uw_get32(r->hdr + 24);
         if (chunk < 16 || chunk > (16u << 20)) {

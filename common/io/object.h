@@ -45,11 +45,11 @@ uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_diges
                           uw_err *err);
 
 typedef struct {
-    uint64_t expect_system_id;     /* 0: do not check */
-    const uint8_t *expect_sha256;  /* NULL: only the trailer's digest is checked */
-    const uw_key *key;             /* needed when the object is encrypted */
-    const char *name;              /* for messages */
-    bool pipeline;                 /* verify and deliver on a second thread (large objects) */
+    uint64_t expect_system_id;    /* 0: do not check */
+    const uint8_t *expect_sha256; /* NULL: only the trailer's digest is checked */
+    const uw_key *key;            /* needed when the object is encrypted */
+    const char *name;             /* for messages */
+    bool pipeline;                /* verify and deliver on a second thread (large objects) */
 } uw_obj_read_opts;
 
 /* Returns a sink taking the raw object bytes; it writes the verified original

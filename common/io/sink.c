@@ -138,7 +138,10 @@ static int count_finish(uw_sink *s, uw_err *err)
     return uw_sink_finish(s->next, err);
 }
 
-static void count_destroy(uw_sink *s) { free(s); }
+static void count_destroy(uw_sink *s)
+{
+    free(s);
+}
 
 uw_sink *uw_count_sink(uw_sink *next, uint64_t *count)
 {
@@ -176,7 +179,10 @@ static int fd_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
     return 0;
 }
 
-static void plain_destroy(uw_sink *s) { free(s); }
+static void plain_destroy(uw_sink *s)
+{
+    free(s);
+}
 
 uw_sink *uw_fd_sink(int fd)
 {
@@ -458,8 +464,7 @@ int uw_fsync_dir(const char *path, uw_err *err)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return uw_fail(err, UW_E_FILE, "unable to open directory '%s': %s", path,
-                       strerror(errno));
+        return uw_fail(err, UW_E_FILE, "unable to open directory '%s': %s", path, strerror(errno));
     if (fsync(fd) < 0 && errno != EINVAL) {
         int e = errno;
         close(fd);
@@ -476,7 +481,8 @@ static int file_finish(uw_sink *s, uw_err *err)
         return uw_fail(err, UW_E_FILE, "unable to fsync '%s': %s", f->tmp, strerror(errno));
 #ifdef SYNC_FILE_RANGE_WRITE
     if (f->writeback)
-        (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint: failure costs nothing */
+        (void)sync_file_range(f->fd, 0, 0,
+                              SYNC_FILE_RANGE_WRITE); /* a hint: failure costs nothing */
 #endif
     if (close(f->fd) < 0) {
         f->fd = -1;
@@ -564,8 +570,7 @@ int uw_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *what, 
 int uw_sink_from_fd(uw_sink *s, int fd, const char *what, uw_err *err)
 {
     struct stat st;
-    if (s->from_fd && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        lseek(fd, 0, SEEK_CUR) == 0) {
+    if (s->from_fd && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == 0) {
         int rc = s->from_fd(s, fd, (uint64_t)st.st_size, what, NULL, err);
         if (rc != 0)
             return rc < 0 ? -1 : 0;

@@ -177,7 +177,10 @@ static int apply_finish(uw_sink *s, uw_err *err)
     return 0;
 }
 
-static void apply_destroy(uw_sink *s) { free(s); }
+static void apply_destroy(uw_sink *s)
+{
+    free(s);
+}
 
 uw_sink *uw_blockdelta_apply_sink(int fd)
 {

@@ -27,8 +27,8 @@ static void pq_load_once(void)
         const char *name;
     } syms[] = {
 #define SYM(field) {(void **)&a.field, "PQ" #field}
-        SYM(connectdbParams), SYM(status), SYM(errorMessage), SYM(finish),   SYM(exec),
-        SYM(resultStatus),    SYM(ntuples), SYM(getvalue),   SYM(getisnull), SYM(clear),
+        SYM(connectdbParams), SYM(status),  SYM(errorMessage), SYM(finish),    SYM(exec),
+        SYM(resultStatus),    SYM(ntuples), SYM(getvalue),     SYM(getisnull), SYM(clear),
 #undef SYM
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
@@ -133,11 +133,10 @@ int uw_pg_exec(PGconn *conn, const char *sql, uw_err *err)
 
 int uw_pg_cluster_info(PGconn *conn, uw_pg_cluster *out, uw_err *err)
 {
-    PGresult *res = uw_pg_query(
-        conn,
-        "SELECT (SELECT system_identifier FROM pg_control_system()), "
-        "current_setting('server_version_num')",
-        err);
+    PGresult *res = uw_pg_query(conn,
+                                "SELECT (SELECT system_identifier FROM pg_control_system()), "
+                                "current_setting('server_version_num')",
+                                err);
     if (!res)
         return -1;
     memset(out, 0, sizeof *out);
@@ -145,9 +144,10 @@ int uw_pg_cluster_info(PGconn *conn, uw_pg_cluster *out, uw_err *err)
     out->version_num = atoi(PQgetvalue(res, 0, 1));
     PQclear(res);
     /* SHOW wal_segment_size prints "16MB"; pg_settings has the number and unit. */
-    res = uw_pg_query(conn, "SELECT setting::bigint * CASE unit WHEN '8kB' THEN 8192 WHEN 'MB' "
-                            "THEN 1048576 ELSE 1 END FROM pg_settings WHERE name = "
-                            "'wal_segment_size'",
+    res = uw_pg_query(conn,
+                      "SELECT setting::bigint * CASE unit WHEN '8kB' THEN 8192 WHEN 'MB' "
+                      "THEN 1048576 ELSE 1 END FROM pg_settings WHERE name = "
+                      "'wal_segment_size'",
                       err);
     if (!res)
         return -1;

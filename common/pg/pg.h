@@ -41,7 +41,7 @@ int uw_pq_load(uw_err *err);
 
 typedef struct {
     uint64_t system_id;
-    int version_num;   /* server_version_num, e.g. 150018 */
+    int version_num; /* server_version_num, e.g. 150018 */
     uint32_t wal_seg_size;
     char data_directory[4096];
 } uw_pg_cluster;

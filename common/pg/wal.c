@@ -56,9 +56,7 @@ int uw_wal_parse(const char *name, uw_wal_name *out, uw_err *err)
 void uw_wal_format(const uw_wal_name *w, char *buf, size_t len)
 {
     switch (w->kind) {
-    case UW_WAL_HISTORY:
-        snprintf(buf, len, "%08" PRIX32 ".history", w->tli);
-        break;
+    case UW_WAL_HISTORY: snprintf(buf, len, "%08" PRIX32 ".history", w->tli); break;
     case UW_WAL_SEGMENT:
         snprintf(buf, len, "%08" PRIX32 "%08" PRIX32 "%08" PRIX32, w->tli, w->log, w->seg);
         break;
@@ -73,7 +71,10 @@ void uw_wal_format(const uw_wal_name *w, char *buf, size_t len)
     }
 }
 
-static uint64_t segs_per_log(uint32_t seg_size) { return 0x100000000ULL / seg_size; }
+static uint64_t segs_per_log(uint32_t seg_size)
+{
+    return 0x100000000ULL / seg_size;
+}
 
 uint64_t uw_wal_segno(const uw_wal_name *w, uint32_t seg_size)
 {
@@ -107,7 +108,9 @@ static const char *hex32(const char *s, uint32_t *out)
     for (; isxdigit((unsigned char)*s); s++, n++) {
         if (n == 8)
             return NULL;
-        v = v << 4 | (uint32_t)(isdigit((unsigned char)*s) ? *s - '0' : (tolower((unsigned char)*s) - 'a' + 10));
+        v = v << 4 |
+            (uint32_t)(isdigit((unsigned char)*s) ? *s - '0'
+                                                  : (tolower((unsigned char)*s) - 'a' + 10));
     }
     if (!n)
         return NULL;

@@ -20,8 +20,8 @@ typedef enum {
 typedef struct {
     uw_wal_kind kind;
     uint32_t tli;
-    uint32_t log, seg;   /* for segment-based kinds */
-    uint32_t offset;     /* .backup: start offset in hex */
+    uint32_t log, seg; /* for segment-based kinds */
+    uint32_t offset;   /* .backup: start offset in hex */
 } uw_wal_name;
 
 /* Parse a bare file name (no directories). Returns 0 or -1 (UW_E_WAL_INVALID). */

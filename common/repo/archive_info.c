@@ -45,7 +45,10 @@ void uw_archive_init(uw_archive *a, uint32_t seg_size)
     a->seg_size = seg_size;
 }
 
-static void file_free(uw_arch_file *f) { free(f->object); }
+static void file_free(uw_arch_file *f)
+{
+    free(f->object);
+}
 
 void uw_archive_free(uw_archive *a)
 {
@@ -80,9 +83,9 @@ typedef struct {
     uw_archive *a;
     uw_repo *r;
     int rank;
-    const char *dir;      /* "<stanza>/archive/<sub>" */
-    const char *sub;      /* "history" or 16 hex digits */
-    char **subdirs;       /* top level: collected directory names */
+    const char *dir; /* "<stanza>/archive/<sub>" */
+    const char *sub; /* "history" or 16 hex digits */
+    char **subdirs;  /* top level: collected directory names */
     size_t nsub, capsub;
     size_t mark_segs, mark_hist, mark_other; /* counts before the current listing */
 } scan_ctx;
@@ -343,7 +346,8 @@ static int read_object(const uw_arch_file *f, uw_buf *out, uw_err *err)
     int rc;
     for (int attempt = 0;; attempt++) {
         out->len = 0;
-        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, f->object, false};
+        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, f->object,
+                              false};
         uw_sink *reader = uw_object_reader(&o, uw_buf_sink(out), NULL);
         rc = uw_storage_read(r->st, f->object, reader, err);
         if (rc == 0)
@@ -376,8 +380,9 @@ int uw_archive_tl_history(const uw_archive *a, uint32_t tli, uw_tl_history *h, u
     }
     const uw_arch_file *f = uw_archive_history_file(a, tli);
     if (!f)
-        return uw_fail(err, UW_E_NOT_FOUND, "the history file of timeline %" PRIu32
-                                            " (%08" PRIX32 ".history) is not archived",
+        return uw_fail(err, UW_E_NOT_FOUND,
+                       "the history file of timeline %" PRIu32 " (%08" PRIX32
+                       ".history) is not archived",
                        tli, tli);
     uw_buf b = {0};
     if (read_object(f, &b, err) < 0) {
@@ -513,7 +518,10 @@ static void crc_build(void)
         crc_table[i] = c;
     }
 }
-static void crc_init(void) { pthread_once(&crc_once, crc_build); }
+static void crc_init(void)
+{
+    pthread_once(&crc_once, crc_build);
+}
 
 static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n)
 {
@@ -637,7 +645,8 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
     if (len < LONG_PHD || !(uw_get16(buf + 2) & XLP_LONG_HEADER) || uw_get64(buf + 8) != seg_start)
         return uw_fail(err, UW_E_CORRUPT, "segment at %" PRIX64 " has no valid first page header",
                        seg_start);
-    seg_reader s = {buf, len < seg_size ? len : seg_size, uw_get32(buf + 36), seg_start, uw_get16(buf)};
+    seg_reader s = {buf, len < seg_size ? len : seg_size, uw_get32(buf + 36), seg_start,
+                    uw_get16(buf)};
     if (s.blcksz < 1024 || s.blcksz > 65536 || (s.blcksz & (s.blcksz - 1)) || seg_size % s.blcksz)
         return uw_fail(err, UW_E_CORRUPT, "segment at %" PRIX64 " has an invalid block size",
                        seg_start);

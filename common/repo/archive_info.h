@@ -30,13 +30,13 @@
 /* One archived segment (or history/partial/backup file). */
 typedef struct {
     uint32_t tli;
-    uint64_t segno;    /* segments; 0 for history files */
-    char name[48];     /* WAL file name */
-    char sha256[65];   /* of the original content, from the object name */
-    char *object;      /* path in the repository */
-    uint64_t stored;   /* object size */
-    uw_repo *repo;     /* repository holding it (borrowed) */
-    int rank;          /* scan order of the repository: earlier wins */
+    uint64_t segno;  /* segments; 0 for history files */
+    char name[48];   /* WAL file name */
+    char sha256[65]; /* of the original content, from the object name */
+    char *object;    /* path in the repository */
+    uint64_t stored; /* object size */
+    uw_repo *repo;   /* repository holding it (borrowed) */
+    int rank;        /* scan order of the repository: earlier wins */
 } uw_arch_file;
 
 typedef struct {
@@ -48,24 +48,24 @@ typedef struct {
     uint32_t tli;
     uint64_t first, last; /* segment numbers */
     size_t count;
-    uint64_t stored;      /* bytes in the repository */
-    uw_seg_range *gaps;   /* missing ranges between first and last */
+    uint64_t stored;    /* bytes in the repository */
+    uw_seg_range *gaps; /* missing ranges between first and last */
     size_t ngaps;
 } uw_arch_timeline;
 
 typedef struct {
     uint32_t seg_size;
-    uw_arch_file *segs;       /* sorted by (tli, segno), one per name */
+    uw_arch_file *segs; /* sorted by (tli, segno), one per name */
     size_t nsegs, segs_cap;
-    uw_arch_file *history;    /* sorted by tli */
+    uw_arch_file *history; /* sorted by tli */
     size_t nhistory, history_cap;
-    uw_arch_file *other;      /* .partial and .backup files, by name */
+    uw_arch_file *other; /* .partial and .backup files, by name */
     size_t nother, other_cap;
-    char **duplicates;        /* names stored with more than one content */
+    char **duplicates; /* names stored with more than one content */
     size_t nduplicates;
-    uw_arch_timeline *tls;    /* filled by uw_archive_build */
+    uw_arch_timeline *tls; /* filled by uw_archive_build */
     size_t ntls;
-    int scans;                /* repositories scanned so far */
+    int scans; /* repositories scanned so far */
 } uw_archive;
 
 void uw_archive_init(uw_archive *a, uint32_t seg_size);
@@ -108,11 +108,11 @@ uint32_t uw_tl_of_lsn(const uw_tl_history *h, uint64_t lsn);
  * first, falling back to older ones, never going back below the timeline of
  * the file read before). */
 typedef struct {
-    bool any;               /* the start segment itself is archived */
-    uint32_t last_tli;      /* last segment recovery can read */
+    bool any;          /* the start segment itself is archived */
+    uint32_t last_tli; /* last segment recovery can read */
     uint64_t last_segno;
-    uint64_t end_lsn;       /* end of that segment */
-    uint32_t missing_tli;   /* the first segment it would ask for and not find */
+    uint64_t end_lsn;     /* end of that segment */
+    uint32_t missing_tli; /* the first segment it would ask for and not find */
     uint64_t missing_segno;
 } uw_reach;
 
@@ -121,7 +121,7 @@ void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t star
 
 /* What the records in the last reachable segment(s) say. */
 typedef struct {
-    uint64_t end_lsn;      /* end of the last valid record */
+    uint64_t end_lsn; /* end of the last valid record */
     bool have_xact;
     int64_t xact_time_us;  /* newest commit/abort time (unix microseconds) */
     uint64_t xact_lsn;     /* where that record starts */

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void uw_manifest_init(uw_manifest *m) { memset(m, 0, sizeof *m); }
+void uw_manifest_init(uw_manifest *m)
+{
+    memset(m, 0, sizeof *m);
+}
 
 void uw_manifest_free(uw_manifest *m)
 {
@@ -128,7 +131,8 @@ char *uw_manifest_render(const uw_manifest *m)
             m->pg_version, m->system_id, m->wal_seg_size);
     appendf(&b, "size=%" PRIu64 "\nstored=%" PRIu64 "\ntotal-size=%" PRIu64 "\n", m->size,
             m->stored, m->total_size);
-    appendf(&b, "compress-type=%s\nencrypted=%d\n[files]\n", m->compress_type, m->encrypted ? 1 : 0);
+    appendf(&b, "compress-type=%s\nencrypted=%d\n[files]\n", m->compress_type,
+            m->encrypted ? 1 : 0);
     for (size_t i = 0; i < m->count; i++) {
         const uw_mf_entry *e = &m->entries[i];
         encode(&b, e->path);
@@ -136,8 +140,8 @@ char *uw_manifest_render(const uw_manifest *m)
         if (e->type == 'f')
             uw_hex(e->sha256, 32, sha);
         appendf(&b, "\t%c\t%04o\t%" PRIu64 "\t%" PRId64 "\t%s\t%s\t%" PRIu64 "\t%s\t", e->type,
-                (unsigned)e->mode, e->size, e->mtime, sha, e->type == 'f' ? e->ref : "-",
-                e->stored, e->type == 'f' && e->ext[0] ? e->ext : "-");
+                (unsigned)e->mode, e->size, e->mtime, sha, e->type == 'f' ? e->ref : "-", e->stored,
+                e->type == 'f' && e->ext[0] ? e->ext : "-");
         if (e->link)
             encode(&b, e->link);
         else
@@ -256,8 +260,8 @@ static int parse_entry(uw_manifest *m, char *line, uw_err *err)
         return uw_fail(err, UW_E_REPO_FORMAT, "manifest: bad number for '%.200s'", e.path);
     if (e.type == 'f') {
         if (uw_unhex(f[5], e.sha256, 32) < 0 || !valid_id(f[6]))
-            return uw_fail(err, UW_E_REPO_FORMAT, "manifest: bad checksum or reference for '%.200s'",
-                           e.path);
+            return uw_fail(err, UW_E_REPO_FORMAT,
+                           "manifest: bad checksum or reference for '%.200s'", e.path);
         snprintf(e.ref, sizeof e.ref, "%s", f[6]);
         const char *ext = strcmp(f[8], "-") ? f[8] : "";
         if (strlen(ext) >= sizeof e.ext || strchr(ext, '/') || strstr(ext, ".."))
@@ -271,8 +275,7 @@ static int parse_entry(uw_manifest *m, char *line, uw_err *err)
     }
     if (e.type == 'l') {
         if (!decode(f[9]) || f[9][0] != '/')
-            return uw_fail(err, UW_E_REPO_FORMAT, "manifest: bad link target for '%.200s'",
-                           e.path);
+            return uw_fail(err, UW_E_REPO_FORMAT, "manifest: bad link target for '%.200s'", e.path);
         e.link = f[9];
     }
     uw_manifest_add(m, &e);
@@ -360,8 +363,8 @@ int uw_manifest_load(uw_repo *r, const char *id, uw_manifest *m, uw_err *err)
         uw_wrap(err, "%s/%s", r->st->desc, path);
     if (rc == 0 && strcmp(m->id, id) != 0) {
         uw_manifest_free(m);
-        rc = uw_fail(err, UW_E_REPO_FORMAT, "%s/%s describes backup '%s'", r->st->desc, path,
-                     m->id);
+        rc =
+            uw_fail(err, UW_E_REPO_FORMAT, "%s/%s describes backup '%s'", r->st->desc, path, m->id);
     }
     if (rc < 0 && err->code == UW_E_NOT_FOUND)
         uw_fail(err, UW_E_NOT_FOUND, "backup '%s' does not exist in %s (or is incomplete)", id,

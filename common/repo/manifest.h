@@ -24,16 +24,16 @@
 #define UW_BACKUP_ID_MAX 64
 
 typedef struct {
-    char *path;       /* relative to the data directory: "base/5/1259", "pg_tblspc/16385" */
-    char type;        /* 'f' file, 'd' directory, 'l' symlink (tablespaces) */
-    uint32_t mode;    /* permission bits */
-    uint64_t size;    /* original size (files) */
-    int64_t mtime;    /* unix seconds */
+    char *path;         /* relative to the data directory: "base/5/1259", "pg_tblspc/16385" */
+    char type;          /* 'f' file, 'd' directory, 'l' symlink (tablespaces) */
+    uint32_t mode;      /* permission bits */
+    uint64_t size;      /* original size (files) */
+    int64_t mtime;      /* unix seconds */
     uint8_t sha256[32]; /* original content (files) */
     char ref[UW_BACKUP_ID_MAX]; /* backup holding the content (files) */
-    uint64_t stored;  /* stored object size (files) */
-    char ext[24];     /* object suffix: "", ".zst", ".zst.enc" (files) */
-    char *link;       /* symlink target (type 'l') */
+    uint64_t stored;            /* stored object size (files) */
+    char ext[24];               /* object suffix: "", ".zst", ".zst.enc" (files) */
+    char *link;                 /* symlink target (type 'l') */
     /* Block-level incremental: when set, the object holds only the pages that
      * changed, and the rest of the file is the entry for the same path in the
      * manifest of backup `base` (which may itself be a delta). */
@@ -42,8 +42,8 @@ typedef struct {
 
 typedef struct {
     char id[UW_BACKUP_ID_MAX];
-    char type[8];                  /* "full" | "incr" */
-    char prior[UW_BACKUP_ID_MAX];  /* incr: the backup it was taken against */
+    char type[8];                 /* "full" | "incr" */
+    char prior[UW_BACKUP_ID_MAX]; /* incr: the backup it was taken against */
     uint64_t start_lsn, stop_lsn;
     uint32_t timeline;
     char start_wal[32], stop_wal[32];
@@ -52,8 +52,8 @@ typedef struct {
     int pg_version;
     uint64_t system_id;
     uint32_t wal_seg_size;
-    uint64_t size, stored;         /* sums over files stored by THIS backup */
-    uint64_t total_size;           /* sum of all file sizes (the restored size) */
+    uint64_t size, stored; /* sums over files stored by THIS backup */
+    uint64_t total_size;   /* sum of all file sizes (the restored size) */
     char compress_type[16];
     bool encrypted;
     uw_mf_entry *entries;
@@ -75,8 +75,8 @@ int uw_manifest_parse(const char *text, uw_manifest *m, uw_err *err);
 bool uw_manifest_path_safe(const char *path);
 
 /* Repository helpers. */
-char *uw_backup_dir(const uw_repo *r, const char *id);            /* <stanza>/backup/<id> */
-char *uw_backup_object(const uw_repo *r, const uw_mf_entry *e);   /* content of a file entry */
+char *uw_backup_dir(const uw_repo *r, const char *id);          /* <stanza>/backup/<id> */
+char *uw_backup_object(const uw_repo *r, const uw_mf_entry *e); /* content of a file entry */
 int uw_manifest_load(uw_repo *r, const char *id, uw_manifest *m, uw_err *err);
 int uw_manifest_save(uw_repo *r, const uw_manifest *m, uw_err *err);
 /* Complete backups (those with a valid manifest), oldest first by stop time,

@@ -85,10 +85,9 @@ char *uw_stanza_info_render(const uw_stanza_info *info)
     if (strcmp(info->cipher_type, "none") != 0) {
         char salt[2 * UW_SALT_LEN + 1];
         uw_hex(info->kdf.salt, UW_SALT_LEN, salt);
-        char *enc = uw_sprintf("%skdf-salt=%s\nkdf-n=%" PRIu64 "\nkdf-r=%" PRIu32
-                               "\nkdf-p=%" PRIu32 "\nkey-check=%s\n",
-                               body, salt, info->kdf.n, info->kdf.r, info->kdf.p,
-                               info->key_check);
+        char *enc = uw_sprintf("%skdf-salt=%s\nkdf-n=%" PRIu64 "\nkdf-r=%" PRIu32 "\nkdf-p=%" PRIu32
+                               "\nkey-check=%s\n",
+                               body, salt, info->kdf.n, info->kdf.r, info->kdf.p, info->key_check);
         free(body);
         body = enc;
     }
@@ -161,7 +160,10 @@ int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err)
     return 0;
 }
 
-static char *info_path(const uw_repo *r) { return uw_sprintf("%s/stanza.info", r->stanza); }
+static char *info_path(const uw_repo *r)
+{
+    return uw_sprintf("%s/stanza.info", r->stanza);
+}
 
 int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err)
 {

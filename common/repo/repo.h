@@ -21,12 +21,12 @@
 
 typedef struct {
     uint64_t system_id;
-    int pg_version;          /* major, e.g. 15 */
+    int pg_version; /* major, e.g. 15 */
     uint32_t wal_seg_size;
-    char cipher_type[32];    /* "none" | "aes-256-gcm" */
-    uw_kdf_params kdf;       /* when encrypted */
+    char cipher_type[32]; /* "none" | "aes-256-gcm" */
+    uw_kdf_params kdf;    /* when encrypted */
     char key_check[65];
-    int64_t created;         /* unix time */
+    int64_t created; /* unix time */
 } uw_stanza_info;
 
 typedef struct {
@@ -34,7 +34,7 @@ typedef struct {
     char *stanza;
     uw_stanza_info info;
     bool have_info;
-    uw_key key;              /* derived when the stanza is encrypted */
+    uw_key key; /* derived when the stanza is encrypted */
     bool have_key;
 } uw_repo;
 
@@ -63,8 +63,7 @@ char *uw_repo_wal_dir(const uw_repo *r, const char *walname);
 /* Find the archived object for walname. Returns 1 and sets *object (caller
  * frees; relative path) and sha (hex, 65 bytes), 0 when not archived, -1 on
  * error. */
-int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_hex[65],
-                     uw_err *err);
+int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_hex[65], uw_err *err);
 
 /* Retry a storage operation with exponential backoff while it fails with
  * UW_E_STORAGE. `attempt` is 0-based; returns true when the caller should retry. */

@@ -55,7 +55,10 @@ static char *fold(const char *v)
     return o;
 }
 
-static void append(uw_buf *b, const char *s) { uw_buf_append(b, s, strlen(s)); }
+static void append(uw_buf *b, const char *s)
+{
+    uw_buf_append(b, s, strlen(s));
+}
 
 static char *finish(uw_buf *b)
 {
@@ -158,13 +161,20 @@ static const char *hget(const uw_az_header *h, size_t n, const char *name)
     return "";
 }
 
-char *uw_az_string_to_sign(const char *verb, const uw_az_header *h, size_t n,
-                           const char *account, const char *path, const char *query)
+char *uw_az_string_to_sign(const char *verb, const uw_az_header *h, size_t n, const char *account,
+                           const char *path, const char *query)
 {
-    static const char *const std[] = {"Content-Encoding", "Content-Language", "Content-Length",
-                                      "Content-MD5",      "Content-Type",     "Date",
-                                      "If-Modified-Since", "If-Match",        "If-None-Match",
-                                      "If-Unmodified-Since", "Range"};
+    static const char *const std[] = {"Content-Encoding",
+                                      "Content-Language",
+                                      "Content-Length",
+                                      "Content-MD5",
+                                      "Content-Type",
+                                      "Date",
+                                      "If-Modified-Since",
+                                      "If-Match",
+                                      "If-None-Match",
+                                      "If-Unmodified-Since",
+                                      "Range"};
     uw_buf b = {0};
     append(&b, verb);
     append(&b, "\n");
@@ -258,8 +268,8 @@ int uw_az_endpoint(const char *endpoint, const char *account, const char *contai
     }
     *base_url = uw_sprintf("%s://%s", scheme, hp);
     free(hp);
-    *url_root = path_style ? uw_sprintf("/%s/%s", account, container)
-                           : uw_sprintf("/%s", container);
+    *url_root =
+        path_style ? uw_sprintf("/%s/%s", account, container) : uw_sprintf("/%s", container);
     return 0;
 }
 

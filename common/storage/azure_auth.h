@@ -31,7 +31,7 @@
 #include "core/error.h"
 
 typedef struct {
-    const char *name;  /* any case */
+    const char *name; /* any case */
     const char *value;
 } uw_az_header;
 
@@ -46,8 +46,8 @@ char *uw_az_canon_headers(const uw_az_header *h, size_t n);
 char *uw_az_canon_resource(const char *account, const char *path, const char *query);
 /* The whole string to sign. headers holds every request header (standard and
  * x-ms-*); names are matched case-insensitively. */
-char *uw_az_string_to_sign(const char *verb, const uw_az_header *h, size_t n,
-                           const char *account, const char *path, const char *query);
+char *uw_az_string_to_sign(const char *verb, const uw_az_header *h, size_t n, const char *account,
+                           const char *path, const char *query);
 /* Base64 HMAC-SHA256 of sts with the base64 account key. Fails with
  * UW_E_OPTION when the key is not valid base64. */
 int uw_az_sign(const char *key_b64, const char *sts, char **sig_b64, uw_err *err);

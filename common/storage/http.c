@@ -207,7 +207,7 @@ struct uw_http {
     CURLM *multi;
     CURL *idle[IDLE_EASY_MAX];
     int nidle;
-    xfer *active;  /* doubly linked: in curl or waiting to retry */
+    xfer *active; /* doubly linked: in curl or waiting to retry */
     size_t pending;
     uint64_t rng;
 };
@@ -218,15 +218,15 @@ struct xfer {
     uw_http_response *resp;
     uw_http_done_fn done;
     void *ctx;
-    CURL *easy;             /* NULL while waiting for a retry */
+    CURL *easy; /* NULL while waiting for a retry */
     struct curl_slist *slist;
-    uw_http_headers prep;   /* headers added by req->prepare for this attempt */
+    uw_http_headers prep; /* headers added by req->prepare for this attempt */
     size_t upload_off;
-    bool streaming;         /* current response goes to req->sink */
+    bool streaming; /* current response goes to req->sink */
     bool sink_failed;
     uw_err sink_err;
-    char reason[128];       /* status line reason phrase */
-    uint64_t retry_at;      /* uv_now() deadline while waiting for a retry */
+    char reason[128];  /* status line reason phrase */
+    uint64_t retry_at; /* uv_now() deadline while waiting for a retry */
     bool waiting;
     char errbuf[CURL_ERROR_SIZE];
     xfer *prev, *next;
@@ -261,7 +261,10 @@ static void check_done(uw_http *h);
 static void start_attempt(xfer *x);
 static void retry_fire(uv_timer_t *t);
 
-static void sock_close_cb(uv_handle_t *hd) { free(hd->data); }
+static void sock_close_cb(uv_handle_t *hd)
+{
+    free(hd->data);
+}
 
 static void poll_cb(uv_poll_t *p, int status, int events)
 {
@@ -453,7 +456,10 @@ void uw_http_free(uw_http *h)
     free(h);
 }
 
-size_t uw_http_pending(const uw_http *h) { return h->pending; }
+size_t uw_http_pending(const uw_http *h)
+{
+    return h->pending;
+}
 
 /* ------------------------------------------------------------------------ */
 /* curl callbacks */
@@ -615,9 +621,10 @@ static void one_line(char *s)
 
 static bool retryable_code(const char *code)
 {
-    static const char *const codes[] = {"SlowDown", "RequestTimeout", "InternalError",
-                                        "ServiceUnavailable", "ServerBusy", "OperationTimedOut",
-                                        "Throttling", "ThrottlingException", NULL};
+    static const char *const codes[] = {
+        "SlowDown",           "RequestTimeout",      "InternalError",
+        "ServiceUnavailable", "ServerBusy",          "OperationTimedOut",
+        "Throttling",         "ThrottlingException", NULL};
     for (int i = 0; code && codes[i]; i++)
         if (strcmp(code, codes[i]) == 0)
             return true;
@@ -647,8 +654,8 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
             cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_ISSUER_ERROR ||
             cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
             /* Configuration, not weather: retrying cannot help. */
-            uw_fail(e, UW_E_STORAGE_DENIED, "%s: %s TLS verification failed: %s", what,
-                    h->service, detail);
+            uw_fail(e, UW_E_STORAGE_DENIED, "%s: %s TLS verification failed: %s", what, h->service,
+                    detail);
             one_line(e->msg);
             return -1;
         }
@@ -1080,8 +1087,8 @@ uint8_t *uw_base64_decode(const char *s, size_t *out_len)
                 return NULL;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         out[o++] = (uint8_t)(w >> 16);
         if (pad < 2)
             out[o++] = (uint8_t)(w >> 8);
@@ -1120,8 +1127,8 @@ bool uw_xml_find(const char *xml, const char *end, const char *tag, const char *
                     const char *c = memchr(s, '<', (size_t)(end - s));
                     if (!c)
                         return false;
-                    if ((size_t)(end - c) >= tl + 3 && c[1] == '/' &&
-                        memcmp(c + 2, tag, tl) == 0 && c[2 + tl] == '>') {
+                    if ((size_t)(end - c) >= tl + 3 && c[1] == '/' && memcmp(c + 2, tag, tl) == 0 &&
+                        c[2 + tl] == '>') {
                         *body = b;
                         *body_end = c;
                         if (after)

@@ -82,13 +82,13 @@ void uw_http_headers_clear(uw_http_headers *h); /* empty; keeps nothing allocate
 
 /* ---- client ---------------------------------------------------------------- */
 typedef struct {
-    const char *service;   /* for messages: "S3", "Azure" (copied) */
-    bool verify_tls;       /* CURLOPT_SSL_VERIFYPEER + VERIFYHOST; true unless told */
-    const char *ca_file;   /* CA bundle (PEM) or NULL for the system store (copied) */
-    long timeout_sec;      /* connect timeout, and abort a transfer when no byte moved
+    const char *service; /* for messages: "S3", "Azure" (copied) */
+    bool verify_tls;     /* CURLOPT_SSL_VERIFYPEER + VERIFYHOST; true unless told */
+    const char *ca_file; /* CA bundle (PEM) or NULL for the system store (copied) */
+    long timeout_sec;    /* connect timeout, and abort a transfer when no byte moved
                               for this long (an idle timeout, not a total one: big
                               objects may take longer). 0 = 60 s. */
-    int retry_max;         /* extra attempts after the first; -1 = default (4) */
+    int retry_max;       /* extra attempts after the first; -1 = default (4) */
 } uw_http_opts;
 
 /* Create a client. Fails (UW_E_INTERNAL/UW_E_OPTION) only if libcurl/libuv cannot
@@ -100,10 +100,11 @@ void uw_http_free(uw_http *h);
 /* ---- requests -------------------------------------------------------------- */
 
 /* Flags for uw_http_request.flags. */
-#define UW_HTTP_NO_RETRY 0x01   /* a single attempt (e.g. non-idempotent POSTs) */
-#define UW_HTTP_404_OK 0x02     /* 404 is a success: rc 0, resp->status 404 and
+#define UW_HTTP_NO_RETRY 0x01 /* a single attempt (e.g. non-idempotent POSTs) */
+#define UW_HTTP_404_OK                                                                             \
+    0x02                   /* 404 is a success: rc 0, resp->status 404 and
                                    resp->error_code set when known (HEAD/DELETE) */
-#define UW_HTTP_QUIET 0x04      /* do not log retries at WARN level (only DEBUG) */
+#define UW_HTTP_QUIET 0x04 /* do not log retries at WARN level (only DEBUG) */
 
 typedef struct uw_http_request uw_http_request;
 
@@ -114,11 +115,11 @@ typedef int (*uw_http_prepare_fn)(void *ctx, const uw_http_request *req, uw_http
                                   uw_err *err);
 
 struct uw_http_request {
-    const char *method;         /* "GET", "PUT", "HEAD", "DELETE", "POST" */
-    const char *url;            /* complete, already percent-encoded */
-    uw_http_headers headers;    /* fixed request headers; owned by the caller
+    const char *method;      /* "GET", "PUT", "HEAD", "DELETE", "POST" */
+    const char *url;         /* complete, already percent-encoded */
+    uw_http_headers headers; /* fixed request headers; owned by the caller
                                    (uw_http_request_clear frees them) */
-    const void *body;           /* request body (PUT/POST), not copied: must stay valid
+    const void *body;        /* request body (PUT/POST), not copied: must stay valid
                                    until completion; NULL/0 = empty body */
     size_t body_len;
     /* GET: when set, a 2xx body is streamed into this sink (never finished by the
@@ -126,8 +127,8 @@ struct uw_http_request {
     uw_sink *sink;
     uw_http_prepare_fn prepare; /* optional */
     void *prepare_ctx;
-    unsigned flags;             /* UW_HTTP_* */
-    const char *what;           /* message prefix, e.g. "GET 'archive/x'"; NULL = method+path */
+    unsigned flags;   /* UW_HTTP_* */
+    const char *what; /* message prefix, e.g. "GET 'archive/x'"; NULL = method+path */
 };
 
 typedef struct {

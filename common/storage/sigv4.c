@@ -128,7 +128,10 @@ static char *canon_value(const char *s)
     return out;
 }
 
-static void append(uw_buf *b, const char *s) { uw_buf_append(b, s, strlen(s)); }
+static void append(uw_buf *b, const char *s)
+{
+    uw_buf_append(b, s, strlen(s));
+}
 
 void uw_sigv4_sign(const uw_sigv4_input *in, uw_sigv4_result *out)
 {

@@ -23,15 +23,15 @@
 #define UW_SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 typedef struct {
-    const char *method;          /* "GET" */
-    const char *path;            /* "/bucket/some%20key" */
-    const char *query;           /* "list-type=2&prefix=a%2F" or NULL */
-    const char *const *headers;  /* "Name: value" lines to sign */
+    const char *method;         /* "GET" */
+    const char *path;           /* "/bucket/some%20key" */
+    const char *query;          /* "list-type=2&prefix=a%2F" or NULL */
+    const char *const *headers; /* "Name: value" lines to sign */
     size_t nheaders;
-    const char *payload_hash;    /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
-    const char *amz_date;        /* "20130524T000000Z" (its first 8 chars are the scope date) */
-    const char *region;          /* "us-east-1" */
-    const char *service;         /* "s3" */
+    const char *payload_hash; /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
+    const char *amz_date;     /* "20130524T000000Z" (its first 8 chars are the scope date) */
+    const char *region;       /* "us-east-1" */
+    const char *service;      /* "s3" */
     const char *access_key;
     const char *secret_key;
 } uw_sigv4_input;
@@ -39,9 +39,9 @@ typedef struct {
 typedef struct {
     char *canonical_request;
     char *string_to_sign;
-    char *signed_headers;        /* "host;x-amz-content-sha256;x-amz-date" */
-    char signature[65];          /* hex */
-    char *authorization;         /* value of the Authorization header */
+    char *signed_headers; /* "host;x-amz-content-sha256;x-amz-date" */
+    char signature[65];   /* hex */
+    char *authorization;  /* value of the Authorization header */
 } uw_sigv4_result;
 
 /* Fill out (free with uw_sigv4_result_free). The Authorization value is

@@ -42,8 +42,8 @@ typedef struct {
 
 struct uw_storage {
     const uw_storage_driver *drv;
-    int repo;    /* 1-based repository index */
-    char *desc;  /* for messages: "repo1 (posix:/var/lib/ue-wal)" */
+    int repo;   /* 1-based repository index */
+    char *desc; /* for messages: "repo1 (posix:/var/lib/ue-wal)" */
     void *impl;
 };
 

@@ -38,14 +38,14 @@
 
 typedef struct {
     char *account;
-    char *key;       /* base64 account key (SharedKey), or NULL */
-    char *sas;       /* SAS token without '?', or NULL */
+    char *key; /* base64 account key (SharedKey), or NULL */
+    char *sas; /* SAS token without '?', or NULL */
     char *container;
-    char *base_url;  /* scheme://host[:port] */
-    char *url_root;  /* encoded URL path of the container: "/cont" or "/acct/cont" */
-    char *prefix;    /* blob name prefix: "" or "some/path/" */
+    char *base_url; /* scheme://host[:port] */
+    char *url_root; /* encoded URL path of the container: "/cont" or "/acct/cont" */
+    char *prefix;   /* blob name prefix: "" or "some/path/" */
     size_t block_size;
-    int list_max;    /* maxresults for List Blobs; 0 = service default */
+    int list_max; /* maxresults for List Blobs; 0 = service default */
     uw_http_opts opts;
     pthread_mutex_t mu;
     uw_http *idle[AZ_IDLE_MAX];
@@ -171,8 +171,8 @@ static bool is_container_missing(const uw_http_response *resp)
         return false;
     /* With UW_HTTP_404_OK the HTTP layer leaves error_code unset: a HEAD
      * carries the code in a header only. */
-    const char *code = resp->error_code ? resp->error_code
-                                        : uw_http_response_header(resp, "x-ms-error-code");
+    const char *code =
+        resp->error_code ? resp->error_code : uw_http_response_header(resp, "x-ms-error-code");
     return code && strcmp(code, "ContainerNotFound") == 0;
 }
 
@@ -290,9 +290,8 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     const char *ep = uw_cfg_str(cfg, opt(repo, "azure-endpoint", o, sizeof o));
     const char *style = uw_cfg_str(cfg, opt(repo, "azure-uri-style", os, sizeof os));
     char op[64];
-    int port = uw_cfg_isset(cfg, opt(repo, "storage-port", op, sizeof op))
-                   ? (int)uw_cfg_int(cfg, op)
-                   : 0;
+    int port =
+        uw_cfg_isset(cfg, opt(repo, "storage-port", op, sizeof op)) ? (int)uw_cfg_int(cfg, op) : 0;
     char *base_url = NULL, *url_root = NULL;
     if (uw_az_endpoint(ep, account, container, style && !strcmp(style, "path"), port, &base_url,
                        &url_root, err) < 0)
@@ -333,9 +332,9 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     az->opts.retry_max = -1;
     st->impl = az;
     /* "repo2 (azure:account/container/prefix)" */
-    st->desc = uw_sprintf("repo%d (azure:%s/%s%s%.*s)", repo, account, container,
-                          *az->prefix ? "/" : "", (int)(*az->prefix ? strlen(az->prefix) - 1 : 0),
-                          az->prefix);
+    st->desc =
+        uw_sprintf("repo%d (azure:%s/%s%s%.*s)", repo, account, container, *az->prefix ? "/" : "",
+                   (int)(*az->prefix ? strlen(az->prefix) - 1 : 0), az->prefix);
     /* Create one client now: a bad CA file fails here, not on first use. */
     uw_http *h = uw_http_new(&az->opts, err);
     if (!h) {
@@ -619,8 +618,7 @@ static int az_verify(az_writer *w, const char *md5, uw_err *err)
                          "%s: Content-Length is %s after uploading %" PRIu64 " bytes", what,
                          cl ? cl : "missing", w->total);
         else if (rmd5 && *rmd5 && strcmp(rmd5, md5) != 0)
-            rc = uw_fail(err, UW_E_STORAGE, "%s: Content-MD5 is %s, uploaded %s", what, rmd5,
-                         md5);
+            rc = uw_fail(err, UW_E_STORAGE, "%s: Content-MD5 is %s, uploaded %s", what, rmd5, md5);
     }
     uw_http_request_clear(&req);
     uw_http_response_clear(&resp);
@@ -658,8 +656,8 @@ static int az_finish(uw_sink *s, uw_err *err)
                 free(id);
             }
             uw_buf_append(&xml, "</BlockList>", 12);
-            char *what = uw_sprintf("Put Block List '%s' (%" PRIu32 " blocks)", w->path,
-                                    w->nblocks);
+            char *what =
+                uw_sprintf("Put Block List '%s' (%" PRIu32 " blocks)", w->path, w->nblocks);
             rc = az_put(w, "comp=blocklist", xml.data, xml.len, "x-ms-blob-content-md5", md5,
                         "application/xml", what, err);
             free(what);

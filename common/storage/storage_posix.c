@@ -111,9 +111,9 @@ static int posix_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *e
     int fd = open(f, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        int rc = e == ENOENT ? uw_fail(err, UW_E_NOT_FOUND, "'%s' does not exist", f)
-                             : uw_fail(err, UW_E_STORAGE, "unable to open '%s': %s", f,
-                                       strerror(e));
+        int rc = e == ENOENT
+                     ? uw_fail(err, UW_E_NOT_FOUND, "'%s' does not exist", f)
+                     : uw_fail(err, UW_E_STORAGE, "unable to open '%s': %s", f, strerror(e));
         free(f);
         return rc;
     }
@@ -179,8 +179,7 @@ static int posix_rename(uw_storage *st, const char *from, const char *to, uw_err
     char *f = full(st, from), *t = full(st, to);
     int rc = 0;
     if (rename(f, t) < 0) {
-        rc = uw_fail(err, UW_E_STORAGE, "unable to rename '%s' to '%s': %s", f, t,
-                     strerror(errno));
+        rc = uw_fail(err, UW_E_STORAGE, "unable to rename '%s' to '%s': %s", f, t, strerror(errno));
     } else {
         *strrchr(t, '/') = '\0';
         if (uw_fsync_dir(t, err) < 0) {

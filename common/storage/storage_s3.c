@@ -114,8 +114,8 @@ static int s3_prepare(void *ctx, const uw_http_request *req, uw_http_headers *ou
         lines[m++] = req->headers.v[i];
     for (size_t i = 0; i < out->n; i++)
         lines[m++] = out->v[i];
-    uw_sigv4_input in = {req->method, r->path,    r->query,  lines,  m,
-                         r->payload_hash, date,  s3->region, "s3", s3->key, s3->secret};
+    uw_sigv4_input in = {req->method, r->path,    r->query, lines,   m,         r->payload_hash,
+                         date,        s3->region, "s3",     s3->key, s3->secret};
     uw_sigv4_result res;
     uw_sigv4_sign(&in, &res);
     uw_http_headers_add(out, "Authorization", "%s", res.authorization);
@@ -183,8 +183,7 @@ static int s3_exec(s3_impl *s3, s3_req *r, uw_http_response *resp, uw_err *err)
     /* A missing bucket is a configuration problem, not a missing object. */
     if (is_bucket_missing(resp))
         rc = uw_fail(err, UW_E_STORAGE_DENIED,
-                     "%s: bucket '%s' does not exist (HTTP 404 NoSuchBucket)", r->what,
-                     s3->bucket);
+                     "%s: bucket '%s' does not exist (HTTP 404 NoSuchBucket)", r->what, s3->bucket);
     return rc;
 }
 
@@ -459,9 +458,9 @@ static int delete_batch(s3_impl *s3, list_ent *keys, size_t n, uw_err *err)
             char *c = uw_xml_get(b, be, "Code", NULL);
             char *m = uw_xml_get(b, be, "Message", NULL);
             bool denied = c && (strcmp(c, "AccessDenied") == 0);
-            rc = uw_fail(err, denied ? UW_E_STORAGE_DENIED : UW_E_STORAGE,
-                         "%s: '%s' not deleted: %s: %s", what, k ? k : "?", c ? c : "?",
-                         m ? m : "");
+            rc =
+                uw_fail(err, denied ? UW_E_STORAGE_DENIED : UW_E_STORAGE,
+                        "%s: '%s' not deleted: %s: %s", what, k ? k : "?", c ? c : "?", m ? m : "");
             free(k);
             free(c);
             free(m);
@@ -536,8 +535,8 @@ static int s3_put_single(s3_wsink *w, char **etag_out, uw_err *err)
         char got[33];
         if (etag && etag_md5(etag, got) && !etag_opaque(&resp) && strcmp(got, md5hex) != 0)
             rc = uw_fail(err, UW_E_STORAGE,
-                         "%s: the stored object's ETag %s is not the MD5 %s of what was sent",
-                         what, got, md5hex);
+                         "%s: the stored object's ETag %s is not the MD5 %s of what was sent", what,
+                         got, md5hex);
         if (etag)
             *etag_out = uw_strdup(etag);
     }
@@ -573,9 +572,8 @@ static int s3_mpu_part(s3_wsink *w, uw_err *err)
 {
     s3_impl *s3 = w->s3;
     if (w->parts >= S3_MAX_PARTS)
-        return uw_fail(err, UW_E_STORAGE,
-                       "'%s': more than %d parts: raise the s3-part-size option", w->key,
-                       S3_MAX_PARTS);
+        return uw_fail(err, UW_E_STORAGE, "'%s': more than %d parts: raise the s3-part-size option",
+                       w->key, S3_MAX_PARTS);
     int partno = w->parts + 1;
     uint8_t md5[16];
     md5_of(w->buf, w->len, md5);
@@ -677,8 +675,9 @@ static void s3_mpu_abort(s3_wsink *w)
     uw_err e;
     uw_err_clear(&e);
     if (s3_exec(s3, &r, &resp, &e) < 0)
-        uw_log(UW_LOG_WARN, "%s (the incomplete upload stays until the bucket's lifecycle "
-                            "rules remove it; it is never visible as an object)",
+        uw_log(UW_LOG_WARN,
+               "%s (the incomplete upload stays until the bucket's lifecycle "
+               "rules remove it; it is never visible as an object)",
                e.msg);
     uw_http_response_clear(&resp);
     s3_req_free(&r);
@@ -773,8 +772,8 @@ static int s3w_finish(uw_sink *s, uw_err *err)
             r.req.flags = UW_HTTP_404_OK;
             uw_http_response resp = {0};
             if (s3_exec(w->s3, &r, &resp, &e) < 0)
-                uw_log(UW_LOG_WARN, "'%s' failed verification and could not be removed: %s",
-                       w->key, e.msg);
+                uw_log(UW_LOG_WARN, "'%s' failed verification and could not be removed: %s", w->key,
+                       e.msg);
             uw_http_response_clear(&resp);
             s3_req_free(&r);
         }

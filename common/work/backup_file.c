@@ -12,8 +12,8 @@
 #include "io/object.h"
 
 /* Store fd's content under the object path of e; `since` > 0 stores a block delta. */
-static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry *e,
-                 uint64_t since, uw_backup_result *res, uw_err *err)
+static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry *e, uint64_t since,
+                 uw_backup_result *res, uw_err *err)
 {
     uw_repo *r = ctx->repo;
     snprintf(e->ref, sizeof e->ref, "%s", ctx->backup_id);
@@ -30,8 +30,13 @@ static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry 
             goto retry;
         uint64_t stored = 0;
         dest = uw_count_sink(dest, &stored);
-        uw_obj_write_opts o = {UW_OBJ_FILE, r->info.system_id, ctx->compressor, ctx->level, 1,
-                               r->have_key ? &r->key : NULL, NULL};
+        uw_obj_write_opts o = {UW_OBJ_FILE,
+                               r->info.system_id,
+                               ctx->compressor,
+                               ctx->level,
+                               1,
+                               r->have_key ? &r->key : NULL,
+                               NULL};
         uw_digest content, file;
         uw_sink *w = uw_object_writer(&o, dest, &content, err);
         if (!w)
@@ -70,8 +75,8 @@ static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry 
     return rc;
 }
 
-int uw_backup_file(const uw_backup_ctx *ctx, const char *src, uw_mf_entry *e,
-                   uw_backup_result *res, uw_err *err)
+int uw_backup_file(const uw_backup_ctx *ctx, const char *src, uw_mf_entry *e, uw_backup_result *res,
+                   uw_err *err)
 {
     memset(res, 0, sizeof *res);
     int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

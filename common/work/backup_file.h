@@ -18,15 +18,15 @@ typedef struct {
 } uw_backup_ctx;
 
 typedef struct {
-    bool vanished;     /* the file disappeared before it could be read */
-    bool referenced;   /* unchanged since the prior backup: nothing stored */
-    bool delta;        /* stored as changed pages only */
+    bool vanished;   /* the file disappeared before it could be read */
+    bool referenced; /* unchanged since the prior backup: nothing stored */
+    bool delta;      /* stored as changed pages only */
     uint64_t pages, changed_pages;
 } uw_backup_result;
 
 /* `e` comes in with path, mode, mtime and size from the directory walk; on
  * success it holds sha256, ref, ext, stored and base. src is the absolute path. */
-int uw_backup_file(const uw_backup_ctx *ctx, const char *src, uw_mf_entry *e,
-                   uw_backup_result *res, uw_err *err);
+int uw_backup_file(const uw_backup_ctx *ctx, const char *src, uw_mf_entry *e, uw_backup_result *res,
+                   uw_err *err);
 
 #endif

@@ -6,7 +6,10 @@
 
 static _Thread_local int worker_id;
 
-int uw_pool_worker_id(void) { return worker_id; }
+int uw_pool_worker_id(void)
+{
+    return worker_id;
+}
 
 typedef struct {
     pthread_mutex_t lock;

@@ -67,12 +67,14 @@ static int remove_at(int at, const char *name, const char *shown, uw_err *err)
     }
     closedir(d);
     if (rc == 0 && unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        rc = uw_fail(err, UW_E_FILE, "unable to remove directory '%s': %s", shown,
-                     strerror(errno));
+        rc = uw_fail(err, UW_E_FILE, "unable to remove directory '%s': %s", shown, strerror(errno));
     return rc;
 }
 
-int uw_remove_tree(const char *path, uw_err *err) { return remove_at(AT_FDCWD, path, path, err); }
+int uw_remove_tree(const char *path, uw_err *err)
+{
+    return remove_at(AT_FDCWD, path, path, err);
+}
 
 /* Mode, time and owner as recorded, on the path itself (never through a link). */
 static int apply_meta(const uw_restore_ctx *ctx, const uw_mf_entry *e, const char *path,
@@ -84,8 +86,7 @@ static int apply_meta(const uw_restore_ctx *ctx, const uw_mf_entry *e, const cha
     /* After chown: chown clears set-id bits, and the mode must be exact
      * (the temporary file was created under the process umask). */
     if (chmod(path, (mode_t)(e->mode & 07777)) < 0)
-        return uw_fail(err, UW_E_FILE, "unable to set the mode of '%s': %s", path,
-                       strerror(errno));
+        return uw_fail(err, UW_E_FILE, "unable to set the mode of '%s': %s", path, strerror(errno));
     struct timespec ts[2] = {{(time_t)e->mtime, 0}, {(time_t)e->mtime, 0}};
     if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
         return uw_fail(err, UW_E_FILE, "unable to set the modification time of '%s': %s", path,
@@ -140,8 +141,9 @@ static int delta_chain(const uw_restore_ctx *ctx, const uw_mf_entry *e, const uw
             return uw_fail(err, UW_E_REPO_FORMAT,
                            "'%s' is stored as changed pages on backup %s, which %s", e->path,
                            cur->base,
-                           !bm ? "is not part of the chain" :
-                           k >= MAX_DELTA_CHAIN ? "loops" : "does not have that file");
+                           !bm                    ? "is not part of the chain"
+                           : k >= MAX_DELTA_CHAIN ? "loops"
+                                                  : "does not have that file");
         }
         cur = b;
     }
@@ -226,8 +228,9 @@ static int restore_delta(const uw_restore_ctx *ctx, const uw_mf_entry *e, const 
                      "rebuilt from %zu stored parts, it has %" PRIu64 " bytes instead of %" PRIu64,
                      n, d.size, e->size);
     if (rc == 0 && memcmp(d.sha256, e->sha256, 32) != 0)
-        uw_log(UW_LOG_DEBUG, "'%s': rebuilt content differs from the file the backup read "
-                             "(pages not WAL-logged, e.g. hint bits)",
+        uw_log(UW_LOG_DEBUG,
+               "'%s': rebuilt content differs from the file the backup read "
+               "(pages not WAL-logged, e.g. hint bits)",
                e->path);
     if (rc == 0 && tmp && !ctx->no_sync && fsync(fd) < 0)
         rc = uw_fail(err, UW_E_FILE, "unable to fsync '%s': %s", tmp, strerror(errno));

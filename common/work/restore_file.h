@@ -17,15 +17,15 @@
 #include "repo/repo.h"
 
 typedef struct {
-    uw_repo *repo;     /* holds the objects (key, system id) */
+    uw_repo *repo; /* holds the objects (key, system id) */
     /* Manifests an entry may point to as its `base` (block-level incremental:
      * the object holds changed pages only, the rest comes from the same path
      * in the base backup, recursively): the backup's prior chain. */
     const uw_manifest *const *manifests;
     size_t nmanifests;
-    const char *root;  /* data directory (absolute); NULL: verify only, write nothing */
-    bool delta;        /* keep an existing regular file whose size and SHA-256 match */
-    bool set_owner;    /* chown what is written to uid:gid */
+    const char *root; /* data directory (absolute); NULL: verify only, write nothing */
+    bool delta;       /* keep an existing regular file whose size and SHA-256 match */
+    bool set_owner;   /* chown what is written to uid:gid */
     uid_t uid;
     gid_t gid;
     /* Skip the per-file fsyncs (keep the atomic renames): the caller syncs the
@@ -35,9 +35,9 @@ typedef struct {
 } uw_restore_ctx;
 
 typedef struct {
-    bool skipped;      /* delta: the file on disk already had this content */
-    uint64_t bytes;    /* original size */
-    uint64_t read;     /* bytes read from the repository (0 when skipped) */
+    bool skipped;   /* delta: the file on disk already had this content */
+    uint64_t bytes; /* original size */
+    uint64_t read;  /* bytes read from the repository (0 when skipped) */
 } uw_restore_result;
 
 /* Restore entry e (type 'f') to <root>/<path> with the manifest's mode and

@@ -92,8 +92,9 @@ static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, 
         close(fd);
         return -1;
     }
-    uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor, job->level,
-                           job->threads, r->have_key ? &r->key : NULL, job->sha256};
+    uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor,
+                           job->level, job->threads,      r->have_key ? &r->key : NULL,
+                           job->sha256};
     uw_sink *w = uw_object_writer(&o, dest, NULL, err);
     if (!w) {
         close(fd);
@@ -148,8 +149,8 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
         if (st < 0)
             rc = -1;
         else if (st == 0 || size < 112)
-            rc = uw_fail(err, UW_E_STORAGE, "%s: '%s' is missing after it was written",
-                         r->st->desc, object);
+            rc = uw_fail(err, UW_E_STORAGE, "%s: '%s' is missing after it was written", r->st->desc,
+                         object);
         else if (stored)
             *stored = size;
     }
@@ -192,10 +193,12 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
     return rc;
 }
 
-bool uw_push_single_pass_ok(const uw_repo *r) { return r->st->drv->rename != NULL; }
+bool uw_push_single_pass_ok(const uw_repo *r)
+{
+    return r->st->drv->rename != NULL;
+}
 
-int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *stored,
-                        uw_err *err)
+int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *stored, uw_err *err)
 {
     *already = 0;
     char *dir = uw_repo_wal_dir(r, job->name);
@@ -217,8 +220,9 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
         uw_sink *w = NULL;
         uw_digest d;
         if (dest) {
-            uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor, job->level,
-                                   job->threads, r->have_key ? &r->key : NULL, NULL};
+            uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor,
+                                   job->level, job->threads,      r->have_key ? &r->key : NULL,
+                                   NULL};
             w = uw_object_writer(&o, dest, &d, err);
         }
         rc = w ? uw_sink_from_fd(w, fd, job->path, err) : -1;

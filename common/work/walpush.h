@@ -13,14 +13,14 @@
 #include "repo/repo.h"
 
 typedef struct {
-    const char *path;        /* local file */
-    const char *name;        /* WAL file name */
-    uint8_t sha256[32];      /* of the local file, computed before storing */
+    const char *path;   /* local file */
+    const char *name;   /* WAL file name */
+    uint8_t sha256[32]; /* of the local file, computed before storing */
     uint64_t size;
     const uw_compressor *compressor;
     int level;
-    int threads;             /* compression threads for this file */
-    struct stat st;          /* fstat of the descriptor that was hashed */
+    int threads;    /* compression threads for this file */
+    struct stat st; /* fstat of the descriptor that was hashed */
 } uw_push_job;
 
 /* Validate a local WAL file against the stanza (system id, segment size, page
@@ -34,8 +34,7 @@ bool uw_push_single_pass_ok(const uw_repo *r);
  * then rename it to <name>-<sha256>: the checksum is known only at the end.
  * Fills job->sha256 and size. *already is set when the name turned out to be
  * archived with the same content meanwhile. */
-int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *stored,
-                        uw_err *err);
+int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *stored, uw_err *err);
 /* Store the file in one repository. Returns 0 when stored or already present
  * with the same checksum (*already set), -1 otherwise. */
 int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stored, uw_err *err);

@@ -17,7 +17,8 @@
 
 /* Azurite's well-known development account. */
 #define ACCOUNT "devstoreaccount1"
-#define KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#define KEY                                                                                        \
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 /* See test_signature. */
@@ -139,17 +140,17 @@ static const uw_az_header put_h[] = {
     {"Date", "ignored because x-ms-date is set"},
 };
 static const char put_sts[] = "PUT\n"
-                              "\n"                          /* Content-Encoding */
-                              "\n"                          /* Content-Language */
-                              "1024\n"                      /* Content-Length */
-                              "1B2M2Y8AsgTpgAmY7PhCfg==\n"  /* Content-MD5 */
-                              "application/octet-stream\n"  /* Content-Type */
-                              "\n"                          /* Date */
-                              "\n"                          /* If-Modified-Since */
-                              "\n"                          /* If-Match */
-                              "\n"                          /* If-None-Match */
-                              "\n"                          /* If-Unmodified-Since */
-                              "\n"                          /* Range */
+                              "\n"                         /* Content-Encoding */
+                              "\n"                         /* Content-Language */
+                              "1024\n"                     /* Content-Length */
+                              "1B2M2Y8AsgTpgAmY7PhCfg==\n" /* Content-MD5 */
+                              "application/octet-stream\n" /* Content-Type */
+                              "\n"                         /* Date */
+                              "\n"                         /* If-Modified-Since */
+                              "\n"                         /* If-Match */
+                              "\n"                         /* If-None-Match */
+                              "\n"                         /* If-Unmodified-Since */
+                              "\n"                         /* Range */
                               "x-ms-blob-type:BlockBlob\n"
                               "x-ms-date:Tue, 25 Nov 2025 10:00:00 GMT\n"
                               "x-ms-version:2021-08-06\n"
@@ -157,10 +158,8 @@ static const char put_sts[] = "PUT\n"
                               "0000000100000000/000000010000000000000001-abc.zst";
 
 static const uw_az_header get_h[] = {
-    {"x-ms-version", "2021-08-06"},
-    {"x-ms-date", "Tue, 25 Nov 2025 10:00:01 GMT"},
-    {"Content-Length", "0"},
-    {"Range", "bytes=0-1023"},
+    {"x-ms-version", "2021-08-06"}, {"x-ms-date", "Tue, 25 Nov 2025 10:00:01 GMT"},
+    {"Content-Length", "0"},        {"Range", "bytes=0-1023"},
     {"If-Match", "\"0x8D\""},
 };
 static const char get_sts[] = "GET\n\n\n\n\n\n\n\n\"0x8D\"\n\n\nbytes=0-1023\n"
@@ -184,7 +183,8 @@ static void test_string_to_sign(void)
     /* No x-ms-date: the Date header is signed. */
     const uw_az_header d[] = {{"Date", "Tue, 25 Nov 2025 10:00:02 GMT"}, {"x-ms-version", "v"}};
     s = uw_az_string_to_sign("DELETE", d, N(d), "a", "/c/b", NULL);
-    CHECK_STR(s, "DELETE\n\n\n\n\n\nTue, 25 Nov 2025 10:00:02 GMT\n\n\n\n\n\nx-ms-version:v\n/a/c/b");
+    CHECK_STR(s,
+              "DELETE\n\n\n\n\n\nTue, 25 Nov 2025 10:00:02 GMT\n\n\n\n\n\nx-ms-version:v\n/a/c/b");
     free(s);
 }
 
@@ -213,8 +213,8 @@ static void test_signature(void)
 
     ref_sign(KEY, get_sts, ref);
     CHECK_OK(uw_az_authorization("myaccount", KEY, "GET", get_h, N(get_h), "/backups",
-                                 "restype=container&comp=list&prefix=demo%2F&delimiter=%2F",
-                                 &auth, &err) == 0,
+                                 "restype=container&comp=list&prefix=demo%2F&delimiter=%2F", &auth,
+                                 &err) == 0,
              err);
     want = uw_sprintf("SharedKey myaccount:%s", ref);
     CHECK_STR(auth, want);
@@ -228,9 +228,9 @@ static void test_signature(void)
      *     b"/devstoreaccount1/devstoreaccount1/c/b", hashlib.sha256).digest()).decode())' */
     const uw_az_header g[] = {{"x-ms-date", "Tue, 25 Nov 2025 10:00:00 GMT"},
                               {"x-ms-version", "2021-08-06"}};
-    CHECK_OK(uw_az_authorization(ACCOUNT, KEY, "GET", g, N(g), "/" ACCOUNT "/c/b", "", &auth,
-                                 &err) == 0,
-             err);
+    CHECK_OK(
+        uw_az_authorization(ACCOUNT, KEY, "GET", g, N(g), "/" ACCOUNT "/c/b", "", &auth, &err) == 0,
+        err);
     CHECK_STR(auth, "SharedKey " ACCOUNT ":" KNOWN_SIG);
     free(auth);
 
@@ -239,8 +239,8 @@ static void test_signature(void)
     sig = NULL;
     CHECK_FAIL_CODE(uw_az_sign("not base64!", "x", &sig, &err) < 0, err, UW_E_OPTION);
     CHECK(sig == NULL);
-    CHECK_FAIL_CODE(uw_az_authorization("a", "", "GET", g, N(g), "/c", NULL, &auth, &err) < 0,
-                    err, UW_E_OPTION);
+    CHECK_FAIL_CODE(uw_az_authorization("a", "", "GET", g, N(g), "/c", NULL, &auth, &err) < 0, err,
+                    UW_E_OPTION);
 }
 
 static void test_endpoint(void)

@@ -211,8 +211,7 @@ static void test_precedence(void)
         CHECK_STR(uw_cfg_str(cfg, "stanza"), "s");
         CHECKF(uw_cfg_int(cfg, "compress-level") == 6,
                "stanza=s set in [global] but [s] was not applied: compress-level=%lld (%s)",
-               (long long)uw_cfg_int(cfg, "compress-level"),
-               uw_cfg_source(cfg, "compress-level"));
+               (long long)uw_cfg_int(cfg, "compress-level"), uw_cfg_source(cfg, "compress-level"));
     }
     uw_config_free(cfg);
     /* ...which matters: here the stanza's encryption setting would be lost. */
@@ -234,15 +233,14 @@ static void test_precedence(void)
 static void test_forms(void)
 {
     uw_t_section("--name=value, --name value, repo-indexed");
-    const char *f =
-        ini("[global]\nrepo3-path=/r3\n[s]\nrepo2-path=/file2\nrepo1-type=posix\n");
+    const char *f = ini("[global]\nrepo3-path=/r3\n[s]\nrepo2-path=/file2\nrepo1-type=posix\n");
     char *cf = opt("config", f);
     uw_err err;
     uw_config *cfg;
     setenv("UE_WAL_REPO4_PATH", "/env4", 1);
-    cfg = load(UW_CMD_PITR, &err, cf, "--stanza", "s", "--compress-level", "12",
-               "--repo2-path", "/cli2", "--repo1-path=/cli1", "--pg-path", "/pg data", "--delta",
-               "--start", "--no-start", "--target-action", "pause", NULL);
+    cfg = load(UW_CMD_PITR, &err, cf, "--stanza", "s", "--compress-level", "12", "--repo2-path",
+               "/cli2", "--repo1-path=/cli1", "--pg-path", "/pg data", "--delta", "--start",
+               "--no-start", "--target-action", "pause", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
         CHECK_STR(uw_cfg_str(cfg, "stanza"), "s");
         CHECK_INT(uw_cfg_int(cfg, "compress-level"), 12);
@@ -375,7 +373,7 @@ static void test_cli_errors(void)
         {"--repo5-path=/x", "repo5-path"},
         {"--repo0-path=/x", "repo0-path"},
         {"--repo1-stanza=x", "repo1-stanza"},
-        {"--path=/x", "path"},                 /* repo option without index */
+        {"--path=/x", "path"}, /* repo option without index */
         {"--compress-type=lz4", "compress-type"},
         {"--log-level=verbose", "log-level"},
         {"--repo1-type=ftp", "repo1-type"},
@@ -392,9 +390,9 @@ static void test_cli_errors(void)
         {"--pg-path=", "pg-path"},
         {"--no-pg-path", "no-pg-path"},
         {"--no-delta=y", "no-delta"},
-        {"--delta=maybe", "delta"},           /* invalid bool */
+        {"--delta=maybe", "delta"}, /* invalid bool */
         {"--repo=5", "repo"},
-        {"--delta", "delta"},                 /* restore-only option, not valid for push */
+        {"--delta", "delta"}, /* restore-only option, not valid for push */
         {"--pgdata=/x", "pgdata"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -427,8 +425,7 @@ static void test_cli_errors(void)
         {"--no-cipher-pass=SECRETXYZ", NULL},
     };
     for (size_t i = 0; i < sizeof secret_args / sizeof secret_args[0]; i++) {
-        cfg = load(UW_CMD_PUSH, &err, cf, "--stanza=s", secret_args[i][0], secret_args[i][1],
-                   NULL);
+        cfg = load(UW_CMD_PUSH, &err, cf, "--stanza=s", secret_args[i][0], secret_args[i][1], NULL);
         CHECKF(cfg == NULL && err.code == UW_E_OPTION, "'%s' accepted", secret_args[i][0]);
         CHECK_NOT_CONTAINS(err.msg, "SECRETXYZ");
         CHECK_CONTAINS(err.msg, "cipher-pass");
@@ -556,8 +553,8 @@ static void test_file_errors(void)
         char where[300];
         snprintf(where, sizeof where, "%s:%d", f, cases[i].line);
         CHECKF(strstr(err.msg, where) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg, where);
-        CHECKF(strstr(err.msg, cases[i].mention) != NULL, "case %zu: '%s' lacks '%s'", i,
-               err.msg, cases[i].mention);
+        CHECKF(strstr(err.msg, cases[i].mention) != NULL, "case %zu: '%s' lacks '%s'", i, err.msg,
+               cases[i].mention);
         uw_config_free(cfg);
         free(cf);
     }
@@ -609,8 +606,8 @@ static void test_stanza_names(void)
     const char *f = ini("");
     char *cf = opt("config", f);
     uw_err err;
-    const char *bad[] = {"a/b", "/abs", "../up", "..", ".", ".hidden", "a b", "a\\b", "sp ace",
-                         "semi;colon", "new\nline", "x/"};
+    const char *bad[] = {"a/b", "/abs", "../up",  "..",         ".",         ".hidden",
+                         "a b", "a\\b", "sp ace", "semi;colon", "new\nline", "x/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *a = opt("stanza", bad[i]);
         uw_config *cfg = load(UW_CMD_PUSH, &err, cf, a, NULL);
@@ -781,8 +778,8 @@ static void check_size(const char *s, int64_t want)
 {
     int64_t v = -7;
     int rc = uw_parse_size(s, &v);
-    CHECKF(rc == 0 && v == want, "uw_parse_size('%s') = %d, %lld; want %lld", s, rc,
-           (long long)v, (long long)want);
+    CHECKF(rc == 0 && v == want, "uw_parse_size('%s') = %d, %lld; want %lld", s, rc, (long long)v,
+           (long long)want);
 }
 
 static void test_parse_size(void)
@@ -802,8 +799,21 @@ static void test_parse_size(void)
     check_size("1T", 1LL << 40);
     check_size("512B", 512);
     check_size("512b", 512);
-    const char *bad[] = {"x", "-1", "", "k", "1x", "1.5M", "1MiBx", "1M B", "1 M", "1KK",
-                         "-1k", "9223372036854775807k", "99999999999999999999", "1iB", "1Mi B"};
+    const char *bad[] = {"x",
+                         "-1",
+                         "",
+                         "k",
+                         "1x",
+                         "1.5M",
+                         "1MiBx",
+                         "1M B",
+                         "1 M",
+                         "1KK",
+                         "-1k",
+                         "9223372036854775807k",
+                         "99999999999999999999",
+                         "1iB",
+                         "1Mi B"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v = 12345;
         int rc = uw_parse_size(bad[i], &v);

@@ -161,9 +161,18 @@ static void test_kdf(void)
     struct {
         uint64_t n;
         uint32_t r, p;
-    } absurd[] = {{0, 8, 1},       {1, 8, 1},        {3, 8, 1},         {1000, 8, 1},
-                  {1u << 23, 8, 1}, {1ULL << 40, 8, 1}, {UINT64_MAX, 8, 1}, {1024, 0, 1},
-                  {1024, 65, 1},    {1024, UINT32_MAX, 1}, {1024, 8, 0}, {1024, 8, 17},
+    } absurd[] = {{0, 8, 1},
+                  {1, 8, 1},
+                  {3, 8, 1},
+                  {1000, 8, 1},
+                  {1u << 23, 8, 1},
+                  {1ULL << 40, 8, 1},
+                  {UINT64_MAX, 8, 1},
+                  {1024, 0, 1},
+                  {1024, 65, 1},
+                  {1024, UINT32_MAX, 1},
+                  {1024, 8, 0},
+                  {1024, 8, 17},
                   {1024, 8, UINT32_MAX}};
     for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
         uw_kdf_params bad = p1;
@@ -189,8 +198,7 @@ static void test_kdf(void)
     /* HMAC-SHA256(master, "ue-wal key check"), stored in every stanza.info. */
     uint8_t mac[32];
     unsigned int maclen = sizeof mac;
-    HMAC(EVP_sha256(), a.master, UW_KEY_LEN, (const uint8_t *)"ue-wal key check", 16, mac,
-         &maclen);
+    HMAC(EVP_sha256(), a.master, UW_KEY_LEN, (const uint8_t *)"ue-wal key check", 16, mac, &maclen);
     char machex[65];
     uw_hex(mac, 32, machex);
     CHECK_STR(ca, machex);
@@ -241,8 +249,7 @@ static void test_gcm(void)
         /* The writer's piece size does not change the output. */
         for (size_t pi = 1; pi < sizeof pieces / sizeof pieces[0]; pi++) {
             uw_buf ct2 = {0};
-            CHECK_OK(seal(key, AAD, sizeof AAD, chunk, plain, n, pieces[pi], &ct2, &err) == 0,
-                     err);
+            CHECK_OK(seal(key, AAD, sizeof AAD, chunk, plain, n, pieces[pi], &ct2, &err) == 0, err);
             CHECKF(ct2.len == ct.len && memcmp(ct2.data, ct.data, ct.len) == 0,
                    "size %zu piece %zu: different ciphertext", n, pieces[pi]);
             uw_buf_free(&ct2);
@@ -254,16 +261,15 @@ static void test_gcm(void)
             int rc = open_(key, AAD, sizeof AAD, chunk, ct.data, ct.len, pieces[pi], &st, &err);
             CHECKF(rc == 0, "size %zu piece %zu: %s", n, pieces[pi], err.msg);
             CHECKF(st.data.len == n && (n == 0 || memcmp(st.data.data, plain, n) == 0),
-                   "size %zu piece %zu: wrong plaintext (%zu bytes)", n, pieces[pi],
-                   st.data.len);
+                   "size %zu piece %zu: wrong plaintext (%zu bytes)", n, pieces[pi], st.data.len);
             CHECK_INT(st.finished, 1);
             uw_buf_free(&st.data);
         }
 
         /* Wrong key, wrong header, wrong chunk size. */
         rec_state st;
-        CHECK_FAIL_CODE(open_(key2, AAD, sizeof AAD, chunk, ct.data, ct.len, 0, &st, &err) < 0,
-                        err, UW_E_DECRYPT);
+        CHECK_FAIL_CODE(open_(key2, AAD, sizeof AAD, chunk, ct.data, ct.len, 0, &st, &err) < 0, err,
+                        UW_E_DECRYPT);
         check_rejected(&st, plain, n, chunk, "wrong key");
         uw_buf_free(&st.data);
         uint8_t aad2[sizeof AAD];
@@ -286,8 +292,7 @@ static void test_gcm(void)
                 rc = open_(key, AAD, sizeof AAD, chunk, ct.data, ct.len, 0, &st, &err);
                 ct.data[i] ^= (uint8_t)(1u << bit);
                 CHECKF(rc < 0 && err.code == UW_E_DECRYPT,
-                       "size %zu: flip at %zu bit %d: rc %d code %d", n, i, bit, rc,
-                       (int)err.code);
+                       "size %zu: flip at %zu bit %d: rc %d code %d", n, i, bit, rc, (int)err.code);
                 check_rejected(&st, plain, n, chunk, "flip");
                 uw_buf_free(&st.data);
             }
@@ -326,8 +331,8 @@ static void test_gcm(void)
         memcpy(ct.data, ct.data + unit, unit);
         memcpy(ct.data + unit, tmp, unit);
         rec_state st;
-        CHECK_FAIL_CODE(open_(key, AAD, sizeof AAD, chunk, ct.data, ct.len, 0, &st, &err) < 0,
-                        err, UW_E_DECRYPT);
+        CHECK_FAIL_CODE(open_(key, AAD, sizeof AAD, chunk, ct.data, ct.len, 0, &st, &err) < 0, err,
+                        UW_E_DECRYPT);
         check_rejected(&st, plain, n, chunk, "swap");
         uw_buf_free(&st.data);
         memcpy(tmp, ct.data, unit); /* swap back */
@@ -371,8 +376,8 @@ static void test_gcm(void)
     const size_t pieces2[] = {0, 1, 4096, 65536 + 16, 100000};
     for (size_t pi = 0; pi < sizeof pieces2 / sizeof pieces2[0]; pi++) {
         rec_state st;
-        int rc = open_(key, AAD, sizeof AAD, UW_CHUNK_DEFAULT, ct.data, ct.len, pieces2[pi], &st,
-                       &err);
+        int rc =
+            open_(key, AAD, sizeof AAD, UW_CHUNK_DEFAULT, ct.data, ct.len, pieces2[pi], &st, &err);
         CHECKF(rc == 0 && st.data.len == big && memcmp(st.data.data, data, big) == 0 &&
                    st.finished == 1,
                "piece %zu: %s", pieces2[pi], err.msg);

@@ -212,7 +212,10 @@ static void server_stop(void)
 
 /* ------------------------------------------------------------- tests -- */
 
-static char *url(const char *path) { return uw_sprintf("http://127.0.0.1:%d%s", srv_port, path); }
+static char *url(const char *path)
+{
+    return uw_sprintf("http://127.0.0.1:%d%s", srv_port, path);
+}
 
 static double now_s(void)
 {
@@ -411,7 +414,10 @@ static int cs_finish(uw_sink *s, uw_err *err)
     (void)err;
     return 0;
 }
-static void cs_destroy(uw_sink *s) { (void)s; }
+static void cs_destroy(uw_sink *s)
+{
+    (void)s;
+}
 
 static void test_streaming(uw_http *h)
 {

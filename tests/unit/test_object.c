@@ -107,8 +107,8 @@ typedef struct {
 static int write_obj(const wopts *o, const uint8_t *data, size_t len, size_t piece, uw_buf *out,
                      uw_digest *dg, rec_state *st, uw_err *err)
 {
-    uw_obj_write_opts opts = {o->kind ? o->kind : UW_OBJ_WAL, o->sysid, o->comp, 3,
-                              o->threads, o->key, o->expect};
+    uw_obj_write_opts opts = {
+        o->kind ? o->kind : UW_OBJ_WAL, o->sysid, o->comp, 3, o->threads, o->key, o->expect};
     uw_err_clear(err);
     uw_sink *w = uw_object_writer(&opts, rec_new(st), dg, err);
     if (!w)
@@ -120,8 +120,7 @@ static int write_obj(const wopts *o, const uint8_t *data, size_t len, size_t pie
 }
 
 static int read_obj(const uint8_t *obj, size_t len, const uw_key *key, uint64_t sysid,
-                    const uint8_t *expect, size_t piece, rec_state *st, uw_digest *dg,
-                    uw_err *err)
+                    const uint8_t *expect, size_t piece, rec_state *st, uw_digest *dg, uw_err *err)
 {
     uw_obj_read_opts opts = {sysid, expect, key, "unit-object", false};
     uw_err_clear(err);
@@ -167,8 +166,8 @@ static void test_round_trips(void)
                     snprintf(what, sizeof what, "%s %s %zu", combo(comps[ci], keys[ki]),
                              di ? "text" : "random", n);
                     /* Odd sizes also go through zstd's multi-threaded mode. */
-                    wopts o = {comps[ci], keys[ki], 6543210987654321ULL, NULL, UW_OBJ_WAL,
-                               si % 2 ? 3 : 1};
+                    wopts o = {comps[ci], keys[ki],   6543210987654321ULL,
+                               NULL,      UW_OBJ_WAL, si % 2 ? 3 : 1};
                     uw_buf obj;
                     uw_digest wd;
                     rec_state st;
@@ -181,24 +180,22 @@ static void test_round_trips(void)
                            st.finished, st.destroyed);
                     uint8_t sha[32];
                     uw_sha256(data, n, sha);
-                    CHECKF(wd.size == n && memcmp(wd.sha256, sha, 32) == 0,
-                           "%s: writer digest", what);
+                    CHECKF(wd.size == n && memcmp(wd.sha256, sha, 32) == 0, "%s: writer digest",
+                           what);
                     /* Framing: skippable frame, "UEW1", compressor and cipher ids. */
                     CHECKF(obj.len >= UW_OBJ_HEADER_LEN + UW_OBJ_TRAILER_LEN &&
                                memcmp(obj.data, "\x5E\x2A\x4D\x18", 4) == 0 &&
-                               memcmp(obj.data + 8, "UEW1", 4) == 0 &&
-                               obj.data[12] == UW_OBJ_WAL && obj.data[13] == comps[ci]->id &&
+                               memcmp(obj.data + 8, "UEW1", 4) == 0 && obj.data[12] == UW_OBJ_WAL &&
+                               obj.data[13] == comps[ci]->id &&
                                obj.data[14] == (keys[ki] ? 1 : 0) &&
                                memcmp(obj.data + obj.len - 52, "UEWT", 4) == 0,
                            "%s: framing", what);
                     if (!keys[ki] && ci == 0)
                         CHECKF(obj.len == n + UW_OBJ_HEADER_LEN + UW_OBJ_TRAILER_LEN &&
-                                   (n == 0 ||
-                                    memcmp(obj.data + UW_OBJ_HEADER_LEN, data, n) == 0),
+                                   (n == 0 || memcmp(obj.data + UW_OBJ_HEADER_LEN, data, n) == 0),
                                "%s: plain payload is not the content", what);
                     if (keys[ki] && n >= 32)
-                        CHECKF(!memmem(obj.data, obj.len, data, 32), "%s: plaintext visible",
-                               what);
+                        CHECKF(!memmem(obj.data, obj.len, data, 32), "%s: plaintext visible", what);
                     if (di && ci == 1 && n > 65536)
                         CHECKF(obj.len < n / 4, "%s: text not compressed (%zu)", what, obj.len);
                     /* An unencrypted zstd object is a valid .zst file. */
@@ -219,8 +216,7 @@ static void test_round_trips(void)
                         rc = read_obj(obj.data, obj.len, keys[ki], 6543210987654321ULL, sha,
                                       pieces[pi], &rs, &rd, &err);
                         CHECKF(rc == 0, "%s piece %zu: read: %s", what, pieces[pi], err.msg);
-                        CHECKF(rs.data.len == n &&
-                                   (n == 0 || memcmp(rs.data.data, data, n) == 0),
+                        CHECKF(rs.data.len == n && (n == 0 || memcmp(rs.data.data, data, n) == 0),
                                "%s piece %zu: content differs (%zu bytes)", what, pieces[pi],
                                rs.data.len);
                         CHECKF(rc != 0 || rs.finished == 1, "%s piece %zu: finished %d", what,
@@ -240,8 +236,7 @@ static void test_round_trips(void)
     CHECK_OK(write_obj(&o, rnd, max, 1, &obj, &wd, &st, &err) == 0, err);
     rec_state rs;
     int rc = read_obj(obj.data, obj.len, &key_a, 0, NULL, 1, &rs, NULL, &err);
-    CHECKF(rc == 0 && rs.data.len == max && memcmp(rs.data.data, rnd, max) == 0 &&
-               rs.finished == 1,
+    CHECKF(rc == 0 && rs.data.len == max && memcmp(rs.data.data, rnd, max) == 0 && rs.finished == 1,
            "1 MiB byte-wise: %s", err.msg);
     uw_buf_free(&rs.data);
     uw_buf_free(&obj);
@@ -368,8 +363,8 @@ static void test_damage(void)
                 uint8_t *copy = malloc(len + 64);
 
                 section_for("truncated objects", ci, ki, text);
-                size_t cuts[] = {0,       1,       8,       12,      51,      52,
-                                 53,      60,      111,     112,     len / 2, len - 61,
+                size_t cuts[] = {0,        1,        8,        12,       51,      52,
+                                 53,       60,       111,      112,      len / 2, len - 61,
                                  len - 60, len - 59, len - 52, len - 30, len - 2, len - 1};
                 for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++)
                     for (size_t piece = 0; piece <= 7; piece += 7)
@@ -399,8 +394,8 @@ static void test_damage(void)
                     memcpy(copy, s.obj.data, len);
                     copy[i] ^= 0x01;
                     if (i == 11) /* the format version byte */
-                        expect_reject(&s, copy, len, s.key, 0, UW_E_FORMAT_VERSION,
-                                      UW_E_CORRUPT, "flip header byte %zu", i);
+                        expect_reject(&s, copy, len, s.key, 0, UW_E_FORMAT_VERSION, UW_E_CORRUPT,
+                                      "flip header byte %zu", i);
                     else
                         expect_reject(&s, copy, len, s.key, i % 3 ? 0 : 5, UW_E_CORRUPT,
                                       UW_E_CORRUPT, "flip header byte %zu", i);
@@ -409,14 +404,33 @@ static void test_damage(void)
                 section_for("flipped payload bytes", ci, ki, text);
                 allow_identical = ci == 1 && !keys[ki];
                 size_t payload = len - UW_OBJ_HEADER_LEN - UW_OBJ_TRAILER_LEN;
-                size_t pos[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-                                payload / 3, payload / 2, payload - 17, payload - 16,
-                                payload - 2, payload - 1};
+                size_t pos[] = {0,
+                                1,
+                                2,
+                                3,
+                                4,
+                                5,
+                                6,
+                                7,
+                                8,
+                                9,
+                                10,
+                                11,
+                                12,
+                                13,
+                                14,
+                                15,
+                                payload / 3,
+                                payload / 2,
+                                payload - 17,
+                                payload - 16,
+                                payload - 2,
+                                payload - 1};
                 for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++) {
                     memcpy(copy, s.obj.data, len);
                     copy[UW_OBJ_HEADER_LEN + pos[i]] ^= 0x20;
-                    expect_reject(&s, copy, len, s.key, i % 2 ? 4096 : 0, bad_payload,
-                                  bad_payload, "flip payload byte %zu", pos[i]);
+                    expect_reject(&s, copy, len, s.key, i % 2 ? 4096 : 0, bad_payload, bad_payload,
+                                  "flip payload byte %zu", pos[i]);
                 }
                 for (size_t p = 17; p < payload; p += payload / 29 + 1) {
                     memcpy(copy, s.obj.data, len);
@@ -430,8 +444,8 @@ static void test_damage(void)
                 for (size_t i = 0; i < UW_OBJ_TRAILER_LEN; i++) {
                     memcpy(copy, s.obj.data, len);
                     copy[len - UW_OBJ_TRAILER_LEN + i] ^= 0x04;
-                    expect_reject(&s, copy, len, s.key, i % 2 ? 7 : 0, UW_E_CORRUPT,
-                                  UW_E_CORRUPT, "flip trailer byte %zu", i);
+                    expect_reject(&s, copy, len, s.key, i % 2 ? 7 : 0, UW_E_CORRUPT, UW_E_CORRUPT,
+                                  "flip trailer byte %zu", i);
                 }
                 free(copy);
                 free_sample(&s);
@@ -474,8 +488,8 @@ static void test_checks(void)
                   "wrong key%.0zu", (size_t)0);
     expect_reject(&se, se.obj.data, se.obj.len, &key_b, 1, UW_E_DECRYPT, UW_E_DECRYPT,
                   "wrong key, byte-wise%.0zu", (size_t)0);
-    expect_reject(&se, se.obj.data, se.obj.len, NULL, 0, UW_E_CRYPTO, UW_E_CRYPTO,
-                  "no key%.0zu", (size_t)0);
+    expect_reject(&se, se.obj.data, se.obj.len, NULL, 0, UW_E_CRYPTO, UW_E_CRYPTO, "no key%.0zu",
+                  (size_t)0);
     expect_reject(&se, se.obj.data, se.obj.len, NULL, 1, UW_E_CRYPTO, UW_E_CRYPTO,
                   "no key, byte-wise%.0zu", (size_t)0);
     /* An encrypted object that is tiny. */
@@ -506,8 +520,8 @@ static void test_checks(void)
     copy[26] = 0;
     copy[27] = 0;
     fix_header_check(copy);
-    expect_reject(&se, copy, se.obj.len, &key_a, 0, UW_E_CORRUPT, UW_E_DECRYPT,
-                  "chunk size 0%.0zu", (size_t)0);
+    expect_reject(&se, copy, se.obj.len, &key_a, 0, UW_E_CORRUPT, UW_E_DECRYPT, "chunk size 0%.0zu",
+                  (size_t)0);
     memcpy(copy, se.obj.data, se.obj.len);
     copy[26] = 2; /* chunk size 128 KiB */
     fix_header_check(copy);
@@ -552,14 +566,14 @@ static void test_checks(void)
     uw_buf_free(&rs.data);
     CHECK_OK(read_obj(sp.obj.data, sp.obj.len, NULL, 0, NULL, 0, &rs, &rd, &err) == 0, err);
     uw_buf_free(&rs.data);
-    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 78, NULL, 0, &rs, &rd, &err) < 0,
-                    err, UW_E_FOREIGN);
+    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 78, NULL, 0, &rs, &rd, &err) < 0, err,
+                    UW_E_FOREIGN);
     CHECK_INT(rs.finished, 0);
     CHECK_CONTAINS(err.msg, "77");
     CHECK_CONTAINS(err.msg, "78");
     uw_buf_free(&rs.data);
-    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 78, NULL, 1, &rs, &rd, &err) < 0,
-                    err, UW_E_FOREIGN);
+    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 78, NULL, 1, &rs, &rd, &err) < 0, err,
+                    UW_E_FOREIGN);
     CHECK_INT(rs.finished, 0);
     uw_buf_free(&rs.data);
     /* An object not tied to a cluster (system id 0) is readable anywhere. */
@@ -568,13 +582,13 @@ static void test_checks(void)
     uint8_t other[32];
     memcpy(other, sp.sha, 32);
     other[31] ^= 1;
-    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 77, other, 0, &rs, &rd, &err) < 0,
-                    err, UW_E_CORRUPT);
+    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 77, other, 0, &rs, &rd, &err) < 0, err,
+                    UW_E_CORRUPT);
     CHECK_INT(rs.finished, 0);
     CHECK_CONTAINS(err.msg, "unit-object");
     uw_buf_free(&rs.data);
-    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 77, other, 13, &rs, &rd, &err) < 0,
-                    err, UW_E_CORRUPT);
+    CHECK_FAIL_CODE(read_obj(sp.obj.data, sp.obj.len, NULL, 77, other, 13, &rs, &rd, &err) < 0, err,
+                    UW_E_CORRUPT);
     CHECK_INT(rs.finished, 0);
     uw_buf_free(&rs.data);
 
@@ -765,8 +779,7 @@ int main(void)
     test_parallel_parts();
     test_pipeline();
     uw_t_section_end();
-    printf("(%d damaged plain zstd objects decoded to the exact original content)\n",
-           harmless);
+    printf("(%d damaged plain zstd objects decoded to the exact original content)\n", harmless);
     printf("(%.2f s cpu)\n", (double)(clock() - t0) / CLOCKS_PER_SEC);
     return uw_t_done("test_object");
 }

@@ -28,11 +28,10 @@ static void sha_hex(const char *s, char out[65])
 
 /* Sign with the S3 examples' fixed parameters. */
 static void s3_sign(const char *method, const char *path, const char *query,
-                    const char *const *headers, size_t n, const char *payload,
-                    uw_sigv4_result *r)
+                    const char *const *headers, size_t n, const char *payload, uw_sigv4_result *r)
 {
-    uw_sigv4_input in = {method, path,     query,       headers, n,     payload,
-                         "20130524T000000Z", "us-east-1", "s3", S3_KEY, S3_SECRET};
+    uw_sigv4_input in = {method,      path, query,  headers,  n, payload, "20130524T000000Z",
+                         "us-east-1", "s3", S3_KEY, S3_SECRET};
     uw_sigv4_sign(&in, r);
 }
 
@@ -43,14 +42,12 @@ static void test_s3_examples(void)
     {
         /* GET Object: first 10 bytes of test.txt */
         const char *hd[] = {"Host: examplebucket.s3.amazonaws.com", "Range: bytes=0-9",
-                            empty_sha_line,
-                            "x-amz-date: 20130524T000000Z"};
+                            empty_sha_line, "x-amz-date: 20130524T000000Z"};
         uw_sigv4_result r;
         s3_sign("GET", "/test.txt", NULL, hd, 4, UW_SIGV4_EMPTY_SHA256, &r);
         CHECK_STR(r.canonical_request,
                   "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
-                  "x-amz-content-sha256:" UW_SIGV4_EMPTY_SHA256
-                  "\nx-amz-date:20130524T000000Z\n\n"
+                  "x-amz-content-sha256:" UW_SIGV4_EMPTY_SHA256 "\nx-amz-date:20130524T000000Z\n\n"
                   "host;range;x-amz-content-sha256;x-amz-date\n" UW_SIGV4_EMPTY_SHA256);
         CHECK_STR(r.string_to_sign,
                   "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
@@ -86,8 +83,7 @@ static void test_s3_examples(void)
     }
     {
         /* GET Bucket Lifecycle: "?lifecycle" has no value -> "lifecycle=" */
-        const char *hd[] = {"Host: examplebucket.s3.amazonaws.com",
-                            "x-amz-date: 20130524T000000Z",
+        const char *hd[] = {"Host: examplebucket.s3.amazonaws.com", "x-amz-date: 20130524T000000Z",
                             empty_sha_line};
         uw_sigv4_result r;
         s3_sign("GET", "/", "lifecycle", hd, 3, UW_SIGV4_EMPTY_SHA256, &r);
@@ -99,8 +95,7 @@ static void test_s3_examples(void)
     }
     {
         /* Get Bucket (List Objects) */
-        const char *hd[] = {"Host: examplebucket.s3.amazonaws.com",
-                            "x-amz-date: 20130524T000000Z",
+        const char *hd[] = {"Host: examplebucket.s3.amazonaws.com", "x-amz-date: 20130524T000000Z",
                             empty_sha_line};
         uw_sigv4_result r;
         s3_sign("GET", "/", "prefix=J&max-keys=2", hd, 3, UW_SIGV4_EMPTY_SHA256, &r);
@@ -121,14 +116,15 @@ static void suite_sign(const char *method, const char *path, const char *query,
     size_t n = 2;
     for (size_t i = 0; i < nextra && n < 8; i++)
         hd[n++] = extra[i];
-    uw_sigv4_input in = {method,  path,       query,      hd,        n,          payload,
-                         "20150830T123600Z", "us-east-1", "service", SUITE_KEY, SUITE_SECRET};
+    uw_sigv4_input in = {
+        method,      path,      query,     hd,          n, payload, "20150830T123600Z",
+        "us-east-1", "service", SUITE_KEY, SUITE_SECRET};
     uw_sigv4_sign(&in, r);
 }
 
-static void check_suite(const char *name, const char *method, const char *path,
-                        const char *query, const char *const *extra, size_t nextra,
-                        const char *body, const char *want_sig)
+static void check_suite(const char *name, const char *method, const char *path, const char *query,
+                        const char *const *extra, size_t nextra, const char *body,
+                        const char *want_sig)
 {
     char ph[65];
     sha_hex(body, ph);
@@ -153,10 +149,10 @@ static void test_suite_vectors(void)
                   "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
         uw_sigv4_result_free(&r);
     }
-    check_suite("get-vanilla-query-order-key-case", "GET", "/", "Param2=value2&Param1=value1",
-                NULL, 0, "", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
-    check_suite("get-vanilla-query-order-value", "GET", "/", "Param1=value2&Param1=value1", NULL,
-                0, "", "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694");
+    check_suite("get-vanilla-query-order-key-case", "GET", "/", "Param2=value2&Param1=value1", NULL,
+                0, "", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
+    check_suite("get-vanilla-query-order-value", "GET", "/", "Param1=value2&Param1=value1", NULL, 0,
+                "", "5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694");
     /* "/?ሴ=bar": UTF-8 in the query name, sent encoded */
     check_suite("get-vanilla-utf8-query", "GET", "/", "%E1%88%B4=bar", NULL, 0, "",
                 "2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04");
@@ -276,8 +272,9 @@ static void test_object_keys(void)
     CHECK(strlen(r.signature) == 64);
     uw_sigv4_result_free(&r);
     /* A different secret changes the signature; the secret never appears. */
-    uw_sigv4_input in = {"GET", "/", NULL, hd, 3, "UNSIGNED-PAYLOAD", "20130524T000000Z",
-                         "us-east-1", "s3", S3_KEY, "other-secret"};
+    uw_sigv4_input in = {
+        "GET", "/",    NULL,          hd, 3, "UNSIGNED-PAYLOAD", "20130524T000000Z", "us-east-1",
+        "s3",  S3_KEY, "other-secret"};
     uw_sigv4_result r2;
     uw_sigv4_sign(&in, &r2);
     s3_sign("GET", "/", NULL, hd, 3, "UNSIGNED-PAYLOAD", &r);
@@ -304,8 +301,12 @@ static void test_base64(void)
     uw_t_section("base64");
     struct {
         const char *in, *out;
-    } v[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-             {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    } v[] = {{"", ""},
+             {"f", "Zg=="},
+             {"fo", "Zm8="},
+             {"foo", "Zm9v"},
+             {"foob", "Zm9vYg=="},
+             {"fooba", "Zm9vYmE="},
              {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char *e = uw_base64_encode(v[i].in, strlen(v[i].in));

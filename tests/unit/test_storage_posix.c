@@ -44,7 +44,10 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     remove(path);
     return 0;
 }
-static void rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static char root[64], conf[64];
 
@@ -183,13 +186,12 @@ static void test_basic(uw_storage *st)
     uw_t_section("read errors");
     uw_err_clear(&err);
     buf = (uw_buf){0};
-    CHECK_FAIL_CODE(uw_storage_get(st, "s/archive/0000000100000000/missing", &buf, &err) < 0,
-                    err, UW_E_NOT_FOUND);
+    CHECK_FAIL_CODE(uw_storage_get(st, "s/archive/0000000100000000/missing", &buf, &err) < 0, err,
+                    UW_E_NOT_FOUND);
     CHECK_CONTAINS(err.msg, "missing");
     CHECK_INT(buf.len, 0);
     uw_err_clear(&err);
-    CHECK_FAIL_CODE(uw_storage_get(st, "no/such/dir/file", &buf, &err) < 0, err,
-                    UW_E_NOT_FOUND);
+    CHECK_FAIL_CODE(uw_storage_get(st, "no/such/dir/file", &buf, &err) < 0, err, UW_E_NOT_FOUND);
     uw_buf_free(&buf);
     /* Reading a directory is an error, but not "not found". */
     uw_err_clear(&err);
@@ -242,8 +244,7 @@ static void test_basic(uw_storage *st)
         CHECK_INT(dir_entries(dir, &temps), before + 1); /* the temp file exists... */
         CHECK_INT(temps, 1);
         listing lt = {0};
-        CHECK_OK(uw_storage_list(st, "s/archive/0000000100000000", list_cb, &lt, &err) == 0,
-                 err);
+        CHECK_OK(uw_storage_list(st, "s/archive/0000000100000000", list_cb, &lt, &err) == 0, err);
         CHECK_INT(lt.n, 3); /* ...but is not listed */
         CHECK_INT(find(&lt, "obj-3"), -1);
         CHECK_INT(uw_storage_stat(st, "s/archive/0000000100000000/obj-3", &size, &err), 0);

@@ -74,7 +74,10 @@ static int refuse_finish(uw_sink *s, uw_err *err)
     (void)err;
     return 0;
 }
-static void refuse_destroy(uw_sink *s) { (void)s; }
+static void refuse_destroy(uw_sink *s)
+{
+    (void)s;
+}
 
 int main(void)
 {

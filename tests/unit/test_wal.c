@@ -58,10 +58,10 @@ static void test_parse(void)
         "00000001000000000000000a.partial", /* lower-case hex */
         "0000000a.history",
         "000000010000000000000002.0000002a.backup",
-        "00000001000000000000001",           /* 23 characters */
-        "0000000100000000000000011",         /* 25 characters */
+        "00000001000000000000001",   /* 23 characters */
+        "0000000100000000000000011", /* 25 characters */
         "000000010000000000000001.",
-        "000000000000000000000001",          /* timeline 0 */
+        "000000000000000000000001", /* timeline 0 */
         "00000000.history",
         "000000000000000000000001.partial",
         "000000000000000000000002.00000028.backup",
@@ -193,8 +193,9 @@ static void test_lsn(void)
     CHECK_U64(lsn, UINT64_MAX);
     CHECK_INT(uw_lsn_parse("abc/def", &lsn), 0); /* PostgreSQL accepts lower case here */
     CHECK_U64(lsn, 0xABC00000DEFULL);
-    const char *bad[] = {"16", "x/1", "1/", "100000000/0", "0/100000000", "", "/1", "1//2",
-                         "1/2/3", "1/2x", " 1/2", "1/ 2", "-1/2", "1/-2", "1:2", "1/2 "};
+    const char *bad[] = {"16",   "x/1",  "1/",    "100000000/0", "0/100000000", "",
+                         "/1",   "1//2", "1/2/3", "1/2x",        " 1/2",        "1/ 2",
+                         "-1/2", "1/-2", "1:2",   "1/2 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         lsn = 0x1234;
         CHECKF(uw_lsn_parse(bad[i], &lsn) == -1, "'%s' accepted as %llx", bad[i],
@@ -225,12 +226,20 @@ static void test_lsn(void)
     uw_t_section("uw_wal_seg_size_valid");
     for (int shift = 20; shift <= 30; shift++)
         CHECKF(uw_wal_seg_size_valid(1ULL << shift), "2^%d rejected", shift);
-    const uint64_t invalid[] = {0, 1, 1u << 19, (1u << 20) - 1, (1u << 20) + 1, 3u << 20,
-                                (16u << 20) + 4096, 1ULL << 31, 1ULL << 32, 1ULL << 40,
-                                UINT64_MAX, (1ULL << 30) + (1ULL << 29)};
+    const uint64_t invalid[] = {0,
+                                1,
+                                1u << 19,
+                                (1u << 20) - 1,
+                                (1u << 20) + 1,
+                                3u << 20,
+                                (16u << 20) + 4096,
+                                1ULL << 31,
+                                1ULL << 32,
+                                1ULL << 40,
+                                UINT64_MAX,
+                                (1ULL << 30) + (1ULL << 29)};
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
-        CHECKF(!uw_wal_seg_size_valid(invalid[i]), "%llu accepted",
-               (unsigned long long)invalid[i]);
+        CHECKF(!uw_wal_seg_size_valid(invalid[i]), "%llu accepted", (unsigned long long)invalid[i]);
 }
 
 static void put16(uint8_t *p, uint16_t v)
@@ -318,8 +327,7 @@ static void test_header(void)
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         make_header(h, unknown[i], 0x0002);
         uw_err_clear(&err);
-        CHECK_FAIL_CODE(uw_wal_header_parse(h, sizeof h, &hdr, &err) < 0, err,
-                        UW_E_WAL_INVALID);
+        CHECK_FAIL_CODE(uw_wal_header_parse(h, sizeof h, &hdr, &err) < 0, err, UW_E_WAL_INVALID);
         CHECK_INT(uw_wal_magic_version(unknown[i]), 0);
     }
     /* Big-endian byte order of a valid magic is not accepted. */

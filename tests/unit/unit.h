@@ -72,8 +72,8 @@ static inline bool uw_t_check(bool cond, const char *file, int line, const char 
     }
     uw_t_failures++;
     uw_t_sec_failures++;
-    printf("  FAILED %s:%d: [%s] %s%s%s\n", file, line, uw_t_sec_name ? uw_t_sec_name : "-",
-           expr, *msg ? " -- " : "", msg);
+    printf("  FAILED %s:%d: [%s] %s%s%s\n", file, line, uw_t_sec_name ? uw_t_sec_name : "-", expr,
+           *msg ? " -- " : "", msg);
     fflush(stdout);
     return false;
 }
@@ -88,64 +88,63 @@ static inline int uw_t_done(const char *program)
 
 /* The condition is evaluated before the message arguments (comma operator), so
  * a message may show values the condition's calls produced (err.msg...). */
-#define CHECK(cond)                                                                           \
+#define CHECK(cond)                                                                                \
     (uw_t_cond_ = (cond), uw_t_check(uw_t_cond_, __FILE__, __LINE__, #cond, "%s", ""))
 /* CHECKF(cond, fmt, args...): message printed when the check fails. */
-#define CHECKF(cond, ...)                                                                     \
+#define CHECKF(cond, ...)                                                                          \
     (uw_t_cond_ = (cond), uw_t_check(uw_t_cond_, __FILE__, __LINE__, #cond, __VA_ARGS__))
 
-#define CHECK_INT(a, b)                                                                       \
-    do {                                                                                      \
-        long long uw_t_a_ = (long long)(a), uw_t_b_ = (long long)(b);                         \
-        uw_t_check(uw_t_a_ == uw_t_b_, __FILE__, __LINE__, #a " == " #b, "%lld != %lld",      \
-                   uw_t_a_, uw_t_b_);                                                         \
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long uw_t_a_ = (long long)(a), uw_t_b_ = (long long)(b);                              \
+        uw_t_check(uw_t_a_ == uw_t_b_, __FILE__, __LINE__, #a " == " #b, "%lld != %lld", uw_t_a_,  \
+                   uw_t_b_);                                                                       \
     } while (0)
 
-#define CHECK_U64(a, b)                                                                       \
-    do {                                                                                      \
-        unsigned long long uw_t_a_ = (unsigned long long)(a),                                 \
-                           uw_t_b_ = (unsigned long long)(b);                                 \
-        uw_t_check(uw_t_a_ == uw_t_b_, __FILE__, __LINE__, #a " == " #b,                      \
-                   "0x%llx != 0x%llx", uw_t_a_, uw_t_b_);                                     \
+#define CHECK_U64(a, b)                                                                            \
+    do {                                                                                           \
+        unsigned long long uw_t_a_ = (unsigned long long)(a), uw_t_b_ = (unsigned long long)(b);   \
+        uw_t_check(uw_t_a_ == uw_t_b_, __FILE__, __LINE__, #a " == " #b, "0x%llx != 0x%llx",       \
+                   uw_t_a_, uw_t_b_);                                                              \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                       \
-    do {                                                                                      \
-        const char *uw_t_a_ = (a), *uw_t_b_ = (b);                                            \
-        uw_t_check(uw_t_a_ && uw_t_b_ && strcmp(uw_t_a_, uw_t_b_) == 0, __FILE__, __LINE__,   \
-                   #a " == " #b, "'%s' != '%s'", uw_t_a_ ? uw_t_a_ : "(null)",                \
-                   uw_t_b_ ? uw_t_b_ : "(null)");                                             \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *uw_t_a_ = (a), *uw_t_b_ = (b);                                                 \
+        uw_t_check(uw_t_a_ &&uw_t_b_ &&strcmp(uw_t_a_, uw_t_b_) == 0, __FILE__, __LINE__,          \
+                   #a " == " #b, "'%s' != '%s'", uw_t_a_ ? uw_t_a_ : "(null)",                     \
+                   uw_t_b_ ? uw_t_b_ : "(null)");                                                  \
     } while (0)
 
 /* Substring present / absent in a message. */
-#define CHECK_CONTAINS(hay, needle)                                                           \
-    do {                                                                                      \
-        const char *uw_t_h_ = (hay), *uw_t_n_ = (needle);                                     \
-        uw_t_check(uw_t_h_ && strstr(uw_t_h_, uw_t_n_) != NULL, __FILE__, __LINE__,           \
-                   #hay " contains " #needle, "'%s' does not contain '%s'",                   \
-                   uw_t_h_ ? uw_t_h_ : "(null)", uw_t_n_);                                    \
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        const char *uw_t_h_ = (hay), *uw_t_n_ = (needle);                                          \
+        uw_t_check(uw_t_h_ &&strstr(uw_t_h_, uw_t_n_) != NULL, __FILE__, __LINE__,                 \
+                   #hay " contains " #needle, "'%s' does not contain '%s'",                        \
+                   uw_t_h_ ? uw_t_h_ : "(null)", uw_t_n_);                                         \
     } while (0)
-#define CHECK_NOT_CONTAINS(hay, needle)                                                       \
-    do {                                                                                      \
-        const char *uw_t_h_ = (hay), *uw_t_n_ = (needle);                                     \
-        uw_t_check(!uw_t_h_ || strstr(uw_t_h_, uw_t_n_) == NULL, __FILE__, __LINE__,          \
-                   #hay " does not contain " #needle, "'%s' contains '%s'",                   \
-                   uw_t_h_ ? uw_t_h_ : "(null)", uw_t_n_);                                    \
+#define CHECK_NOT_CONTAINS(hay, needle)                                                            \
+    do {                                                                                           \
+        const char *uw_t_h_ = (hay), *uw_t_n_ = (needle);                                          \
+        uw_t_check(!uw_t_h_ || strstr(uw_t_h_, uw_t_n_) == NULL, __FILE__, __LINE__,               \
+                   #hay " does not contain " #needle, "'%s' contains '%s'",                        \
+                   uw_t_h_ ? uw_t_h_ : "(null)", uw_t_n_);                                         \
     } while (0)
 
 /* failed: the call reported failure (rc < 0, NULL...); err: a uw_err. */
-#define CHECK_FAIL_CODE(failed, err, want)                                                    \
-    do {                                                                                      \
-        bool uw_t_f_ = (failed);                                                              \
-        uw_t_check(uw_t_f_ && (err).code == (want), __FILE__, __LINE__,                       \
-                   #failed " with " #want, "%s; code %s (%d), want %s (%d); msg '%s'",        \
-                   uw_t_f_ ? "failed" : "SUCCEEDED", uw_code_name((err).code),                \
-                   (int)(err).code, uw_code_name(want), (int)(want), (err).msg);              \
+#define CHECK_FAIL_CODE(failed, err, want)                                                         \
+    do {                                                                                           \
+        bool uw_t_f_ = (failed);                                                                   \
+        uw_t_check(uw_t_f_ && (err).code == (want), __FILE__, __LINE__, #failed " with " #want,    \
+                   "%s; code %s (%d), want %s (%d); msg '%s'", uw_t_f_ ? "failed" : "SUCCEEDED",   \
+                   uw_code_name((err).code), (int)(err).code, uw_code_name(want), (int)(want),     \
+                   (err).msg);                                                                     \
     } while (0)
 
 /* The call succeeded; print the error otherwise. */
-#define CHECK_OK(ok, err)                                                                     \
-    (uw_t_cond_ = (ok), uw_t_check(uw_t_cond_, __FILE__, __LINE__, #ok, "error %s (%d): %s",   \
+#define CHECK_OK(ok, err)                                                                          \
+    (uw_t_cond_ = (ok), uw_t_check(uw_t_cond_, __FILE__, __LINE__, #ok, "error %s (%d): %s",       \
                                    uw_code_name((err).code), (int)(err).code, (err).msg))
 
 #endif
