@@ -5,7 +5,6 @@
 #include <ctype.h>
 #define CURL_DISABLE_TYPECHECK /* calls go through the pointers below */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/dl.h"
 #include "core/log.h"
 
 /* libcurl is loaded on first use, not linked: with its ~30 dependencies it
@@ -64,19 +64,13 @@ static struct {
 #define curl_slist_append uw_curl.slist_append
 #define curl_slist_free_all uw_curl.slist_free_all
 
-static char curl_load_error[512];
-
-static bool curl_load(void)
+/* Resolves uw_curl; fills err when libcurl is missing or too old. */
+static int curl_load(uw_err *err)
 {
-    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        snprintf(curl_load_error, sizeof curl_load_error, "unable to load libcurl: %s", dlerror());
-        return false;
-    }
-    struct {
-        void **slot;
-        const char *name;
-    } syms[] = {
+    static const char *const sonames[] = {"libcurl.so.4", NULL};
+    static const uw_dl_lib lib = {
+        "libcurl", sonames, "install libcurl4: object-store repositories need it", UW_E_INTERNAL};
+    const uw_dl_sym syms[] = {
 #define SYM(field, name) {(void **)&uw_curl.field, name}
         SYM(global_init, "curl_global_init"),
         SYM(easy_init, "curl_easy_init"),
@@ -98,15 +92,7 @@ static bool curl_load(void)
         SYM(slist_free_all, "curl_slist_free_all"),
 #undef SYM
     };
-    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
-        *syms[i].slot = dlsym(lib, syms[i].name);
-        if (!*syms[i].slot) {
-            snprintf(curl_load_error, sizeof curl_load_error,
-                     "libcurl.so.4 lacks %s: too old a libcurl", syms[i].name);
-            return false;
-        }
-    }
-    return true;
+    return uw_dl_load(&lib, syms, sizeof syms / sizeof syms[0], err);
 }
 
 #define IDLE_EASY_MAX 16
@@ -239,11 +225,15 @@ typedef struct {
 } sock_ctx;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+static uw_err curl_init_err; /* code UW_OK once libcurl is loaded and initialised */
 static void curl_init_once(void)
 {
-    if (curl_load())
-        curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (curl_load(&curl_init_err) < 0)
+        return;
+    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK)
+        uw_fail(&curl_init_err, UW_E_INTERNAL, "unable to initialise libcurl: %s",
+                curl_easy_strerror(rc));
 }
 
 static uint64_t rng_next(uw_http *h)
@@ -337,13 +327,9 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 uw_http *uw_http_new(const uw_http_opts *opts, uw_err *err)
 {
     pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
-        if (curl_load_error[0])
-            uw_fail(err, UW_E_INTERNAL, "%s (object-store repositories need libcurl4)",
-                    curl_load_error);
-        else
-            uw_fail(err, UW_E_INTERNAL, "unable to initialise libcurl: %s",
-                    curl_easy_strerror(curl_init_rc));
+    if (curl_init_err.code != UW_OK) {
+        if (err)
+            *err = curl_init_err;
         return NULL;
     }
     if (opts->ca_file && access(opts->ca_file, R_OK) != 0) {
