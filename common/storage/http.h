@@ -173,40 +173,4 @@ size_t uw_http_run_once(uw_http *h, bool wait);
 /* Requests submitted and not yet completed. */
 size_t uw_http_pending(const uw_http *h);
 
-/* ---- helpers shared by the drivers --------------------------------------- */
-
-/* RFC 3986 percent-encoding of [s, s+len): unreserved characters
- * (A-Z a-z 0-9 - _ . ~) are kept, '/' too when keep_slash, everything else
- * (UTF-8 bytes included) becomes %XX with upper-case hex. Caller frees. */
-char *uw_http_uri_encode(const char *s, size_t len, bool keep_slash);
-/* Decode %XX (and nothing else; '+' stays '+'). Caller frees. */
-char *uw_http_uri_decode(const char *s, size_t len);
-
-/* Base64 (standard alphabet, padded). encode: caller frees. decode: returns a
- * malloc'd buffer and its length, or NULL on invalid input. */
-char *uw_base64_encode(const void *data, size_t len);
-uint8_t *uw_base64_decode(const char *s, size_t *out_len);
-
-/* Minimal XML reading for service responses (no DTD; tag names are matched
- * literally, namespace prefixes included, case-sensitively).
- * uw_xml_get finds the first <tag>...</tag> (or <tag/>) in [xml, end) and returns its
- * content with entities (&amp; &lt; &gt; &quot; &apos; &#N; &#xN;) decoded,
- * malloc'd; *after (if not NULL) is set just past the closing tag so a caller
- * can iterate over repeated elements. NULL when absent. Tags with attributes
- * (<Name attr="x">) are matched too. */
-char *uw_xml_get(const char *xml, const char *end, const char *tag, const char **after);
-/* Like uw_xml_get but returns the raw element body [*body, *body_end) without
- * copying or decoding (for nested elements such as <Contents>...</Contents>).
- * Returns false when absent. */
-bool uw_xml_find(const char *xml, const char *end, const char *tag, const char **body,
-                 const char **body_end, const char **after);
-/* Escape &, <, >, ", ' for XML text/attributes. Caller frees. */
-char *uw_xml_escape(const char *s);
-
-/* Current time as RFC 1123 ("Sun, 06 Nov 1994 08:49:37 GMT") for Azure's
- * x-ms-date, and as ISO 8601 basic ("20150830T123600Z") for SigV4. buf must
- * hold 32 bytes. */
-void uw_http_date_rfc1123(char buf[32]);
-void uw_http_date_iso8601(char buf[32]);
-
 #endif

@@ -28,6 +28,8 @@
 #include <openssl/evp.h>
 
 #include "storage/azure_auth.h"
+#include "core/codec.h"
+#include "core/xml.h"
 #include "storage/http.h"
 #include "core/log.h"
 #include "storage/storage.h"
@@ -92,7 +94,7 @@ static int az_prepare(void *ctx, const uw_http_request *req, uw_http_headers *ou
 {
     az_sign_ctx *c = ctx;
     char date[32];
-    uw_http_date_rfc1123(date);
+    uw_date_rfc1123(date);
     uw_http_headers_add(out, "x-ms-date", "%s", date);
     uw_http_headers_add(out, "x-ms-version", "%s", AZ_VERSION);
     if (!c->az->key)
@@ -150,7 +152,7 @@ static char *az_url(const az_impl *az, const char *url_path, const char *query)
 static char *az_blob_path(const az_impl *az, const char *path)
 {
     char *name = uw_sprintf("%s%s", az->prefix, path);
-    char *enc = uw_http_uri_encode(name, strlen(name), true);
+    char *enc = uw_uri_encode(name, strlen(name), true);
     char *p = uw_sprintf("%s/%s", az->url_root, enc);
     free(enc);
     free(name);
@@ -394,13 +396,13 @@ static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
     az_impl *az = st->impl;
     char *prefix = *dir ? uw_sprintf("%s%s/", az->prefix, dir) : uw_strdup(az->prefix);
     size_t plen = strlen(prefix);
-    char *eprefix = uw_http_uri_encode(prefix, plen, false);
+    char *eprefix = uw_uri_encode(prefix, plen, false);
     char *marker = NULL;
     char *what = uw_sprintf("List Blobs '%s'", *dir ? dir : "/");
     int rc = 0;
     bool stop = false;
     while (rc == 0 && !stop) {
-        char *emarker = marker ? uw_http_uri_encode(marker, strlen(marker), false) : NULL;
+        char *emarker = marker ? uw_uri_encode(marker, strlen(marker), false) : NULL;
         char maxr[32] = "";
         if (az->list_max > 0)
             snprintf(maxr, sizeof maxr, "&maxresults=%d", az->list_max);
@@ -554,7 +556,7 @@ static int az_put_block(az_writer *w, uw_err *err)
                        "'%s' needs more than %d blocks of %zu bytes: raise azure-block-size",
                        w->path, AZ_MAX_BLOCKS, w->az->block_size);
     char *id = uw_az_block_id(w->nblocks);
-    char *eid = uw_http_uri_encode(id, strlen(id), false);
+    char *eid = uw_uri_encode(id, strlen(id), false);
     char *query = uw_sprintf("comp=block&blockid=%s", eid);
     char *what = uw_sprintf("Put Block %" PRIu32 " of '%s'", w->nblocks, w->path);
     int rc = az_put(w, query, w->buf, w->len, NULL, NULL, "application/octet-stream", what, err);
