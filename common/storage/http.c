@@ -3,10 +3,6 @@
 #include "storage/http.h"
 
 #include <ctype.h>
-#define CURL_DISABLE_TYPECHECK /* calls go through the pointers below */
-#include <curl/curl.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,167 +11,12 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "core/dl.h"
-#include "core/xml.h"
 #include "core/log.h"
-
-/* libcurl is loaded on first use, not linked: with its ~30 dependencies it
- * costs every process ~3 ms of start-up and ~6 MiB of resident memory, and
- * most runs (posix repositories, every archive_command call) never need it. */
-static struct {
-    CURLcode (*global_init)(long);
-    CURL *(*easy_init)(void);
-    void (*easy_cleanup)(CURL *);
-    void (*easy_reset)(CURL *);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    const char *(*easy_strerror)(CURLcode);
-    CURLM *(*multi_init)(void);
-    CURLMcode (*multi_cleanup)(CURLM *);
-    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-    CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
-    CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
-    CURLMsg *(*multi_info_read)(CURLM *, int *);
-    const char *(*multi_strerror)(CURLMcode);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-} uw_curl;
-
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-#undef curl_multi_setopt
-#define curl_global_init uw_curl.global_init
-#define curl_easy_init uw_curl.easy_init
-#define curl_easy_cleanup uw_curl.easy_cleanup
-#define curl_easy_reset uw_curl.easy_reset
-#define curl_easy_setopt uw_curl.easy_setopt
-#define curl_easy_getinfo uw_curl.easy_getinfo
-#define curl_easy_strerror uw_curl.easy_strerror
-#define curl_multi_init uw_curl.multi_init
-#define curl_multi_cleanup uw_curl.multi_cleanup
-#define curl_multi_add_handle uw_curl.multi_add_handle
-#define curl_multi_remove_handle uw_curl.multi_remove_handle
-#define curl_multi_setopt uw_curl.multi_setopt
-#define curl_multi_socket_action uw_curl.multi_socket_action
-#define curl_multi_assign uw_curl.multi_assign
-#define curl_multi_info_read uw_curl.multi_info_read
-#define curl_multi_strerror uw_curl.multi_strerror
-#define curl_slist_append uw_curl.slist_append
-#define curl_slist_free_all uw_curl.slist_free_all
-
-/* Resolves uw_curl; fills err when libcurl is missing or too old. */
-static int curl_load(uw_err *err)
-{
-    static const char *const sonames[] = {"libcurl.so.4", NULL};
-    static const uw_dl_lib lib = {
-        "libcurl", sonames, "install libcurl4: object-store repositories need it", UW_E_INTERNAL};
-    const uw_dl_sym syms[] = {
-#define SYM(field, name) {(void **)&uw_curl.field, name}
-        SYM(global_init, "curl_global_init"),
-        SYM(easy_init, "curl_easy_init"),
-        SYM(easy_cleanup, "curl_easy_cleanup"),
-        SYM(easy_reset, "curl_easy_reset"),
-        SYM(easy_setopt, "curl_easy_setopt"),
-        SYM(easy_getinfo, "curl_easy_getinfo"),
-        SYM(easy_strerror, "curl_easy_strerror"),
-        SYM(multi_init, "curl_multi_init"),
-        SYM(multi_cleanup, "curl_multi_cleanup"),
-        SYM(multi_add_handle, "curl_multi_add_handle"),
-        SYM(multi_remove_handle, "curl_multi_remove_handle"),
-        SYM(multi_setopt, "curl_multi_setopt"),
-        SYM(multi_socket_action, "curl_multi_socket_action"),
-        SYM(multi_assign, "curl_multi_assign"),
-        SYM(multi_info_read, "curl_multi_info_read"),
-        SYM(multi_strerror, "curl_multi_strerror"),
-        SYM(slist_append, "curl_slist_append"),
-        SYM(slist_free_all, "curl_slist_free_all"),
-#undef SYM
-    };
-    return uw_dl_load(&lib, syms, sizeof syms / sizeof syms[0], err);
-}
+#include "storage/curl.h"
 
 #define IDLE_EASY_MAX 16
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS 10000
-
-/* ------------------------------------------------------------------------ */
-/* header lists */
-
-static void headers_push(uw_http_headers *h, char *line)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 16;
-        h->v = uw_realloc(h->v, h->cap * sizeof *h->v);
-    }
-    h->v[h->n++] = line;
-}
-
-void uw_http_headers_add(uw_http_headers *h, const char *name, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *val = NULL;
-    int n = vasprintf(&val, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        fputs("ue-wal: FATAL: out of memory\n", stderr);
-        abort();
-    }
-    headers_push(h, uw_sprintf("%s: %s", name, val));
-    free(val);
-}
-
-const char *uw_http_headers_get(const uw_http_headers *h, const char *name)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < h->n; i++) {
-        const char *l = h->v[i];
-        if (strncasecmp(l, name, nl) == 0 && l[nl] == ':') {
-            const char *v = l + nl + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            return v;
-        }
-    }
-    return NULL;
-}
-
-void uw_http_headers_clear(uw_http_headers *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->v[i]);
-    free(h->v);
-    h->v = NULL;
-    h->n = h->cap = 0;
-}
-
-static void headers_reset(uw_http_headers *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->v[i]);
-    h->n = 0;
-}
-
-void uw_http_request_clear(uw_http_request *req)
-{
-    uw_http_headers_clear(&req->headers);
-    memset(req, 0, sizeof *req);
-}
-
-void uw_http_response_clear(uw_http_response *resp)
-{
-    uw_http_headers_clear(&resp->headers);
-    uw_buf_free(&resp->body);
-    free(resp->error_code);
-    memset(resp, 0, sizeof *resp);
-}
-
-const char *uw_http_response_header(const uw_http_response *resp, const char *name)
-{
-    return uw_http_headers_get(&resp->headers, name);
-}
 
 /* ------------------------------------------------------------------------ */
 /* client state */
@@ -188,6 +29,7 @@ struct uw_http {
     char *ca_file;
     long timeout_sec;
     int retry_max;
+    uw_http_error_fn parse_error;
     uv_loop_t loop;
     uv_timer_t curl_timer;  /* CURLMOPT_TIMERFUNCTION */
     uv_timer_t retry_timer; /* earliest backoff deadline of waiting transfers */
@@ -224,18 +66,6 @@ typedef struct {
     curl_socket_t fd;
     uw_http *h;
 } sock_ctx;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static uw_err curl_init_err; /* code UW_OK once libcurl is loaded and initialised */
-static void curl_init_once(void)
-{
-    if (curl_load(&curl_init_err) < 0)
-        return;
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK)
-        uw_fail(&curl_init_err, UW_E_INTERNAL, "unable to initialise libcurl: %s",
-                curl_easy_strerror(rc));
-}
 
 static uint64_t rng_next(uw_http *h)
 {
@@ -327,12 +157,8 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 uw_http *uw_http_new(const uw_http_opts *opts, uw_err *err)
 {
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_err.code != UW_OK) {
-        if (err)
-            *err = curl_init_err;
+    if (uw_curl_init(err) < 0)
         return NULL;
-    }
     if (opts->ca_file && access(opts->ca_file, R_OK) != 0) {
         uw_fail(err, UW_E_OPTION, "CA file '%s' is not readable", opts->ca_file);
         return NULL;
@@ -343,6 +169,7 @@ uw_http *uw_http_new(const uw_http_opts *opts, uw_err *err)
     h->ca_file = opts->ca_file ? uw_strdup(opts->ca_file) : NULL;
     h->timeout_sec = opts->timeout_sec > 0 ? opts->timeout_sec : 60;
     h->retry_max = opts->retry_max >= 0 ? opts->retry_max : 4;
+    h->parse_error = opts->parse_error;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^
@@ -400,7 +227,7 @@ static void xfer_release_easy(xfer *x)
     }
     curl_slist_free_all(x->slist);
     x->slist = NULL;
-    headers_reset(&x->prep);
+    uw_http_headers_reset(&x->prep);
 }
 
 static void xfer_free(xfer *x)
@@ -459,7 +286,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
         l--;
     if (l >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
         /* A new response (100 Continue, then the final one): start over. */
-        headers_reset(&x->resp->headers);
+        uw_http_headers_reset(&x->resp->headers);
         const char *p = memchr(buf, ' ', l);
         long st = 0;
         x->reason[0] = '\0';
@@ -479,7 +306,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
         return len;
     }
     if (l)
-        headers_push(&x->resp->headers, uw_strndup(buf, l));
+        uw_http_headers_append(&x->resp->headers, buf, l);
     return len;
 }
 
@@ -606,18 +433,6 @@ static void one_line(char *s)
             *s = ' ';
 }
 
-static bool retryable_code(const char *code)
-{
-    static const char *const codes[] = {
-        "SlowDown",           "RequestTimeout",      "InternalError",
-        "ServiceUnavailable", "ServerBusy",          "OperationTimedOut",
-        "Throttling",         "ThrottlingException", NULL};
-    for (int i = 0; code && codes[i]; i++)
-        if (strcmp(code, codes[i]) == 0)
-            return true;
-    return false;
-}
-
 /* Decide what an ended attempt means: 0 success, -1 failure with *retry set. */
 static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_after_ms)
 {
@@ -660,28 +475,12 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
     if (st >= 200 && st < 300)
         return 0;
 
-    /* An error response: <Code> and <Message> from an XML body, or headers. */
-    const char *b = (const char *)resp->body.data;
-    const char *bend = b ? b + resp->body.len : NULL;
-    char *code = b ? uw_xml_get(b, bend, "Code", NULL) : NULL;
-    char *msg = b ? uw_xml_get(b, bend, "Message", NULL) : NULL;
-    if (!code) {
-        const char *hc = uw_http_response_header(resp, "x-ms-error-code");
-        if (!hc)
-            hc = uw_http_response_header(resp, "x-amz-error-code");
-        if (hc)
-            code = uw_strdup(hc);
-    }
-    if (!msg) {
-        const char *hm = uw_http_response_header(resp, "x-amz-error-message");
-        if (hm)
-            msg = uw_strdup(hm);
-    }
-    /* Azure appends "\nRequestId:...\nTime:..." to its messages: drop that. */
+    /* An error response: the service's code and message, as its driver reads them. */
+    uw_http_service_error se = {NULL, NULL, false};
+    if (h->parse_error)
+        h->parse_error(resp, &se);
+    char *code = se.code, *msg = se.message;
     if (msg) {
-        char *rid = strstr(msg, "\nRequestId:");
-        if (rid)
-            *rid = '\0';
         one_line(msg);
         size_t ml = strlen(msg);
         while (ml && (msg[ml - 1] == '\r' || msg[ml - 1] == ' '))
@@ -695,8 +494,7 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
     }
 
     uw_code kind;
-    if (st == 408 || st == 429 || st == 500 || st == 502 || st == 503 || st == 504 ||
-        retryable_code(code)) {
+    if (st == 408 || st == 429 || st == 500 || st == 502 || st == 503 || st == 504 || se.retry) {
         kind = UW_E_STORAGE;
         *retry = true;
         const char *ra = uw_http_response_header(resp, "Retry-After");
@@ -832,7 +630,7 @@ static int set_easy(xfer *x, uw_err *e)
     }
 
     /* Headers: the caller's, then prepare()'s for this attempt. */
-    headers_reset(&x->prep);
+    uw_http_headers_reset(&x->prep);
     if (req->prepare && req->prepare(req->prepare_ctx, req, &x->prep, e) < 0)
         return -1;
     struct curl_slist *sl = NULL;
@@ -863,7 +661,7 @@ static void start_attempt(xfer *x)
     resp->status = 0;
     resp->streamed = 0;
     resp->body.len = 0;
-    headers_reset(&resp->headers);
+    uw_http_headers_reset(&resp->headers);
     free(resp->error_code);
     resp->error_code = NULL;
     x->streaming = false;

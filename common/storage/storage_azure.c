@@ -33,6 +33,7 @@
 #include "storage/http.h"
 #include "core/log.h"
 #include "storage/storage.h"
+#include "storage/storage_azure.h"
 
 #define AZ_VERSION "2021-08-06"
 #define AZ_IDLE_MAX 16
@@ -77,6 +78,33 @@ static void az_release(az_impl *az, uw_http *h)
     }
     pthread_mutex_unlock(&az->mu);
     uw_http_free(h);
+}
+
+/* ------------------------------------------------------------- errors -- */
+
+static bool az_retryable(const char *code)
+{
+    static const char *const codes[] = {"ServerBusy", "OperationTimedOut", "InternalError"};
+    for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+void uw_azure_parse_error(const uw_http_response *resp, uw_http_service_error *out)
+{
+    const char *b = (const char *)resp->body.data;
+    const char *end = b ? b + resp->body.len : NULL;
+    out->code = b ? uw_xml_get(b, end, "Code", NULL) : NULL;
+    out->message = b ? uw_xml_get(b, end, "Message", NULL) : NULL;
+    const char *hc = uw_http_response_header(resp, "x-ms-error-code");
+    if (!out->code && hc)
+        out->code = uw_strdup(hc);
+    /* Azure appends "\nRequestId:...\nTime:..." to its messages: drop that. */
+    char *rid = out->message ? strstr(out->message, "\nRequestId:") : NULL;
+    if (rid)
+        *rid = '\0';
+    out->retry = az_retryable(out->code);
 }
 
 /* ----------------------------------------------------------- requests -- */
@@ -327,6 +355,7 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     az->list_max = lm ? atoi(lm) : 0;
 
     az->opts.service = "Azure";
+    az->opts.parse_error = uw_azure_parse_error;
     az->opts.verify_tls = uw_cfg_bool(cfg, opt(repo, "storage-verify-tls", o, sizeof o));
     const char *ca = uw_cfg_str(cfg, opt(repo, "storage-ca-file", o, sizeof o));
     az->opts.ca_file = ca ? uw_strdup(ca) : NULL;

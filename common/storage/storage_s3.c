@@ -37,6 +37,7 @@
 #include "core/log.h"
 #include "storage/sigv4.h"
 #include "storage/storage.h"
+#include "storage/storage_s3.h"
 
 #define S3_IDLE_MAX 16
 #define S3_DELETE_BATCH 1000
@@ -82,6 +83,36 @@ static void s3_release(s3_impl *s3, uw_http *h)
     }
     pthread_mutex_unlock(&s3->mu);
     uw_http_free(h);
+}
+
+/* ------------------------------------------------------------- errors -- */
+
+/* Codes that ask for a retry whatever the status: RequestTimeout comes with
+ * HTTP 400, Throttling* from S3-compatible servers. */
+static bool s3_retryable(const char *code)
+{
+    static const char *const codes[] = {"SlowDown",      "RequestTimeout",
+                                        "InternalError", "ServiceUnavailable",
+                                        "Throttling",    "ThrottlingException"};
+    for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+void uw_s3_parse_error(const uw_http_response *resp, uw_http_service_error *out)
+{
+    const char *b = (const char *)resp->body.data;
+    const char *end = b ? b + resp->body.len : NULL;
+    out->code = b ? uw_xml_get(b, end, "Code", NULL) : NULL;
+    out->message = b ? uw_xml_get(b, end, "Message", NULL) : NULL;
+    const char *hc = uw_http_response_header(resp, "x-amz-error-code");
+    const char *hm = uw_http_response_header(resp, "x-amz-error-message");
+    if (!out->code && hc)
+        out->code = uw_strdup(hc);
+    if (!out->message && hm)
+        out->message = uw_strdup(hm);
+    out->retry = s3_retryable(out->code);
 }
 
 /* ----------------------------------------------------------- requests -- */
@@ -990,6 +1021,7 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
         s3->part_size = 5u << 20;
 
     s3->opts.service = "S3";
+    s3->opts.parse_error = uw_s3_parse_error;
     s3->opts.verify_tls = uw_cfg_bool(cfg, opt(repo, "storage-verify-tls", o, sizeof o));
     const char *ca = uw_cfg_str(cfg, opt(repo, "storage-ca-file", o, sizeof o));
     s3->opts.ca_file = ca ? uw_strdup(ca) : NULL;
