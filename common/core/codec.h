@@ -4,8 +4,8 @@
  * They sit in core, below every layer that needs them (io for digests, storage
  * for signatures, URLs and headers, repo for manifests), because they are pure
  * functions of their input: no I/O, no state, no locale (ASCII ranges only, so
- * a signature never depends on LC_CTYPE). Results that are allocated never come
- * back NULL (out of memory aborts, see error.h); the caller frees them. */
+ * a signature never depends on LC_CTYPE). Allocated results are the caller's
+ * to free; running out of memory aborts (see error.h) rather than return NULL. */
 #ifndef UW_CODEC_H
 #define UW_CODEC_H
 
