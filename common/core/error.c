@@ -51,30 +51,23 @@ void uw_err_clear(uw_err *err)
 const char *uw_code_name(uw_code code)
 {
     switch (code) {
-    case UW_OK: return "ok";
-    case UW_E_NOT_FOUND: return "not-found";
-    case UW_E_OPTION: return "option";
-    case UW_E_CONFIG: return "config";
-    case UW_E_FILE: return "file";
-    case UW_E_STORAGE: return "storage";
-    case UW_E_STANZA: return "stanza";
-    case UW_E_ARCHIVE_MISMATCH: return "archive-mismatch";
-    case UW_E_WAL_CLUSTER: return "wal-cluster";
-    case UW_E_CRYPTO: return "crypto";
-    case UW_E_PG: return "postgres";
-    case UW_E_WAL_INVALID: return "wal-invalid";
-    case UW_E_TIMEOUT: return "timeout";
-    case UW_E_INTERNAL: return "internal";
-    case UW_E_RESTORE: return "restore";
-    case UW_E_BACKUP: return "backup";
-    case UW_E_REPO_FORMAT: return "repo-format";
-    case UW_E_STORAGE_DENIED: return "storage-denied";
-    case UW_E_CORRUPT: return "corrupt";
-    case UW_E_DECRYPT: return "decrypt";
-    case UW_E_FOREIGN: return "foreign";
-    case UW_E_FORMAT_VERSION: return "format-version";
+#define UW_ERROR_NAME(sym, num, name, meaning)                                                     \
+    case sym: return name;
+        UW_ERROR_CODES(UW_ERROR_NAME)
+#undef UW_ERROR_NAME
     }
     return "unknown";
+}
+
+const char *uw_code_meaning(uw_code code)
+{
+    switch (code) {
+#define UW_ERROR_MEANING(sym, num, name, meaning)                                                  \
+    case sym: return meaning;
+        UW_ERROR_CODES(UW_ERROR_MEANING)
+#undef UW_ERROR_MEANING
+    }
+    return NULL;
 }
 
 static void *oom(void)

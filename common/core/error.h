@@ -7,33 +7,51 @@
 
 #include <stddef.h>
 
+/* The one list of error kinds: X(enum name, number, short name, meaning). The
+ * enum, uw_code_name(), uw_code_meaning() and README.md's exit-code table
+ * (checked by tests/unit/test_error.c) all come from it.
+ * Above 125: the object exists but cannot be delivered intact. PostgreSQL
+ * treats restore_command exit codes above 125 as fatal and stops recovery
+ * instead of promoting on a partial history. */
+#define UW_ERROR_CODES(X)                                                                          \
+    X(UW_OK, 0, "ok", "success")                                                                   \
+    X(UW_E_NOT_FOUND, 1, "not-found",                                                              \
+      "ue-wal-fetch: the file is not in any repository (normal at the end of recovery)")           \
+    X(UW_E_OPTION, 2, "option", "unknown option, bad value, bad usage")                            \
+    X(UW_E_CONFIG, 3, "config", "configuration file unreadable or malformed")                      \
+    X(UW_E_FILE, 4, "file", "a local file could not be read or written")                           \
+    X(UW_E_STORAGE, 5, "storage", "a repository failed (after retries with backoff)")              \
+    X(UW_E_STANZA, 6, "stanza", "stanza missing, or belonging to another cluster")                 \
+    X(UW_E_ARCHIVE_MISMATCH, 7, "archive-mismatch",                                                \
+      "different content is already archived under that name: nothing overwritten")                \
+    X(UW_E_WAL_CLUSTER, 8, "wal-cluster",                                                          \
+      "ue-wal-push: the WAL file belongs to another cluster or segment size")                      \
+    X(UW_E_CRYPTO, 9, "crypto", "cipher misconfigured (no passphrase, ...)")                       \
+    X(UW_E_PG, 10, "postgres", "PostgreSQL connection or query failed, or libpq missing")          \
+    X(UW_E_WAL_INVALID, 11, "wal-invalid", "not a valid WAL file name or header")                  \
+    X(UW_E_TIMEOUT, 12, "timeout", "e.g. the backup's WAL did not reach the archive in time")      \
+    X(UW_E_INTERNAL, 13, "internal",                                                               \
+      "out of memory, a missing run-time library (libcurl) or a bug")                              \
+    X(UW_E_RESTORE, 14, "restore",                                                                 \
+      "restore refused (data directory not empty, postmaster running, target outside the "         \
+      "restorable window)")                                                                        \
+    X(UW_E_BACKUP, 15, "backup", "backup refused or failed")                                       \
+    X(UW_E_REPO_FORMAT, 16, "repo-format",                                                         \
+      "repository metadata (stanza info, manifest) is corrupt or unsupported")                     \
+    X(UW_E_STORAGE_DENIED, 17, "storage-denied",                                                   \
+      "the repository refused the request (credentials, permissions, missing bucket or "           \
+      "container): not retried")                                                                   \
+    X(UW_E_CORRUPT, 150, "corrupt",                                                                \
+      "the object exists but is corrupt or truncated (checksum mismatch)")                         \
+    X(UW_E_DECRYPT, 151, "decrypt", "wrong cipher passphrase, or a tampered encrypted object")     \
+    X(UW_E_FOREIGN, 152, "foreign", "the object belongs to another cluster")                       \
+    X(UW_E_FORMAT_VERSION, 153, "format-version",                                                  \
+      "the object was written by an unknown format version")
+
 typedef enum {
-    UW_OK = 0,
-    UW_E_NOT_FOUND = 1,        /* the requested file is not in the repository */
-    UW_E_OPTION = 2,           /* unknown option, bad value, bad usage */
-    UW_E_CONFIG = 3,           /* configuration file unreadable or malformed */
-    UW_E_FILE = 4,             /* local file could not be read or written */
-    UW_E_STORAGE = 5,          /* repository unreachable or failing (transient, retried) */
-    UW_E_STANZA = 6,           /* stanza missing, or belongs to another cluster */
-    UW_E_ARCHIVE_MISMATCH = 7, /* different content already archived under that name */
-    UW_E_WAL_CLUSTER = 8,      /* push: WAL file from another cluster / segment size */
-    UW_E_CRYPTO = 9,           /* cipher misconfiguration (missing passphrase...) */
-    UW_E_PG = 10,              /* PostgreSQL connection or query failed */
-    UW_E_WAL_INVALID = 11,     /* push: not a valid WAL file */
-    UW_E_TIMEOUT = 12,         /* waited too long (e.g. for WAL to be archived) */
-    UW_E_INTERNAL = 13,        /* out of memory or a bug */
-    UW_E_RESTORE = 14,         /* restore refused (target, data directory state) */
-    UW_E_BACKUP = 15,          /* backup failed */
-    UW_E_REPO_FORMAT = 16,     /* repository metadata (stanza info, manifest) unreadable */
-    UW_E_STORAGE_DENIED = 17,  /* repository refused the request (credentials, permissions,
-                                 missing bucket/container): not retried */
-    /* Above 125: the object exists but cannot be delivered intact. PostgreSQL
-     * treats restore_command exit codes above 125 as fatal and stops recovery
-     * instead of promoting on a partial history. */
-    UW_E_CORRUPT = 150,       /* checksum mismatch, truncated or garbled object */
-    UW_E_DECRYPT = 151,       /* wrong passphrase or tampered encrypted object */
-    UW_E_FOREIGN = 152,       /* object belongs to another cluster */
-    UW_E_FORMAT_VERSION = 153 /* object written by an unknown format version */
+#define UW_ERROR_ENUM(sym, num, name, meaning) sym = num,
+    UW_ERROR_CODES(UW_ERROR_ENUM)
+#undef UW_ERROR_ENUM
 } uw_code;
 
 typedef struct {
@@ -49,8 +67,12 @@ int uw_fail(uw_err *err, uw_code code, const char *fmt, ...) __attribute__((form
 /* Prefix an existing message with context ("pushing 'x': <old>"). */
 int uw_wrap(uw_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void uw_err_clear(uw_err *err);
-/* Short stable name of a code, e.g. "corrupt". */
+/* Short stable name of a code, e.g. "corrupt"; "unknown" for a number not in
+ * the table. */
 const char *uw_code_name(uw_code code);
+/* One-line meaning of a code, as README.md's exit-code table gives it; NULL
+ * for a number not in the table. */
+const char *uw_code_meaning(uw_code code);
 
 /* Memory helpers that never return NULL: out of memory aborts, as there is no
  * sane recovery for a CLI and a NULL check on every allocation hides real bugs. */

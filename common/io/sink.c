@@ -605,40 +605,6 @@ int uw_fd_digest(int fd, const char *what, uw_digest *d, uw_err *err)
     return rc;
 }
 
-void uw_hex(const uint8_t *data, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
-int uw_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int uw_unhex(const char *hex, uint8_t *out, size_t len)
-{
-    if (strlen(hex) != 2 * len)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        int hi = uw_hexval(hex[2 * i]), lo = uw_hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 int uw_mkdir_p(const char *path, int mode, uw_err *err)
 {
     char *p = uw_strdup(path);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/codec.h" /* uw_hex, uw_unhex, uw_hexval: sink users print digests */
 #include "core/error.h"
 
 typedef struct uw_sink uw_sink;
@@ -94,11 +95,6 @@ int uw_pread_all(int fd, void *buf, size_t len, uint64_t off, const char *what, 
 /* SHA-256 and size of what remains to be read from fd. */
 int uw_fd_digest(int fd, const char *what, uw_digest *d, uw_err *err);
 
-/* Hex helpers. out must hold 2*len+1. */
-void uw_hex(const uint8_t *data, size_t len, char *out);
-int uw_unhex(const char *hex, uint8_t *out, size_t len);
-/* Value of one hex digit (either case), or -1. */
-int uw_hexval(char c);
 /* One-shot SHA-256. */
 void uw_sha256(const void *data, size_t len, uint8_t out[32]);
 

@@ -1,6 +1,5 @@
 #include "pg/pg.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -10,43 +9,33 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/dl.h"
+
 uw_pq_api uw_pq;
 static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
-static char pq_error[512];
+static uw_err pq_load_err; /* code UW_OK once loaded */
 
 static void pq_load_once(void)
 {
-    void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        snprintf(pq_error, sizeof pq_error, "unable to load libpq: %s (install libpq5)", dlerror());
-        return;
-    }
-    uw_pq_api a;
-    struct {
-        void **slot;
-        const char *name;
-    } syms[] = {
-#define SYM(field) {(void **)&a.field, "PQ" #field}
+    static const char *const sonames[] = {"libpq.so.5", NULL};
+    static const uw_dl_lib lib = {"libpq", sonames, "install libpq5", UW_E_PG};
+    const uw_dl_sym syms[] = {
+#define SYM(field) {(void **)&uw_pq.field, "PQ" #field}
         SYM(connectdbParams), SYM(status),  SYM(errorMessage), SYM(finish),    SYM(exec),
         SYM(resultStatus),    SYM(ntuples), SYM(getvalue),     SYM(getisnull), SYM(clear),
 #undef SYM
     };
-    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
-        *syms[i].slot = dlsym(lib, syms[i].name);
-        if (!*syms[i].slot) {
-            snprintf(pq_error, sizeof pq_error, "libpq.so.5 lacks %s", syms[i].name);
-            return;
-        }
-    }
-    uw_pq = a;
+    uw_dl_load(&lib, syms, sizeof syms / sizeof syms[0], &pq_load_err);
 }
 
 int uw_pq_load(uw_err *err)
 {
     pthread_once(&pq_once, pq_load_once);
-    if (uw_pq.clear)
+    if (pq_load_err.code == UW_OK)
         return 0;
-    return uw_fail(err, UW_E_PG, "%s", pq_error);
+    if (err)
+        *err = pq_load_err;
+    return -1;
 }
 
 PGconn *uw_pg_connect(const uw_config *cfg, uw_err *err)

@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "storage/http.h"
+#include "core/codec.h"
 #include "io/sink.h"
 
 /* ------------------------------------------------------------ headers -- */
@@ -137,10 +137,10 @@ char *uw_az_canon_resource(const char *account, const char *path, const char *qu
             if (len) {
                 const char *eq = memchr(p, '=', len);
                 size_t nl = eq ? (size_t)(eq - p) : len;
-                char *dn = uw_http_uri_decode(p, nl);
+                char *dn = uw_uri_decode(p, nl);
                 list[m].name = lower(dn, strlen(dn));
                 free(dn);
-                list[m].value = eq ? uw_http_uri_decode(eq + 1, len - nl - 1) : uw_strdup("");
+                list[m].value = eq ? uw_uri_decode(eq + 1, len - nl - 1) : uw_strdup("");
                 m++;
             }
             p += len;

@@ -35,7 +35,7 @@ typedef struct {
     const char *value;
 } uw_az_header;
 
-/* Percent-encoding and base64 come from http.h (uw_http_uri_encode/decode,
+/* Percent-encoding and base64 come from core/codec.h (uw_uri_encode/decode,
  * uw_base64_encode/decode). */
 
 /* The canonicalized x-ms-* headers (each line ends with '\n'). */

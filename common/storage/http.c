@@ -3,11 +3,6 @@
 #include "storage/http.h"
 
 #include <ctype.h>
-#define CURL_DISABLE_TYPECHECK /* calls go through the pointers below */
-#include <curl/curl.h>
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,178 +12,11 @@
 #include <uv.h>
 
 #include "core/log.h"
-
-/* libcurl is loaded on first use, not linked: with its ~30 dependencies it
- * costs every process ~3 ms of start-up and ~6 MiB of resident memory, and
- * most runs (posix repositories, every archive_command call) never need it. */
-static struct {
-    CURLcode (*global_init)(long);
-    CURL *(*easy_init)(void);
-    void (*easy_cleanup)(CURL *);
-    void (*easy_reset)(CURL *);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    const char *(*easy_strerror)(CURLcode);
-    CURLM *(*multi_init)(void);
-    CURLMcode (*multi_cleanup)(CURLM *);
-    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-    CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
-    CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
-    CURLMsg *(*multi_info_read)(CURLM *, int *);
-    const char *(*multi_strerror)(CURLMcode);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-} uw_curl;
-
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-#undef curl_multi_setopt
-#define curl_global_init uw_curl.global_init
-#define curl_easy_init uw_curl.easy_init
-#define curl_easy_cleanup uw_curl.easy_cleanup
-#define curl_easy_reset uw_curl.easy_reset
-#define curl_easy_setopt uw_curl.easy_setopt
-#define curl_easy_getinfo uw_curl.easy_getinfo
-#define curl_easy_strerror uw_curl.easy_strerror
-#define curl_multi_init uw_curl.multi_init
-#define curl_multi_cleanup uw_curl.multi_cleanup
-#define curl_multi_add_handle uw_curl.multi_add_handle
-#define curl_multi_remove_handle uw_curl.multi_remove_handle
-#define curl_multi_setopt uw_curl.multi_setopt
-#define curl_multi_socket_action uw_curl.multi_socket_action
-#define curl_multi_assign uw_curl.multi_assign
-#define curl_multi_info_read uw_curl.multi_info_read
-#define curl_multi_strerror uw_curl.multi_strerror
-#define curl_slist_append uw_curl.slist_append
-#define curl_slist_free_all uw_curl.slist_free_all
-
-static char curl_load_error[512];
-
-static bool curl_load(void)
-{
-    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        snprintf(curl_load_error, sizeof curl_load_error, "unable to load libcurl: %s", dlerror());
-        return false;
-    }
-    struct {
-        void **slot;
-        const char *name;
-    } syms[] = {
-#define SYM(field, name) {(void **)&uw_curl.field, name}
-        SYM(global_init, "curl_global_init"),
-        SYM(easy_init, "curl_easy_init"),
-        SYM(easy_cleanup, "curl_easy_cleanup"),
-        SYM(easy_reset, "curl_easy_reset"),
-        SYM(easy_setopt, "curl_easy_setopt"),
-        SYM(easy_getinfo, "curl_easy_getinfo"),
-        SYM(easy_strerror, "curl_easy_strerror"),
-        SYM(multi_init, "curl_multi_init"),
-        SYM(multi_cleanup, "curl_multi_cleanup"),
-        SYM(multi_add_handle, "curl_multi_add_handle"),
-        SYM(multi_remove_handle, "curl_multi_remove_handle"),
-        SYM(multi_setopt, "curl_multi_setopt"),
-        SYM(multi_socket_action, "curl_multi_socket_action"),
-        SYM(multi_assign, "curl_multi_assign"),
-        SYM(multi_info_read, "curl_multi_info_read"),
-        SYM(multi_strerror, "curl_multi_strerror"),
-        SYM(slist_append, "curl_slist_append"),
-        SYM(slist_free_all, "curl_slist_free_all"),
-#undef SYM
-    };
-    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
-        *syms[i].slot = dlsym(lib, syms[i].name);
-        if (!*syms[i].slot) {
-            snprintf(curl_load_error, sizeof curl_load_error,
-                     "libcurl.so.4 lacks %s: too old a libcurl", syms[i].name);
-            return false;
-        }
-    }
-    return true;
-}
+#include "storage/curl.h"
 
 #define IDLE_EASY_MAX 16
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_CAP_MS 10000
-
-/* ------------------------------------------------------------------------ */
-/* header lists */
-
-static void headers_push(uw_http_headers *h, char *line)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 16;
-        h->v = uw_realloc(h->v, h->cap * sizeof *h->v);
-    }
-    h->v[h->n++] = line;
-}
-
-void uw_http_headers_add(uw_http_headers *h, const char *name, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *val = NULL;
-    int n = vasprintf(&val, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        fputs("ue-wal: FATAL: out of memory\n", stderr);
-        abort();
-    }
-    headers_push(h, uw_sprintf("%s: %s", name, val));
-    free(val);
-}
-
-const char *uw_http_headers_get(const uw_http_headers *h, const char *name)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i < h->n; i++) {
-        const char *l = h->v[i];
-        if (strncasecmp(l, name, nl) == 0 && l[nl] == ':') {
-            const char *v = l + nl + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            return v;
-        }
-    }
-    return NULL;
-}
-
-void uw_http_headers_clear(uw_http_headers *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->v[i]);
-    free(h->v);
-    h->v = NULL;
-    h->n = h->cap = 0;
-}
-
-static void headers_reset(uw_http_headers *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->v[i]);
-    h->n = 0;
-}
-
-void uw_http_request_clear(uw_http_request *req)
-{
-    uw_http_headers_clear(&req->headers);
-    memset(req, 0, sizeof *req);
-}
-
-void uw_http_response_clear(uw_http_response *resp)
-{
-    uw_http_headers_clear(&resp->headers);
-    uw_buf_free(&resp->body);
-    free(resp->error_code);
-    memset(resp, 0, sizeof *resp);
-}
-
-const char *uw_http_response_header(const uw_http_response *resp, const char *name)
-{
-    return uw_http_headers_get(&resp->headers, name);
-}
 
 /* ------------------------------------------------------------------------ */
 /* client state */
@@ -201,6 +29,7 @@ struct uw_http {
     char *ca_file;
     long timeout_sec;
     int retry_max;
+    uw_http_error_fn parse_error;
     uv_loop_t loop;
     uv_timer_t curl_timer;  /* CURLMOPT_TIMERFUNCTION */
     uv_timer_t retry_timer; /* earliest backoff deadline of waiting transfers */
@@ -237,14 +66,6 @@ typedef struct {
     curl_socket_t fd;
     uw_http *h;
 } sock_ctx;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-static void curl_init_once(void)
-{
-    if (curl_load())
-        curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static uint64_t rng_next(uw_http *h)
 {
@@ -336,16 +157,8 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 uw_http *uw_http_new(const uw_http_opts *opts, uw_err *err)
 {
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_rc != CURLE_OK) {
-        if (curl_load_error[0])
-            uw_fail(err, UW_E_INTERNAL, "%s (object-store repositories need libcurl4)",
-                    curl_load_error);
-        else
-            uw_fail(err, UW_E_INTERNAL, "unable to initialise libcurl: %s",
-                    curl_easy_strerror(curl_init_rc));
+    if (uw_curl_init(err) < 0)
         return NULL;
-    }
     if (opts->ca_file && access(opts->ca_file, R_OK) != 0) {
         uw_fail(err, UW_E_OPTION, "CA file '%s' is not readable", opts->ca_file);
         return NULL;
@@ -356,6 +169,7 @@ uw_http *uw_http_new(const uw_http_opts *opts, uw_err *err)
     h->ca_file = opts->ca_file ? uw_strdup(opts->ca_file) : NULL;
     h->timeout_sec = opts->timeout_sec > 0 ? opts->timeout_sec : 60;
     h->retry_max = opts->retry_max >= 0 ? opts->retry_max : 4;
+    h->parse_error = opts->parse_error;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^
@@ -413,7 +227,7 @@ static void xfer_release_easy(xfer *x)
     }
     curl_slist_free_all(x->slist);
     x->slist = NULL;
-    headers_reset(&x->prep);
+    uw_http_headers_reset(&x->prep);
 }
 
 static void xfer_free(xfer *x)
@@ -472,7 +286,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
         l--;
     if (l >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
         /* A new response (100 Continue, then the final one): start over. */
-        headers_reset(&x->resp->headers);
+        uw_http_headers_reset(&x->resp->headers);
         const char *p = memchr(buf, ' ', l);
         long st = 0;
         x->reason[0] = '\0';
@@ -492,7 +306,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
         return len;
     }
     if (l)
-        headers_push(&x->resp->headers, uw_strndup(buf, l));
+        uw_http_headers_append(&x->resp->headers, buf, l);
     return len;
 }
 
@@ -619,18 +433,6 @@ static void one_line(char *s)
             *s = ' ';
 }
 
-static bool retryable_code(const char *code)
-{
-    static const char *const codes[] = {
-        "SlowDown",           "RequestTimeout",      "InternalError",
-        "ServiceUnavailable", "ServerBusy",          "OperationTimedOut",
-        "Throttling",         "ThrottlingException", NULL};
-    for (int i = 0; code && codes[i]; i++)
-        if (strcmp(code, codes[i]) == 0)
-            return true;
-    return false;
-}
-
 /* Decide what an ended attempt means: 0 success, -1 failure with *retry set. */
 static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_after_ms)
 {
@@ -673,28 +475,12 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
     if (st >= 200 && st < 300)
         return 0;
 
-    /* An error response: <Code> and <Message> from an XML body, or headers. */
-    const char *b = (const char *)resp->body.data;
-    const char *bend = b ? b + resp->body.len : NULL;
-    char *code = b ? uw_xml_get(b, bend, "Code", NULL) : NULL;
-    char *msg = b ? uw_xml_get(b, bend, "Message", NULL) : NULL;
-    if (!code) {
-        const char *hc = uw_http_response_header(resp, "x-ms-error-code");
-        if (!hc)
-            hc = uw_http_response_header(resp, "x-amz-error-code");
-        if (hc)
-            code = uw_strdup(hc);
-    }
-    if (!msg) {
-        const char *hm = uw_http_response_header(resp, "x-amz-error-message");
-        if (hm)
-            msg = uw_strdup(hm);
-    }
-    /* Azure appends "\nRequestId:...\nTime:..." to its messages: drop that. */
+    /* An error response: the service's code and message, as its driver reads them. */
+    uw_http_service_error se = {NULL, NULL, false};
+    if (h->parse_error)
+        h->parse_error(resp, &se);
+    char *code = se.code, *msg = se.message;
     if (msg) {
-        char *rid = strstr(msg, "\nRequestId:");
-        if (rid)
-            *rid = '\0';
         one_line(msg);
         size_t ml = strlen(msg);
         while (ml && (msg[ml - 1] == '\r' || msg[ml - 1] == ' '))
@@ -708,8 +494,7 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
     }
 
     uw_code kind;
-    if (st == 408 || st == 429 || st == 500 || st == 502 || st == 503 || st == 504 ||
-        retryable_code(code)) {
+    if (st == 408 || st == 429 || st == 500 || st == 502 || st == 503 || st == 504 || se.retry) {
         kind = UW_E_STORAGE;
         *retry = true;
         const char *ra = uw_http_response_header(resp, "Retry-After");
@@ -845,7 +630,7 @@ static int set_easy(xfer *x, uw_err *e)
     }
 
     /* Headers: the caller's, then prepare()'s for this attempt. */
-    headers_reset(&x->prep);
+    uw_http_headers_reset(&x->prep);
     if (req->prepare && req->prepare(req->prepare_ctx, req, &x->prep, e) < 0)
         return -1;
     struct curl_slist *sl = NULL;
@@ -876,7 +661,7 @@ static void start_attempt(xfer *x)
     resp->status = 0;
     resp->streamed = 0;
     resp->body.len = 0;
-    headers_reset(&resp->headers);
+    uw_http_headers_reset(&resp->headers);
     free(resp->error_code);
     resp->error_code = NULL;
     x->streaming = false;
@@ -983,294 +768,4 @@ int uw_http_exec(uw_http *h, const uw_http_request *req, uw_http_response *resp,
     if (s.rc < 0 && err)
         *err = s.err;
     return s.rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* helpers */
-
-char *uw_http_uri_encode(const char *s, size_t len, bool keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = uw_malloc(len * 3 + 1), *o = out;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        /* ASCII ranges, not isalnum(): the locale must not change signatures */
-        bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
-        if (unreserved || (keep_slash && c == '/')) {
-            *o++ = (char)c;
-        } else {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-char *uw_http_uri_decode(const char *s, size_t len)
-{
-    char *out = uw_malloc(len + 1), *o = out;
-    for (size_t i = 0; i < len; i++) {
-        int a, b;
-        if (s[i] == '%' && i + 2 < len && (a = uw_hexval(s[i + 1])) >= 0 &&
-            (b = uw_hexval(s[i + 2])) >= 0) {
-            *o++ = (char)(a << 4 | b);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-char *uw_base64_encode(const void *data, size_t len)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const uint8_t *d = data;
-    char *out = uw_malloc((len + 2) / 3 * 4 + 1), *o = out;
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 | d[i + 2];
-        *o++ = tbl[v >> 18];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = tbl[(v >> 6) & 63];
-        *o++ = tbl[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < len ? (uint32_t)d[i + 1] << 8 : 0);
-        *o++ = tbl[v >> 18];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o = '\0';
-    return out;
-}
-
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-uint8_t *uw_base64_decode(const char *s, size_t *out_len)
-{
-    size_t len = strlen(s);
-    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' '))
-        len--;
-    if (len % 4)
-        return NULL;
-    uint8_t *out = uw_malloc(len / 4 * 3 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        int pad = 0;
-        for (int k = 0; k < 4; k++) {
-            char c = s[i + k];
-            if (c == '=' && i + 4 == len && k >= 2) {
-                v[k] = 0;
-                pad++;
-            } else if (pad || (v[k] = b64val(c)) < 0) {
-                free(out);
-                return NULL;
-            }
-        }
-        uint32_t w =
-            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        out[o++] = (uint8_t)(w >> 16);
-        if (pad < 2)
-            out[o++] = (uint8_t)(w >> 8);
-        if (pad < 1)
-            out[o++] = (uint8_t)w;
-    }
-    *out_len = o;
-    return out;
-}
-
-bool uw_xml_find(const char *xml, const char *end, const char *tag, const char **body,
-                 const char **body_end, const char **after)
-{
-    size_t tl = strlen(tag);
-    const char *p = xml;
-    while (p && p < end) {
-        const char *lt = memchr(p, '<', (size_t)(end - p));
-        if (!lt)
-            return false;
-        if ((size_t)(end - lt) > tl + 1 && memcmp(lt + 1, tag, tl) == 0) {
-            const char *q = lt + 1 + tl;
-            if (q < end && (*q == '>' || *q == '/' || isspace((unsigned char)*q))) {
-                const char *gt = memchr(q, '>', (size_t)(end - q));
-                if (!gt)
-                    return false;
-                if (gt[-1] == '/') { /* <tag/> */
-                    *body = *body_end = gt + 1;
-                    if (after)
-                        *after = gt + 1;
-                    return true;
-                }
-                const char *b = gt + 1;
-                /* find "</tag>" */
-                const char *s = b;
-                while (s < end) {
-                    const char *c = memchr(s, '<', (size_t)(end - s));
-                    if (!c)
-                        return false;
-                    if ((size_t)(end - c) >= tl + 3 && c[1] == '/' && memcmp(c + 2, tag, tl) == 0 &&
-                        c[2 + tl] == '>') {
-                        *body = b;
-                        *body_end = c;
-                        if (after)
-                            *after = c + 3 + tl;
-                        return true;
-                    }
-                    s = c + 1;
-                }
-                return false;
-            }
-        }
-        p = lt + 1;
-    }
-    return false;
-}
-
-static void put_utf8(char **o, unsigned long cp)
-{
-    char *p = *o;
-    if (cp < 0x80) {
-        *p++ = (char)cp;
-    } else if (cp < 0x800) {
-        *p++ = (char)(0xC0 | (cp >> 6));
-        *p++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *p++ = (char)(0xE0 | (cp >> 12));
-        *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *p++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *p++ = (char)(0xF0 | (cp >> 18));
-        *p++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *p++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *p++ = (char)(0x80 | (cp & 0x3F));
-    }
-    *o = p;
-}
-
-char *uw_xml_get(const char *xml, const char *end, const char *tag, const char **after)
-{
-    const char *b, *e;
-    if (!uw_xml_find(xml, end, tag, &b, &e, after))
-        return NULL;
-    /* decoded text is never longer than the source (entities shrink; &#N; of at
-     * least 4 chars yields at most 4 UTF-8 bytes) */
-    char *out = uw_malloc((size_t)(e - b) + 4), *o = out;
-    static const struct {
-        const char *name;
-        char c;
-    } ents[] = {{"amp;", '&'}, {"lt;", '<'}, {"gt;", '>'}, {"quot;", '"'}, {"apos;", '\''}};
-    for (const char *p = b; p < e;) {
-        if (*p == '&') {
-            bool done = false;
-            for (size_t i = 0; i < sizeof ents / sizeof ents[0]; i++) {
-                size_t n = strlen(ents[i].name);
-                if ((size_t)(e - p - 1) >= n && memcmp(p + 1, ents[i].name, n) == 0) {
-                    *o++ = ents[i].c;
-                    p += 1 + n;
-                    done = true;
-                    break;
-                }
-            }
-            if (!done && p + 2 < e && p[1] == '#') {
-                const char *q = p + 2;
-                int base = 10;
-                if (*q == 'x' || *q == 'X') {
-                    base = 16;
-                    q++;
-                }
-                unsigned long cp = 0;
-                const char *d = q;
-                while (d < e && cp <= 0x10FFFF &&
-                       (base == 16 ? isxdigit((unsigned char)*d) : isdigit((unsigned char)*d))) {
-                    cp = cp * (unsigned long)base + (unsigned long)uw_hexval(*d);
-                    d++;
-                }
-                if (d > q && d < e && *d == ';' && cp > 0 && cp <= 0x10FFFF) {
-                    put_utf8(&o, cp);
-                    p = d + 1;
-                    done = true;
-                }
-            }
-            if (!done)
-                *o++ = *p++;
-        } else if ((size_t)(e - p) >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
-            const char *q = p + 9;
-            while (q + 2 < e && memcmp(q, "]]>", 3) != 0)
-                *o++ = *q++;
-            p = q + 2 < e ? q + 3 : e;
-        } else {
-            *o++ = *p++;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-char *uw_xml_escape(const char *s)
-{
-    size_t n = 0;
-    for (const char *p = s; *p; p++)
-        n += (*p == '&') ? 5 : (*p == '<' || *p == '>') ? 4 : (*p == '"' || *p == '\'') ? 6 : 1;
-    char *out = uw_malloc(n + 1), *o = out;
-    for (const char *p = s; *p; p++) {
-        const char *r = NULL;
-        switch (*p) {
-        case '&': r = "&amp;"; break;
-        case '<': r = "&lt;"; break;
-        case '>': r = "&gt;"; break;
-        case '"': r = "&quot;"; break;
-        case '\'': r = "&apos;"; break;
-        }
-        if (r) {
-            size_t rl = strlen(r);
-            memcpy(o, r, rl);
-            o += rl;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-void uw_http_date_rfc1123(char buf[32])
-{
-    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char tmp[96];
-    snprintf(tmp, sizeof tmp, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
-             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
-    snprintf(buf, 32, "%.31s", tmp);
-}
-
-void uw_http_date_iso8601(char buf[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, 32, "%Y%m%dT%H%M%SZ", &tm);
 }

@@ -19,9 +19,10 @@
  *
  * Retries (both APIs): a request is attempted up to 1 + opts.retry_max times
  * when the attempt fails with a timeout, a connection/transfer error, HTTP 408,
- * 429, 500, 502, 503 or 504, or a throttling/timeout error code in the body
- * (S3 "SlowDown", "RequestTimeout", "InternalError"; Azure "ServerBusy",
- * "OperationTimedOut", "InternalError"). Waits grow exponentially with jitter
+ * 429, 500, 502, 503 or 504, or a service error code that the driver's
+ * opts.parse_error marks as retryable (S3 "SlowDown", "RequestTimeout"...:
+ * storage_s3.c; Azure "ServerBusy", "OperationTimedOut"...: storage_azure.c;
+ * this layer knows no service's codes). Waits grow exponentially with jitter
  * (a random time between half and all of 250 ms doubled per attempt, capped at
  * 10 s); a Retry-After header (seconds) is honoured, capped at the storage
  * timeout. Other 4xx responses (authentication, permissions, bad request) are
@@ -30,9 +31,10 @@
  * fresh date.
  *
  * Failures are reported as ONE line in err (never containing Authorization
- * headers or secrets), built from the service's error code and message
- * (<Code>/<Message> of an XML error body, or the x-ms-error-code /
- * x-amz-error-code header when there is no body, e.g. for HEAD):
+ * headers or secrets), built from the service's error code and message as
+ * opts.parse_error reads them (e.g. <Code>/<Message> of an XML error body, or
+ * an error-code header when there is no body, as for HEAD); without a parser,
+ * or when it finds no code, the status line's reason phrase stands in:
  *   "<what>: S3 HTTP 403 SignatureDoesNotMatch: The request signature we ..."
  *   "<what>: Azure HTTP 503 ServerBusy: ... (after 5 attempts)"
  *   "<what>: Failed to connect to 127.0.0.1 port 9000 ...: Couldn't connect to server"
@@ -62,6 +64,7 @@
 #include "io/sink.h"
 
 typedef struct uw_http uw_http;
+typedef struct uw_http_response uw_http_response;
 
 /* ---- header lists ----------------------------------------------------------
  * An ordered list of "Name: value" lines. Used both for request headers (passed
@@ -79,16 +82,35 @@ void uw_http_headers_add(uw_http_headers *h, const char *name, const char *fmt, 
  * Leading/trailing blanks of the value are skipped/trimmed. */
 const char *uw_http_headers_get(const uw_http_headers *h, const char *name);
 void uw_http_headers_clear(uw_http_headers *h); /* empty; keeps nothing allocated */
+/* Append one raw "Name: value" line of len bytes (copied). */
+void uw_http_headers_append(uw_http_headers *h, const char *line, size_t len);
+/* Empty, keeping the array for reuse (uw_http_headers_clear frees it too). */
+void uw_http_headers_reset(uw_http_headers *h);
+
+/* ---- service errors --------------------------------------------------------
+ * What a service says in an error response (any status outside 2xx): its error
+ * code and message (malloc'd, or NULL when it gave none; the HTTP layer takes
+ * them over, makes the message one line and frees both), and whether the code
+ * asks for a retry whatever the status (throttling, server-side timeouts). Each
+ * driver knows its own service's conventions and passes its parser in
+ * uw_http_opts. */
+typedef struct {
+    char *code;
+    char *message;
+    bool retry;
+} uw_http_service_error;
+typedef void (*uw_http_error_fn)(const uw_http_response *resp, uw_http_service_error *out);
 
 /* ---- client ---------------------------------------------------------------- */
 typedef struct {
-    const char *service; /* for messages: "S3", "Azure" (copied) */
-    bool verify_tls;     /* CURLOPT_SSL_VERIFYPEER + VERIFYHOST; true unless told */
-    const char *ca_file; /* CA bundle (PEM) or NULL for the system store (copied) */
-    long timeout_sec;    /* connect timeout, and abort a transfer when no byte moved
+    const char *service;          /* for messages: "S3", "Azure" (copied) */
+    bool verify_tls;              /* CURLOPT_SSL_VERIFYPEER + VERIFYHOST; true unless told */
+    const char *ca_file;          /* CA bundle (PEM) or NULL for the system store (copied) */
+    long timeout_sec;             /* connect timeout, and abort a transfer when no byte moved
                               for this long (an idle timeout, not a total one: big
                               objects may take longer). 0 = 60 s. */
-    int retry_max;       /* extra attempts after the first; -1 = default (4) */
+    int retry_max;                /* extra attempts after the first; -1 = default (4) */
+    uw_http_error_fn parse_error; /* the service's error responses; NULL: status only */
 } uw_http_opts;
 
 /* Create a client. Fails (UW_E_INTERNAL/UW_E_OPTION) only if libcurl/libuv cannot
@@ -131,7 +153,7 @@ struct uw_http_request {
     const char *what; /* message prefix, e.g. "GET 'archive/x'"; NULL = method+path */
 };
 
-typedef struct {
+struct uw_http_response {
     long status;             /* HTTP status of the last attempt; 0 = no response */
     uw_http_headers headers; /* response headers of the last attempt */
     uw_buf body;             /* response body when not streamed (errors, XML...) */
@@ -139,7 +161,7 @@ typedef struct {
     int attempts;            /* attempts made */
     char *error_code;        /* service error code ("NoSuchKey", "AuthenticationFailed")
                                 or NULL */
-} uw_http_response;
+};
 
 /* Free what a request/response holds (not the structs themselves) and zero them. */
 void uw_http_request_clear(uw_http_request *req);
@@ -172,41 +194,5 @@ int uw_http_run(uw_http *h, uw_err *err);
 size_t uw_http_run_once(uw_http *h, bool wait);
 /* Requests submitted and not yet completed. */
 size_t uw_http_pending(const uw_http *h);
-
-/* ---- helpers shared by the drivers --------------------------------------- */
-
-/* RFC 3986 percent-encoding of [s, s+len): unreserved characters
- * (A-Z a-z 0-9 - _ . ~) are kept, '/' too when keep_slash, everything else
- * (UTF-8 bytes included) becomes %XX with upper-case hex. Caller frees. */
-char *uw_http_uri_encode(const char *s, size_t len, bool keep_slash);
-/* Decode %XX (and nothing else; '+' stays '+'). Caller frees. */
-char *uw_http_uri_decode(const char *s, size_t len);
-
-/* Base64 (standard alphabet, padded). encode: caller frees. decode: returns a
- * malloc'd buffer and its length, or NULL on invalid input. */
-char *uw_base64_encode(const void *data, size_t len);
-uint8_t *uw_base64_decode(const char *s, size_t *out_len);
-
-/* Minimal XML reading for service responses (no DTD; tag names are matched
- * literally, namespace prefixes included, case-sensitively).
- * uw_xml_get finds the first <tag>...</tag> (or <tag/>) in [xml, end) and returns its
- * content with entities (&amp; &lt; &gt; &quot; &apos; &#N; &#xN;) decoded,
- * malloc'd; *after (if not NULL) is set just past the closing tag so a caller
- * can iterate over repeated elements. NULL when absent. Tags with attributes
- * (<Name attr="x">) are matched too. */
-char *uw_xml_get(const char *xml, const char *end, const char *tag, const char **after);
-/* Like uw_xml_get but returns the raw element body [*body, *body_end) without
- * copying or decoding (for nested elements such as <Contents>...</Contents>).
- * Returns false when absent. */
-bool uw_xml_find(const char *xml, const char *end, const char *tag, const char **body,
-                 const char **body_end, const char **after);
-/* Escape &, <, >, ", ' for XML text/attributes. Caller frees. */
-char *uw_xml_escape(const char *s);
-
-/* Current time as RFC 1123 ("Sun, 06 Nov 1994 08:49:37 GMT") for Azure's
- * x-ms-date, and as ISO 8601 basic ("20150830T123600Z") for SigV4. buf must
- * hold 32 bytes. */
-void uw_http_date_rfc1123(char buf[32]);
-void uw_http_date_iso8601(char buf[32]);
 
 #endif

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "storage/http.h"
+#include "core/codec.h"
 #include "io/sink.h"
 
 static void hmac256(const void *key, size_t klen, const char *msg, unsigned char out[32])
@@ -63,10 +63,10 @@ char *uw_sigv4_canonical_query(const char *query)
         if (len) {
             const char *eq = memchr(p, '=', len);
             size_t nl = eq ? (size_t)(eq - p) : len;
-            char *dn = uw_http_uri_decode(p, nl);
-            char *dv = eq ? uw_http_uri_decode(eq + 1, len - nl - 1) : uw_strdup("");
-            v[k].name = uw_http_uri_encode(dn, strlen(dn), false);
-            v[k].value = uw_http_uri_encode(dv, strlen(dv), false);
+            char *dn = uw_uri_decode(p, nl);
+            char *dv = eq ? uw_uri_decode(eq + 1, len - nl - 1) : uw_strdup("");
+            v[k].name = uw_uri_encode(dn, strlen(dn), false);
+            v[k].value = uw_uri_encode(dv, strlen(dv), false);
             v[k].idx = k;
             k++;
             free(dn);

@@ -3,7 +3,7 @@
  *
  * The caller builds the request exactly as it will be sent, then signs:
  *   - path: the URI path as sent on the wire, already percent-encoded once
- *     (S3 keys: uw_http_uri_encode(key, len, true)); used verbatim as the
+ *     (S3 keys: uw_uri_encode(key, len, true)); used verbatim as the
  *     canonical URI (S3 does not normalise paths);
  *   - query: the query string as sent (without '?'); each name and value is
  *     %-decoded ('+' stays a literal plus), re-encoded per RFC 3986 and the pairs

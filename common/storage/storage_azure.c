@@ -28,9 +28,12 @@
 #include <openssl/evp.h>
 
 #include "storage/azure_auth.h"
+#include "core/codec.h"
+#include "core/xml.h"
 #include "storage/http.h"
 #include "core/log.h"
 #include "storage/storage.h"
+#include "storage/storage_azure.h"
 
 #define AZ_VERSION "2021-08-06"
 #define AZ_IDLE_MAX 16
@@ -77,6 +80,33 @@ static void az_release(az_impl *az, uw_http *h)
     uw_http_free(h);
 }
 
+/* ------------------------------------------------------------- errors -- */
+
+static bool az_retryable(const char *code)
+{
+    static const char *const codes[] = {"ServerBusy", "OperationTimedOut", "InternalError"};
+    for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+void uw_azure_parse_error(const uw_http_response *resp, uw_http_service_error *out)
+{
+    const char *b = (const char *)resp->body.data;
+    const char *end = b ? b + resp->body.len : NULL;
+    out->code = b ? uw_xml_get(b, end, "Code", NULL) : NULL;
+    out->message = b ? uw_xml_get(b, end, "Message", NULL) : NULL;
+    const char *hc = uw_http_response_header(resp, "x-ms-error-code");
+    if (!out->code && hc)
+        out->code = uw_strdup(hc);
+    /* Azure appends "\nRequestId:...\nTime:..." to its messages: drop that. */
+    char *rid = out->message ? strstr(out->message, "\nRequestId:") : NULL;
+    if (rid)
+        *rid = '\0';
+    out->retry = az_retryable(out->code);
+}
+
 /* ----------------------------------------------------------- requests -- */
 
 /* One request: URL parts kept for signing. */
@@ -92,7 +122,7 @@ static int az_prepare(void *ctx, const uw_http_request *req, uw_http_headers *ou
 {
     az_sign_ctx *c = ctx;
     char date[32];
-    uw_http_date_rfc1123(date);
+    uw_date_rfc1123(date);
     uw_http_headers_add(out, "x-ms-date", "%s", date);
     uw_http_headers_add(out, "x-ms-version", "%s", AZ_VERSION);
     if (!c->az->key)
@@ -150,7 +180,7 @@ static char *az_url(const az_impl *az, const char *url_path, const char *query)
 static char *az_blob_path(const az_impl *az, const char *path)
 {
     char *name = uw_sprintf("%s%s", az->prefix, path);
-    char *enc = uw_http_uri_encode(name, strlen(name), true);
+    char *enc = uw_uri_encode(name, strlen(name), true);
     char *p = uw_sprintf("%s/%s", az->url_root, enc);
     free(enc);
     free(name);
@@ -325,6 +355,7 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     az->list_max = lm ? atoi(lm) : 0;
 
     az->opts.service = "Azure";
+    az->opts.parse_error = uw_azure_parse_error;
     az->opts.verify_tls = uw_cfg_bool(cfg, opt(repo, "storage-verify-tls", o, sizeof o));
     const char *ca = uw_cfg_str(cfg, opt(repo, "storage-ca-file", o, sizeof o));
     az->opts.ca_file = ca ? uw_strdup(ca) : NULL;
@@ -394,13 +425,13 @@ static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
     az_impl *az = st->impl;
     char *prefix = *dir ? uw_sprintf("%s%s/", az->prefix, dir) : uw_strdup(az->prefix);
     size_t plen = strlen(prefix);
-    char *eprefix = uw_http_uri_encode(prefix, plen, false);
+    char *eprefix = uw_uri_encode(prefix, plen, false);
     char *marker = NULL;
     char *what = uw_sprintf("List Blobs '%s'", *dir ? dir : "/");
     int rc = 0;
     bool stop = false;
     while (rc == 0 && !stop) {
-        char *emarker = marker ? uw_http_uri_encode(marker, strlen(marker), false) : NULL;
+        char *emarker = marker ? uw_uri_encode(marker, strlen(marker), false) : NULL;
         char maxr[32] = "";
         if (az->list_max > 0)
             snprintf(maxr, sizeof maxr, "&maxresults=%d", az->list_max);
@@ -554,7 +585,7 @@ static int az_put_block(az_writer *w, uw_err *err)
                        "'%s' needs more than %d blocks of %zu bytes: raise azure-block-size",
                        w->path, AZ_MAX_BLOCKS, w->az->block_size);
     char *id = uw_az_block_id(w->nblocks);
-    char *eid = uw_http_uri_encode(id, strlen(id), false);
+    char *eid = uw_uri_encode(id, strlen(id), false);
     char *query = uw_sprintf("comp=block&blockid=%s", eid);
     char *what = uw_sprintf("Put Block %" PRIu32 " of '%s'", w->nblocks, w->path);
     int rc = az_put(w, query, w->buf, w->len, NULL, NULL, "application/octet-stream", what, err);

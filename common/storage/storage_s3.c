@@ -31,10 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
+#include "core/xml.h"
 #include "storage/http.h"
 #include "core/log.h"
 #include "storage/sigv4.h"
 #include "storage/storage.h"
+#include "storage/storage_s3.h"
 
 #define S3_IDLE_MAX 16
 #define S3_DELETE_BATCH 1000
@@ -82,6 +85,36 @@ static void s3_release(s3_impl *s3, uw_http *h)
     uw_http_free(h);
 }
 
+/* ------------------------------------------------------------- errors -- */
+
+/* Codes that ask for a retry whatever the status: RequestTimeout comes with
+ * HTTP 400, Throttling* from S3-compatible servers. */
+static bool s3_retryable(const char *code)
+{
+    static const char *const codes[] = {"SlowDown",      "RequestTimeout",
+                                        "InternalError", "ServiceUnavailable",
+                                        "Throttling",    "ThrottlingException"};
+    for (size_t i = 0; code && i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(code, codes[i]) == 0)
+            return true;
+    return false;
+}
+
+void uw_s3_parse_error(const uw_http_response *resp, uw_http_service_error *out)
+{
+    const char *b = (const char *)resp->body.data;
+    const char *end = b ? b + resp->body.len : NULL;
+    out->code = b ? uw_xml_get(b, end, "Code", NULL) : NULL;
+    out->message = b ? uw_xml_get(b, end, "Message", NULL) : NULL;
+    const char *hc = uw_http_response_header(resp, "x-amz-error-code");
+    const char *hm = uw_http_response_header(resp, "x-amz-error-message");
+    if (!out->code && hc)
+        out->code = uw_strdup(hc);
+    if (!out->message && hm)
+        out->message = uw_strdup(hm);
+    out->retry = s3_retryable(out->code);
+}
+
 /* ----------------------------------------------------------- requests -- */
 
 typedef struct {
@@ -101,7 +134,7 @@ static int s3_prepare(void *ctx, const uw_http_request *req, uw_http_headers *ou
     s3_req *r = ctx;
     s3_impl *s3 = r->s3;
     char date[32];
-    uw_http_date_iso8601(date);
+    uw_date_iso8601(date);
     uw_http_headers_add(out, "Host", "%s", s3->host_hdr);
     uw_http_headers_add(out, "x-amz-content-sha256", "%s", r->payload_hash);
     uw_http_headers_add(out, "x-amz-date", "%s", date);
@@ -134,7 +167,7 @@ static void s3_req_init(s3_req *r, s3_impl *s3, const char *method, const char *
     memset(r, 0, sizeof *r);
     r->s3 = s3;
     if (key) {
-        char *enc = uw_http_uri_encode(key, strlen(key), true);
+        char *enc = uw_uri_encode(key, strlen(key), true);
         r->path = uw_sprintf("%s/%s", s3->root, enc);
         free(enc);
     } else {
@@ -280,8 +313,8 @@ static int list_page(s3_impl *s3, const char *prefix, bool delimit, const char *
                      list_ent **ents, size_t *n, size_t *cap, char **next, uw_err *err)
 {
     *next = NULL;
-    char *ep = uw_http_uri_encode(prefix, strlen(prefix), false);
-    char *et = token ? uw_http_uri_encode(token, strlen(token), false) : NULL;
+    char *ep = uw_uri_encode(prefix, strlen(prefix), false);
+    char *et = token ? uw_uri_encode(token, strlen(token), false) : NULL;
     char *query = uw_sprintf("list-type=2&prefix=%s%s%s%s", ep, delimit ? "&delimiter=%2F" : "",
                              et ? "&continuation-token=" : "", et ? et : "");
     char what[600];
@@ -578,7 +611,7 @@ static int s3_mpu_part(s3_wsink *w, uw_err *err)
     uint8_t md5[16];
     md5_of(w->buf, w->len, md5);
     char *md5b = uw_base64_encode(md5, 16);
-    char *eid = uw_http_uri_encode(w->upload_id, strlen(w->upload_id), false);
+    char *eid = uw_uri_encode(w->upload_id, strlen(w->upload_id), false);
     char *query = uw_sprintf("partNumber=%d&uploadId=%s", partno, eid);
     char what[600];
     snprintf(what, sizeof what, "upload part %d of '%s'", partno, w->key);
@@ -622,7 +655,7 @@ static int s3_mpu_complete(s3_wsink *w, char **etag_out, uw_err *err)
         free(e);
     }
     uw_buf_append(&body, "</CompleteMultipartUpload>", 26);
-    char *eid = uw_http_uri_encode(w->upload_id, strlen(w->upload_id), false);
+    char *eid = uw_uri_encode(w->upload_id, strlen(w->upload_id), false);
     char *query = uw_sprintf("uploadId=%s", eid);
     char what[600];
     snprintf(what, sizeof what, "complete multipart upload '%s'", w->key);
@@ -664,7 +697,7 @@ static int s3_mpu_complete(s3_wsink *w, char **etag_out, uw_err *err)
 static void s3_mpu_abort(s3_wsink *w)
 {
     s3_impl *s3 = w->s3;
-    char *eid = uw_http_uri_encode(w->upload_id, strlen(w->upload_id), false);
+    char *eid = uw_uri_encode(w->upload_id, strlen(w->upload_id), false);
     char *query = uw_sprintf("uploadId=%s", eid);
     char what[600];
     snprintf(what, sizeof what, "abort multipart upload '%s'", w->key);
@@ -967,7 +1000,7 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     free(vhost);
     free(host);
     if (path_style) {
-        char *eb = uw_http_uri_encode(bucket, strlen(bucket), false);
+        char *eb = uw_uri_encode(bucket, strlen(bucket), false);
         s3->root = uw_sprintf("/%s", eb);
         free(eb);
     } else {
@@ -988,6 +1021,7 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
         s3->part_size = 5u << 20;
 
     s3->opts.service = "S3";
+    s3->opts.parse_error = uw_s3_parse_error;
     s3->opts.verify_tls = uw_cfg_bool(cfg, opt(repo, "storage-verify-tls", o, sizeof o));
     const char *ca = uw_cfg_str(cfg, opt(repo, "storage-ca-file", o, sizeof o));
     s3->opts.ca_file = ca ? uw_strdup(ca) : NULL;

@@ -51,7 +51,7 @@ static void test_block_ids(void)
     CHECK(strcmp(a, b) != 0);
     /* In the URL the padding is percent-encoded (Azurite insists); the
      * canonicalized resource has it decoded again. */
-    char *e = uw_http_uri_encode(a, strlen(a), false);
+    char *e = uw_uri_encode(a, strlen(a), false);
     CHECK_STR(e, "dXdibGstMDAwMDAwMDAwMA%3D%3D");
     char *q = uw_sprintf("comp=block&blockid=%s", e);
     char *r = uw_az_canon_resource("acct", "/c/b", q);

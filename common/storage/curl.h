@@ -1,0 +1,63 @@
+/* libcurl, loaded on first use (core/dl.h), not linked: with its ~30
+ * dependencies it costs every process ~3 ms of start-up and ~6 MiB of resident
+ * memory, and most runs (posix repositories, every archive_command call) never
+ * need it. Only the HTTP client (http.c) includes this, instead of
+ * <curl/curl.h>: the usual curl_* names then call through the loaded table,
+ * which is valid once uw_curl_init() succeeded. */
+#ifndef UW_CURL_H
+#define UW_CURL_H
+
+#define CURL_DISABLE_TYPECHECK /* calls go through the pointers below */
+#include <curl/curl.h>
+
+#include "core/error.h"
+
+typedef struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *);
+    void (*easy_reset)(CURL *);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    const char *(*easy_strerror)(CURLcode);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+    CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
+    CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    const char *(*multi_strerror)(CURLMcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} uw_curl_api;
+extern uw_curl_api uw_curl;
+
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#undef curl_multi_setopt
+#define curl_global_init uw_curl.global_init
+#define curl_easy_init uw_curl.easy_init
+#define curl_easy_cleanup uw_curl.easy_cleanup
+#define curl_easy_reset uw_curl.easy_reset
+#define curl_easy_setopt uw_curl.easy_setopt
+#define curl_easy_getinfo uw_curl.easy_getinfo
+#define curl_easy_strerror uw_curl.easy_strerror
+#define curl_multi_init uw_curl.multi_init
+#define curl_multi_cleanup uw_curl.multi_cleanup
+#define curl_multi_add_handle uw_curl.multi_add_handle
+#define curl_multi_remove_handle uw_curl.multi_remove_handle
+#define curl_multi_setopt uw_curl.multi_setopt
+#define curl_multi_socket_action uw_curl.multi_socket_action
+#define curl_multi_assign uw_curl.multi_assign
+#define curl_multi_info_read uw_curl.multi_info_read
+#define curl_multi_strerror uw_curl.multi_strerror
+#define curl_slist_append uw_curl.slist_append
+#define curl_slist_free_all uw_curl.slist_free_all
+
+/* Load and initialise libcurl, once per process (thread-safe). 0, or -1 with
+ * err filled (UW_E_INTERNAL: "unable to load libcurl: ..."), every time. */
+int uw_curl_init(uw_err *err);
+
+#endif
