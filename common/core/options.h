@@ -84,7 +84,8 @@ const char *uw_opt_name(uw_opt_id id, int repo, char *buf, size_t len);
 int uw_opt_lookup(const char *name, int *repo);
 
 /* Register one allowed value of an enum option whose table entry has values ==
- * NULL (see above). Called by the owning layer's constructor; a value already
+ * NULL (see above). Called by the owning layer's constructor; the string is
+ * kept, not copied (a literal or a static table's entry); a value already
  * there is ignored. Aborts on misuse (another option, or too many values). */
 void uw_opt_register_value(uw_opt_id id, const char *value);
 /* The allowed values of an enum option, NULL-terminated. Aborts, naming the
