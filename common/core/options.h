@@ -21,10 +21,12 @@
  * its own table: no command, no option code, no init call in each binary.
  * The registered order is the table's order, and it is the order of the
  * "is not one of a|b|c" message and of --help.
- * A constructor runs only if its object file is linked in; every binary opens
- * storage and compresses, so both are. A program that links neither and
- * still validates such an option stops with a BUG message naming the option
- * (uw_opt_values) instead of refusing every value. */
+ * A constructor runs only if its object file is linked in, and a program
+ * takes from a static library only the objects it calls into: CMakeLists.txt
+ * names both registration functions to the linker (--undefined), so every
+ * program that links the library has the values, even one that never opens a
+ * repository. One linked without them stops with a BUG message naming the
+ * option (uw_opt_values) instead of refusing every value. */
 #ifndef UW_OPTIONS_H
 #define UW_OPTIONS_H
 

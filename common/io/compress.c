@@ -423,7 +423,7 @@ static const uw_compressor compressors[] = {
 
 /* Before main(), so that the options can be validated when they are read
  * (core/options.h explains why core cannot ask us). */
-__attribute__((constructor)) static void register_names(void)
+__attribute__((constructor)) void uw_compress_register_names(void)
 {
     for (size_t i = 0; i < sizeof compressors / sizeof compressors[0]; i++)
         uw_opt_register_value(UW_OPT_COMPRESS_TYPE, compressors[i].name);

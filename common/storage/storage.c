@@ -11,7 +11,7 @@ static const uw_storage_driver *const drivers[] = {&uw_storage_posix, &uw_storag
 
 /* Before main(), so that the options can be validated when they are read
  * (core/options.h explains why core cannot ask us). */
-__attribute__((constructor)) static void register_types(void)
+__attribute__((constructor)) void uw_storage_register_types(void)
 {
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
         uw_opt_register_value(UW_OPT_REPO_TYPE, drivers[i]->type);
