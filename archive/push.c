@@ -406,7 +406,7 @@ static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir
     p.cfg = cfg;
     p.waldir = waldir;
     p.dir = dir;
-    p.workers = (int)uw_cfg_int(cfg, "process-max");
+    p.workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
     p.threads = compress_threads(p.workers);
     p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
     pthread_mutex_init(&p.lock, NULL);
@@ -460,8 +460,8 @@ static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir
  * archived, -1 on failure. */
 static int push_async(const uw_config *cfg, const char *path, uw_err *err)
 {
-    const char *spool = uw_cfg_str(cfg, "spool-path");
-    const char *stanza = uw_cfg_str(cfg, "stanza");
+    const char *spool = uw_cfg_str(cfg, UW_OPT_SPOOL_PATH);
+    const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
     const char *slash = strrchr(path, '/');
     const char *name = slash ? slash + 1 : path;
     char *waldir = slash ? uw_strndup(path, (size_t)(slash - path)) : uw_strdup(".");
@@ -482,7 +482,7 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
     ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (ino >= 0)
         inotify_add_watch(ino, dir, IN_MOVED_TO); /* notes and errors arrive by rename */
-    double deadline = uw_now_ms() + 1000.0 * (double)uw_cfg_int(cfg, "archive-timeout");
+    double deadline = uw_now_ms() + 1000.0 * (double)uw_cfg_int(cfg, UW_OPT_ARCHIVE_TIMEOUT);
     int spawned = 0;
     for (;;) {
         if (note_matches(note, path)) {
@@ -513,7 +513,7 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
             rc = uw_fail(err, UW_E_TIMEOUT,
                          "%s: not archived after %lld s (archive-timeout); the asynchronous "
                          "pusher is still busy (backlog in %s/status)",
-                         name, (long long)uw_cfg_int(cfg, "archive-timeout"), dir);
+                         name, (long long)uw_cfg_int(cfg, UW_OPT_ARCHIVE_TIMEOUT), dir);
             goto out;
         }
         /* A note or error appearing wakes us; the poll timeout notices a pusher that died. */
@@ -547,7 +547,7 @@ static int push(const uw_config *cfg, uw_err *err)
     if (uw_config_argc(cfg) != 1)
         return uw_fail(err, UW_E_OPTION, "expected exactly one argument: the WAL file path (%%p)");
     const char *path = uw_config_arg(cfg, 0);
-    if (uw_cfg_bool(cfg, "archive-async"))
+    if (uw_cfg_bool(cfg, UW_OPT_ARCHIVE_ASYNC))
         return push_async(cfg, path, err);
     repo_set s = {0};
     uw_push_job job;

@@ -161,7 +161,7 @@ static int parse_target(const uw_config *cfg, target *t, uw_err *err)
                  {"target-name", T_NAME},
                  {"target", T_IMMEDIATE}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (!uw_cfg_isset(cfg, kinds[i].opt))
+        if (!uw_cfg_isset_name(cfg, kinds[i].opt))
             continue;
         if (t->kind != T_NONE)
             return uw_fail(err, UW_E_OPTION,
@@ -169,7 +169,7 @@ static int parse_target(const uw_config *cfg, target *t, uw_err *err)
                            t->option, kinds[i].opt);
         t->kind = kinds[i].kind;
         t->option = kinds[i].opt;
-        t->value = uw_cfg_str(cfg, kinds[i].opt);
+        t->value = uw_cfg_str_name(cfg, kinds[i].opt);
     }
     switch (t->kind) {
     case T_TIME: {
@@ -214,7 +214,7 @@ static int parse_target(const uw_config *cfg, target *t, uw_err *err)
         break;
     default: break;
     }
-    t->tli_text = uw_cfg_str(cfg, "target-timeline");
+    t->tli_text = uw_cfg_str_name(cfg, "target-timeline");
     if (!t->tli_text || !strcmp(t->tli_text, "latest")) {
         t->tli = 0;
     } else if (!strcmp(t->tli_text, "current")) {
@@ -230,8 +230,8 @@ static int parse_target(const uw_config *cfg, target *t, uw_err *err)
                            t->tli_text);
         t->tli = (uint32_t)v;
     }
-    t->action = uw_cfg_str(cfg, "target-action");
-    if (uw_cfg_isset(cfg, "target-action") && t->kind == T_NONE)
+    t->action = uw_cfg_str_name(cfg, "target-action");
+    if (uw_cfg_isset_name(cfg, "target-action") && t->kind == T_NONE)
         uw_log(UW_LOG_WARN, "option 'target-action' has no effect without a target: recovery "
                             "runs to the end of the archive and promotes");
     return 0;
@@ -395,7 +395,7 @@ static int too_early(const restore *rs, const bpoint *b, const bpoint *earliest,
  * repository holding one that qualifies is used. */
 static int choose_backup(restore *rs, uw_err *err)
 {
-    const char *set = uw_cfg_str(rs->cfg, "set");
+    const char *set = uw_cfg_str_name(rs->cfg, "set");
     char why[512] = "";
     bpoint earliest;
     bool have_earliest = false;
@@ -461,7 +461,7 @@ static int choose_backup(restore *rs, uw_err *err)
     }
     if (rs->have_m)
         return 0;
-    const char *stanza = uw_cfg_str(rs->cfg, "stanza");
+    const char *stanza = uw_cfg_str_name(rs->cfg, "stanza");
     if (set && why[0])
         return uw_fail(err, UW_E_RESTORE, "backup %s cannot be restored: %s", set, why);
     if (set)
@@ -699,7 +699,7 @@ static char *absolute(const char *p)
 
 static int check_pgdata(restore *rs, uw_err *err)
 {
-    const char *opt = uw_cfg_str(rs->cfg, "pgdata");
+    const char *opt = uw_cfg_str_name(rs->cfg, "pgdata");
     if (!opt)
         return uw_fail(err, UW_E_OPTION,
                        "option 'pgdata' is required: the directory to restore into");
@@ -1029,7 +1029,7 @@ static int restore_files(restore *rs, uw_err *err)
     }
     /* Largest first, so that one big file does not start last and run alone. */
     qsort(p.jobs, njobs, sizeof *p.jobs, by_size_desc);
-    int workers = (int)uw_cfg_int(rs->cfg, "process-max");
+    int workers = (int)uw_cfg_int_name(rs->cfg, "process-max");
     if (workers < 1)
         workers = 1;
     p.worker_repos = uw_calloc((size_t)workers, sizeof *p.worker_repos);
@@ -1226,8 +1226,8 @@ static int restore_command(const restore *rs, char **out, uw_err *err)
     char *a = uw_sprintf("--stanza=%s", rs->repo->stanza);
     command_arg(&cmd, a);
     free(a);
-    if (uw_cfg_isset(cfg, "repo")) {
-        a = uw_sprintf("--repo=%s", uw_cfg_str(cfg, "repo"));
+    if (uw_cfg_isset_name(cfg, "repo")) {
+        a = uw_sprintf("--repo=%s", uw_cfg_str_name(cfg, "repo"));
         command_arg(&cmd, a);
         free(a);
     }
@@ -1245,10 +1245,10 @@ static int restore_command(const restore *rs, char **out, uw_err *err)
                 snprintf(name, sizeof name, "repo%d-%s", r, d->name);
             else
                 snprintf(name, sizeof name, "%s", d->name);
-            const char *src = uw_cfg_source(cfg, name);
+            const char *src = uw_cfg_source_name(cfg, name);
             if (strcmp(src, "command line") != 0 && strcmp(src, "environment") != 0)
                 continue;
-            a = uw_sprintf("--%s=%s", name, uw_cfg_str(cfg, name));
+            a = uw_sprintf("--%s=%s", name, uw_cfg_str_name(cfg, name));
             command_arg(&cmd, a);
             free(a);
         }
@@ -1256,7 +1256,7 @@ static int restore_command(const restore *rs, char **out, uw_err *err)
     uw_buf_append(&cmd, " %f %p", 6);
     for (int i = 0; i < rs->nrepos; i++)
         if (rs->usable[i] && rs->repos[i].have_key &&
-            strcmp(uw_cfg_source(cfg, "cipher-pass"), "config file") != 0) {
+            strcmp(uw_cfg_source_name(cfg, "cipher-pass"), "config file") != 0) {
             uw_log(UW_LOG_WARN, "cipher-pass does not come from a config file: the server's "
                                 "restore_command will need UE_WAL_CIPHER_PASS in its environment");
             break;
@@ -1373,8 +1373,8 @@ static int write_recovery(restore *rs, uw_err *err)
     conf_line(&out, "recovery_target_inclusive", "on");
     conf_line(&out, "recovery_target_timeline", t->tli_text ? t->tli_text : "latest");
     conf_line(&out, "recovery_target_action", t->action);
-    if (uw_cfg_isset(rs->cfg, "port")) {
-        snprintf(line, sizeof line, "port = %lld\n", (long long)uw_cfg_int(rs->cfg, "port"));
+    if (uw_cfg_isset_name(rs->cfg, "port")) {
+        snprintf(line, sizeof line, "port = %lld\n", (long long)uw_cfg_int_name(rs->cfg, "port"));
         uw_buf_append(&out, line, strlen(line));
     }
     uw_buf_append(&out, BLOCK_END "\n", strlen(BLOCK_END) + 1);
@@ -1568,11 +1568,11 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
     char *log = log_path(rs);
     char *opts = NULL;
     bool sock_ok = socket_dirs_ok(pg_ctl, rs->pgdata);
-    if (uw_cfg_isset(rs->cfg, "port") || !sock_ok) {
+    if (uw_cfg_isset_name(rs->cfg, "port") || !sock_ok) {
         uw_buf o = {0};
         char p[64];
-        if (uw_cfg_isset(rs->cfg, "port")) {
-            snprintf(p, sizeof p, "-p %lld ", (long long)uw_cfg_int(rs->cfg, "port"));
+        if (uw_cfg_isset_name(rs->cfg, "port")) {
+            snprintf(p, sizeof p, "-p %lld ", (long long)uw_cfg_int_name(rs->cfg, "port"));
             uw_buf_append(&o, p, strlen(p));
         }
         if (!sock_ok) {
@@ -1681,9 +1681,9 @@ static int start_and_wait(const restore *rs, const char *pg_ctl, uw_err *err)
             int n = 0;
             keys[n] = "host", vals[n++] = host;
             keys[n] = "port", vals[n++] = port;
-            keys[n] = "dbname", vals[n++] = uw_cfg_str(rs->cfg, "pg-database");
-            if (uw_cfg_str(rs->cfg, "pg-user"))
-                keys[n] = "user", vals[n++] = uw_cfg_str(rs->cfg, "pg-user");
+            keys[n] = "dbname", vals[n++] = uw_cfg_str_name(rs->cfg, "pg-database");
+            if (uw_cfg_str_name(rs->cfg, "pg-user"))
+                keys[n] = "user", vals[n++] = uw_cfg_str_name(rs->cfg, "pg-user");
             keys[n] = "connect_timeout", vals[n++] = "5";
             keys[n] = "application_name", vals[n++] = "ue-pitr restore";
             keys[n] = NULL, vals[n] = NULL;
@@ -1904,10 +1904,10 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
     restore rs;
     memset(&rs, 0, sizeof rs);
     rs.cfg = cfg;
-    rs.delta = uw_cfg_bool(cfg, "delta");
+    rs.delta = uw_cfg_bool_name(cfg, "delta");
     if (parse_target(cfg, &rs.t, err) < 0)
         return -1;
-    if (!uw_cfg_str(cfg, "pgdata"))
+    if (!uw_cfg_str_name(cfg, "pgdata"))
         return uw_fail(err, UW_E_OPTION,
                        "option 'pgdata' is required: the directory to restore into");
     double t0 = (uw_now_ms() / 1e3);
@@ -1923,7 +1923,7 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
     char *pg_ctl = NULL;
     if (rc == 0) {
         pg_ctl = find_pg_ctl(rs.m.pg_version);
-        if (!pg_ctl && uw_cfg_bool(cfg, "start"))
+        if (!pg_ctl && uw_cfg_bool_name(cfg, "start"))
             rc = uw_fail(err, UW_E_RESTORE,
                          "--start: no pg_ctl of PostgreSQL %d found (looked in "
                          "/usr/lib/postgresql/%d/bin, /usr/pgsql-%d/bin and pg_config --bindir)",
@@ -1975,7 +1975,7 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
     printf("  %zu files, %s written (%s read from the repository) in %.1f s with %lld "
            "worker(s)\n",
            rs.files_written + rs.files_skipped, wsz, rsz, secs,
-           (long long)uw_cfg_int(cfg, "process-max"));
+           (long long)uw_cfg_int_name(cfg, "process-max"));
     if (rs.delta)
         printf("  delta: %zu files (%" PRIu64 " bytes) rewritten, %zu files (%" PRIu64
                " bytes, %s) unchanged, %zu stale entries removed\n",
@@ -2013,11 +2013,11 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
                    rs.pgdata);
     }
     fflush(stdout);
-    if (uw_cfg_bool(cfg, "start"))
+    if (uw_cfg_bool_name(cfg, "start"))
         rc = start_server(&rs, pg_ctl, err);
-    else if (uw_cfg_isset(cfg, "port"))
+    else if (uw_cfg_isset_name(cfg, "port"))
         printf("(it will listen on port %lld: written to postgresql.auto.conf)\n",
-               (long long)uw_cfg_int(cfg, "port"));
+               (long long)uw_cfg_int_name(cfg, "port"));
 done:
     free(pg_ctl);
     restore_free(&rs);

@@ -249,13 +249,13 @@ static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_s
     p.cfg = cfg;
     p.spool = uw_strdup(spool);
     p.seg_size = seg_size;
-    int64_t queue = uw_cfg_int(cfg, "archive-get-queue-max");
+    int64_t queue = uw_cfg_int(cfg, UW_OPT_ARCHIVE_GET_QUEUE_MAX);
     p.window = (int)(queue / seg_size);
     if (p.window < 1)
         p.window = 1;
     if (p.window > 1024)
         p.window = 1024;
-    p.workers = (int)uw_cfg_int(cfg, "process-max");
+    p.workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
     p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
     pthread_mutex_init(&p.lock, NULL);
     if (!read_last(spool, &p.last))
@@ -341,12 +341,13 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
         err->code = UW_E_OPTION;
         return -1;
     }
-    bool prefetching = uw_cfg_int(cfg, "archive-get-queue-max") > 0 && w.kind == UW_WAL_SEGMENT;
+    bool prefetching =
+        uw_cfg_int(cfg, UW_OPT_ARCHIVE_GET_QUEUE_MAX) > 0 && w.kind == UW_WAL_SEGMENT;
     char *spool = NULL;
     if (prefetching) {
-        if (uw_cfg_isset(cfg, "spool-path"))
-            spool =
-                uw_sprintf("%s/%s/fetch", uw_cfg_str(cfg, "spool-path"), uw_cfg_str(cfg, "stanza"));
+        if (uw_cfg_isset(cfg, UW_OPT_SPOOL_PATH))
+            spool = uw_sprintf("%s/%s/fetch", uw_cfg_str(cfg, UW_OPT_SPOOL_PATH),
+                               uw_cfg_str(cfg, UW_OPT_STANZA));
         else {
             /* Beside pg_wal, so that delivering a spooled segment is a rename. */
             const char *slash = strrchr(dest, '/');

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,38 +26,26 @@ struct uw_config {
 };
 
 /* Slot layout: non-repo options take one slot, repo options UW_REPO_MAX. */
-static int slot_base(int def)
+static int slot_base(int id)
 {
     int n = 0;
-    for (int i = 0; i < def; i++)
+    for (int i = 0; i < id; i++)
         n += (uw_options[i].flags & UW_OPTF_REPO) ? UW_REPO_MAX : 1;
     return n;
 }
 
 static int slot_count(void)
 {
-    return slot_base(uw_option_count);
+    return slot_base(UW_OPT_ID_COUNT);
 }
 
-/* Resolve "repo2-path" to (def, slot). Returns -1 when unknown. */
+/* Resolve "repo2-path" to (id, slot). Returns -1 when unknown. */
 static int lookup(const char *name, int *slot)
 {
-    int repo = 0;
-    const char *base = name;
-    if (strncmp(name, "repo", 4) == 0 && isdigit((unsigned char)name[4]) && name[5] == '-') {
-        repo = name[4] - '0';
-        base = name + 6;
-        if (repo < 1 || repo > UW_REPO_MAX)
-            return -1;
-    }
-    for (int i = 0; i < uw_option_count; i++) {
-        bool is_repo = (uw_options[i].flags & UW_OPTF_REPO) != 0;
-        if (is_repo != (repo > 0) || strcmp(uw_options[i].name, base) != 0)
-            continue;
-        *slot = slot_base(i) + (repo ? repo - 1 : 0);
-        return i;
-    }
-    return -1;
+    int repo, id = uw_opt_lookup(name, &repo);
+    if (id >= 0)
+        *slot = slot_base(id) + (repo ? repo - 1 : 0);
+    return id;
 }
 
 int uw_parse_size(const char *s, int64_t *out)
@@ -106,10 +95,22 @@ static bool parse_bool(const char *v, bool *out)
     return false;
 }
 
-/* Validate a value against its definition; `where` names the source for the message. */
-static int validate(const uw_opt_def *d, const char *name, const char *v, const char *where,
-                    uw_err *err)
+/* "a|b|c" */
+static const char *join_values(const char *const *values, char *buf, size_t len)
 {
+    buf[0] = '\0';
+    for (int i = 0; values[i]; i++) {
+        if (i)
+            strncat(buf, "|", len - strlen(buf) - 1);
+        strncat(buf, values[i], len - strlen(buf) - 1);
+    }
+    return buf;
+}
+
+/* Validate a value against its definition; `where` names the source for the message. */
+static int validate(int id, const char *name, const char *v, const char *where, uw_err *err)
+{
+    const uw_opt_def *d = &uw_options[id];
     /* Secret values are never echoed back, even when wrong. */
     const char *shown = (d->flags & UW_OPTF_SECRET) ? "<hidden>" : v;
     switch (d->type) {
@@ -143,20 +144,16 @@ static int validate(const uw_opt_def *d, const char *name, const char *v, const 
                            shown);
         return 0;
     }
-    case UW_OPT_ENUM:
-        for (int i = 0; d->values[i]; i++)
-            if (strcmp(d->values[i], v) == 0)
+    case UW_OPT_ENUM: {
+        /* Static in the table, or registered by the layer that owns them. */
+        const char *const *values = uw_opt_values((uw_opt_id)id);
+        for (int i = 0; values[i]; i++)
+            if (strcmp(values[i], v) == 0)
                 return 0;
-        {
-            char list[256] = "";
-            for (int i = 0; d->values[i]; i++) {
-                if (i)
-                    strncat(list, "|", sizeof list - strlen(list) - 1);
-                strncat(list, d->values[i], sizeof list - strlen(list) - 1);
-            }
-            return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not one of %s", name, where,
-                           shown, list);
-        }
+        char list[256];
+        return uw_fail(err, UW_E_OPTION, "option '%s' (%s): '%s' is not one of %s", name, where,
+                       shown, join_values(values, list, sizeof list));
+    }
     }
     return 0;
 }
@@ -231,7 +228,7 @@ static int parse_cli(uw_config *cfg, int argc, char **argv, uw_err *err)
             v = argv[++i];
         else
             return uw_fail(err, UW_E_OPTION, "option '%s' requires a value", name);
-        if (validate(def, name, v, "command line", err) < 0)
+        if (validate(d, name, v, "command line", err) < 0)
             return -1;
         set_slot(cfg, slot, v, SRC_CLI);
     }
@@ -271,7 +268,7 @@ static int parse_env(uw_config *cfg, uw_err *err)
             continue;
         char where[160];
         snprintf(where, sizeof where, "environment UE_WAL_%.*s", (int)nlen, *e + 7);
-        if (validate(def, name, eq + 1, where, err) < 0)
+        if (validate(d, name, eq + 1, where, err) < 0)
             return -1;
         set_slot(cfg, slot, eq + 1, SRC_ENV);
     }
@@ -309,8 +306,8 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         rewind(f);
         lineno = 0;
-        /* "stanza" (option 1) may itself come from [global]: read it after pass 0. */
-        stanza = cfg->slots[slot_base(1)].value;
+        /* "stanza" may itself come from [global]: read it after pass 0. */
+        stanza = cfg->slots[slot_base(UW_OPT_STANZA)].value;
         char section[256] = "";
         while (fgets(line, sizeof line, f)) {
             lineno++;
@@ -363,7 +360,7 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
             }
             char where[600];
             snprintf(where, sizeof where, "%s:%d", path, lineno);
-            if (validate(def, name, value, where, err) < 0) {
+            if (validate(d, name, value, where, err) < 0) {
                 rc = -1;
                 break;
             }
@@ -386,17 +383,17 @@ uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err)
     if (cfg->help || cfg->version)
         return cfg;
     /* The config path itself comes from the command line or UE_WAL_CONFIG. */
-    int cslot = slot_base(0);
+    int cslot = slot_base(UW_OPT_CONFIG);
     const char *path = cfg->slots[cslot].value;
     bool required = path != NULL;
     if (!path) {
         path = getenv("UE_WAL_CONFIG");
         required = path != NULL && *path;
         if (!required)
-            path = uw_options[0].def;
+            path = uw_options[UW_OPT_CONFIG].def;
     }
     /* The stanza must be known before the file is read to pick its section. */
-    int sslot = slot_base(1);
+    int sslot = slot_base(UW_OPT_STANZA);
     if (!cfg->slots[sslot].value && getenv("UE_WAL_STANZA") && *getenv("UE_WAL_STANZA"))
         set_slot(cfg, sslot, getenv("UE_WAL_STANZA"), SRC_ENV);
     if (parse_env(cfg, err) < 0)
@@ -404,7 +401,7 @@ uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err)
     if (parse_file(cfg, path, required, err) < 0)
         goto fail;
     /* Defaults last. */
-    for (int i = 0; i < uw_option_count; i++) {
+    for (int i = 0; i < UW_OPT_ID_COUNT; i++) {
         int n = (uw_options[i].flags & UW_OPTF_REPO) ? UW_REPO_MAX : 1;
         for (int r = 0; r < n; r++) {
             int slot = slot_base(i) + r;
@@ -426,7 +423,7 @@ uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err)
             goto fail;
         }
     }
-    uw_log_set_level(uw_cfg_str(cfg, "log-level"));
+    uw_log_set_level(uw_cfg_str(cfg, UW_OPT_LOG_LEVEL));
     return cfg;
 fail:
     uw_config_free(cfg);
@@ -472,54 +469,153 @@ const char *uw_config_arg(const uw_config *cfg, int i)
     return i >= 0 && i < cfg->nargs ? cfg->args[i] : NULL;
 }
 
-static const uw_slot *get(const uw_config *cfg, const char *name)
+/* A bug in our own code, not user input: stop at once, naming it. */
+static void misuse(const char *fmt, ...)
 {
-    int slot;
-    if (lookup(name, &slot) < 0) {
-        /* A typo in our own code, not user input. */
-        fprintf(stderr, "ue-wal: BUG: unknown option '%s' requested\n", name);
-        abort();
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ue-wal: BUG: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+static const uw_slot *get(const uw_config *cfg, uw_opt_id id, int repo)
+{
+    if ((unsigned)id >= UW_OPT_ID_COUNT)
+        misuse("option id %d out of range", (int)id);
+    const uw_opt_def *d = &uw_options[id];
+    if (!(d->flags & UW_OPTF_REPO)) {
+        if (repo)
+            misuse("option '%s' is not per repository (asked for repository %d)", d->name, repo);
+        return &cfg->slots[slot_base(id)];
     }
-    return &cfg->slots[slot];
+    if (!repo)
+        misuse("option 'repoN-%s' is per repository: read it with uw_cfg_repo_*", d->name);
+    if (repo < 1 || repo > UW_REPO_MAX)
+        misuse("option 'repoN-%s': repository %d out of range", d->name, repo);
+    return &cfg->slots[slot_base(id) + repo - 1];
 }
 
-const char *uw_cfg_str(const uw_config *cfg, const char *name)
+static int64_t to_int(uw_opt_id id, const char *v)
 {
-    return get(cfg, name)->value;
-}
-
-int64_t uw_cfg_int(const uw_config *cfg, const char *name)
-{
-    const char *v = get(cfg, name)->value;
     int64_t n = 0;
     if (!v)
         return 0;
-    int slot, d = lookup(name, &slot);
-    if (uw_options[d].type == UW_OPT_SIZE) {
+    if (uw_options[id].type == UW_OPT_SIZE) {
         uw_parse_size(v, &n);
         return n;
     }
     return strtoll(v, NULL, 10);
 }
 
-bool uw_cfg_bool(const uw_config *cfg, const char *name)
+static bool to_bool(const char *v)
 {
-    const char *v = get(cfg, name)->value;
     bool b = false;
     return v && parse_bool(v, &b) && b;
 }
 
-bool uw_cfg_isset(const uw_config *cfg, const char *name)
+static bool is_set(const uw_slot *s)
 {
-    const uw_slot *s = get(cfg, name);
     return s->value && s->src != SRC_DEFAULT;
 }
 
-const char *uw_cfg_source(const uw_config *cfg, const char *name)
+static const char *source(const uw_slot *s)
 {
     static const char *const names[] = {"default", "config file", "environment", "command line"};
-    const uw_slot *s = get(cfg, name);
     return s->value ? names[s->src] : "unset";
+}
+
+const char *uw_cfg_str(const uw_config *cfg, uw_opt_id id)
+{
+    return get(cfg, id, 0)->value;
+}
+
+int64_t uw_cfg_int(const uw_config *cfg, uw_opt_id id)
+{
+    return to_int(id, get(cfg, id, 0)->value);
+}
+
+bool uw_cfg_bool(const uw_config *cfg, uw_opt_id id)
+{
+    return to_bool(get(cfg, id, 0)->value);
+}
+
+bool uw_cfg_isset(const uw_config *cfg, uw_opt_id id)
+{
+    return is_set(get(cfg, id, 0));
+}
+
+const char *uw_cfg_source(const uw_config *cfg, uw_opt_id id)
+{
+    return source(get(cfg, id, 0));
+}
+
+const char *uw_cfg_repo_str(const uw_config *cfg, int repo, uw_opt_id id)
+{
+    return get(cfg, id, repo)->value;
+}
+
+int64_t uw_cfg_repo_int(const uw_config *cfg, int repo, uw_opt_id id)
+{
+    return to_int(id, get(cfg, id, repo)->value);
+}
+
+bool uw_cfg_repo_bool(const uw_config *cfg, int repo, uw_opt_id id)
+{
+    return to_bool(get(cfg, id, repo)->value);
+}
+
+bool uw_cfg_repo_isset(const uw_config *cfg, int repo, uw_opt_id id)
+{
+    return is_set(get(cfg, id, repo));
+}
+
+const char *uw_cfg_repo_source(const uw_config *cfg, int repo, uw_opt_id id)
+{
+    return source(get(cfg, id, repo));
+}
+
+/* Transitional by-name access (config.h). */
+static const uw_slot *get_name(const uw_config *cfg, const char *name, uw_opt_id *id)
+{
+    int repo, i = uw_opt_lookup(name, &repo);
+    if (i < 0)
+        misuse("unknown option '%s' requested", name);
+    *id = (uw_opt_id)i;
+    return get(cfg, *id, repo);
+}
+
+const char *uw_cfg_str_name(const uw_config *cfg, const char *name)
+{
+    uw_opt_id id;
+    return get_name(cfg, name, &id)->value;
+}
+
+int64_t uw_cfg_int_name(const uw_config *cfg, const char *name)
+{
+    uw_opt_id id;
+    const uw_slot *s = get_name(cfg, name, &id);
+    return to_int(id, s->value);
+}
+
+bool uw_cfg_bool_name(const uw_config *cfg, const char *name)
+{
+    uw_opt_id id;
+    return to_bool(get_name(cfg, name, &id)->value);
+}
+
+bool uw_cfg_isset_name(const uw_config *cfg, const char *name)
+{
+    uw_opt_id id;
+    return is_set(get_name(cfg, name, &id));
+}
+
+const char *uw_cfg_source_name(const uw_config *cfg, const char *name)
+{
+    uw_opt_id id;
+    return source(get_name(cfg, name, &id));
 }
 
 const char *uw_cfg_file(const uw_config *cfg)
@@ -531,23 +627,20 @@ char *uw_cfg_cli_repo_args(const uw_config *cfg)
 {
     size_t cap = 256, len = 0;
     char *out = uw_calloc(1, cap);
-    for (int i = 0; i < uw_option_count; i++) {
+    for (int i = 0; i < UW_OPT_ID_COUNT; i++) {
         const uw_opt_def *d = &uw_options[i];
         if (d->flags & (UW_OPTF_SECRET | UW_OPTF_CLI_ONLY))
             continue;
-        if (!(d->commands & UW_CMD_FETCH) && strcmp(d->name, "stanza") != 0)
+        if (!(d->commands & UW_CMD_FETCH) && i != UW_OPT_STANZA)
             continue;
         int n = (d->flags & UW_OPTF_REPO) ? UW_REPO_MAX : 1;
         for (int r = 0; r < n; r++) {
             const uw_slot *s = &cfg->slots[slot_base(i) + r];
             if (!s->value || s->src != SRC_CLI)
                 continue;
-            char name[64];
-            if (d->flags & UW_OPTF_REPO)
-                snprintf(name, sizeof name, "repo%d-%s", r + 1, d->name);
-            else
-                snprintf(name, sizeof name, "%s", d->name);
-            char *arg = uw_sprintf(" --%s=%s", name, s->value);
+            char name[UW_OPT_NAME_MAX];
+            char *arg = uw_sprintf(" --%s=%s", uw_opt_name((uw_opt_id)i, r + 1, name, sizeof name),
+                                   s->value);
             size_t al = strlen(arg);
             while (len + al + 1 > cap)
                 out = uw_realloc(out, cap *= 2);
@@ -564,14 +657,16 @@ void uw_config_usage(unsigned command, const char *synopsis, const char *descrip
     printf("Usage: %s\n\n%s\n\nOptions (also UE_WAL_<NAME> in the environment, or name=value in "
            "the config file):\n",
            synopsis, description);
-    for (int i = 0; i < uw_option_count; i++) {
+    for (int i = 0; i < UW_OPT_ID_COUNT; i++) {
         const uw_opt_def *d = &uw_options[i];
         if (!(d->commands & command))
             continue;
-        char name[64];
-        snprintf(name, sizeof name, "%s%s", (d->flags & UW_OPTF_REPO) ? "repoN-" : "", d->name);
-        printf("  --%-22s %s%s%s%s\n", name, d->help, d->def ? " [default: " : "",
-               d->def ? d->def : "", d->def ? "]" : "");
+        char name[UW_OPT_NAME_MAX], values[256];
+        /* An enum without a help line shows its values, which may be registered. */
+        const char *help =
+            d->help ? d->help : join_values(uw_opt_values((uw_opt_id)i), values, sizeof values);
+        printf("  --%-22s %s%s%s%s\n", uw_opt_name((uw_opt_id)i, 0, name, sizeof name), help,
+               d->def ? " [default: " : "", d->def ? d->def : "", d->def ? "]" : "");
     }
     printf("  --%-22s %s\n  --%-22s %s\n", "help", "show this help", "version", "show the version");
 }

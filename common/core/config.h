@@ -1,6 +1,8 @@
-/* Options are defined once (options.c): the table drives parsing from the command
- * line, the environment (UE_WAL_<NAME>) and the INI file, validation, precedence
- * and --help. Commands read resolved values by name. */
+/* Options are defined once (core/options.def): the table drives parsing from
+ * the command line, the environment (UE_WAL_<NAME>) and the INI file,
+ * validation, precedence and --help. Commands read resolved values by id
+ * (core/options.h): uw_cfg_int(cfg, UW_OPT_PG_PORT), and for a repository
+ * option uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_PATH). */
 #ifndef UW_CONFIG_H
 #define UW_CONFIG_H
 
@@ -8,37 +10,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
-
-#define UW_REPO_MAX 4
-
-typedef enum { UW_OPT_STRING, UW_OPT_INT, UW_OPT_BOOL, UW_OPT_ENUM, UW_OPT_SIZE } uw_opt_type;
-
-/* Where an option may come from. */
-#define UW_OPTF_SECRET 0x01    /* never on the command line, never logged */
-#define UW_OPTF_CLI_ONLY 0x02  /* command-line only (e.g. restore targets) */
-#define UW_OPTF_REPO 0x04      /* repo-indexed: written repoN-<name> (N = 1..UW_REPO_MAX) */
-#define UW_OPTF_NO_STANZA 0x08 /* [global] only */
-
-/* Commands, as a bitmask, so an option can say where it applies. */
-#define UW_CMD_PUSH 0x01
-#define UW_CMD_FETCH 0x02
-#define UW_CMD_PITR 0x04
-#define UW_CMD_BACKUP 0x08
-#define UW_CMD_ALL 0xff
-
-typedef struct {
-    const char *name; /* without the repoN- prefix for UW_OPTF_REPO options */
-    uw_opt_type type;
-    const char *def;           /* default as text, NULL = unset */
-    int64_t min, max;          /* for INT and SIZE */
-    const char *const *values; /* for ENUM: NULL-terminated */
-    unsigned flags;
-    unsigned commands;
-    const char *help;
-} uw_opt_def;
-
-extern const uw_opt_def uw_options[];
-extern const int uw_option_count;
+#include "core/options.h"
 
 typedef struct uw_config uw_config;
 
@@ -54,14 +26,35 @@ bool uw_config_version(const uw_config *cfg);
 int uw_config_argc(const uw_config *cfg); /* positional arguments */
 const char *uw_config_arg(const uw_config *cfg, int i);
 
-/* Resolved values. `name` is the full option name ("repo1-path"). Unset options
- * return NULL / the default. */
-const char *uw_cfg_str(const uw_config *cfg, const char *name);
-int64_t uw_cfg_int(const uw_config *cfg, const char *name);
-bool uw_cfg_bool(const uw_config *cfg, const char *name);
-bool uw_cfg_isset(const uw_config *cfg, const char *name);
-/* Where the value came from: "command line", "environment", "config file", "default". */
-const char *uw_cfg_source(const uw_config *cfg, const char *name);
+/* Resolved values of an option that is not per repository. Unset options
+ * return NULL / 0 / false; a default is a value, but not "set". Asking for a
+ * repository option here is a bug (abort): use the uw_cfg_repo_ variants. */
+const char *uw_cfg_str(const uw_config *cfg, uw_opt_id id);
+int64_t uw_cfg_int(const uw_config *cfg, uw_opt_id id); /* INT, and SIZE in bytes */
+bool uw_cfg_bool(const uw_config *cfg, uw_opt_id id);
+bool uw_cfg_isset(const uw_config *cfg, uw_opt_id id); /* given, not defaulted */
+/* Where the value came from: "command line", "environment", "config file",
+ * "default", or "unset". */
+const char *uw_cfg_source(const uw_config *cfg, uw_opt_id id);
+
+/* The same for a repository option (UW_OPTF_REPO) of repository `repo`
+ * (1..UW_REPO_MAX): uw_cfg_repo_str(cfg, 2, UW_OPT_REPO_PATH) is repo2-path.
+ * Messages name it with uw_opt_name(id, repo, ...). */
+const char *uw_cfg_repo_str(const uw_config *cfg, int repo, uw_opt_id id);
+int64_t uw_cfg_repo_int(const uw_config *cfg, int repo, uw_opt_id id);
+bool uw_cfg_repo_bool(const uw_config *cfg, int repo, uw_opt_id id);
+bool uw_cfg_repo_isset(const uw_config *cfg, int repo, uw_opt_id id);
+const char *uw_cfg_repo_source(const uw_config *cfg, int repo, uw_opt_id id);
+
+/* TRANSITIONAL (issue 9): by full name ("pg-port", "repo1-path"), for the
+ * files not yet converted to ids (pitr/, archive/basebackup.c). No new
+ * callers: they go away with the last conversion. An unknown name aborts. */
+const char *uw_cfg_str_name(const uw_config *cfg, const char *name);
+int64_t uw_cfg_int_name(const uw_config *cfg, const char *name);
+bool uw_cfg_bool_name(const uw_config *cfg, const char *name);
+bool uw_cfg_isset_name(const uw_config *cfg, const char *name);
+const char *uw_cfg_source_name(const uw_config *cfg, const char *name);
+
 /* Path of the config file that was read, or NULL. */
 const char *uw_cfg_file(const uw_config *cfg);
 /* Options that were given on the command line, re-rendered as "--name=value"

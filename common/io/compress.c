@@ -5,6 +5,8 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "core/options.h"
+
 /* ---- none ---- */
 typedef struct {
     uw_sink base;
@@ -411,10 +413,21 @@ static uw_sink *zstd_decompress(uw_sink *next)
     return &z->base;
 }
 
+/* The compressors. Their names are the values compress-type accepts
+ * (registered below), in this order (the first is the one --help and
+ * messages list first): adding one here adds it to the option. */
 static const uw_compressor compressors[] = {
-    {"none", 0, "", none_compress, none_new},
     {"zstd", 1, ".zst", zstd_compress, zstd_decompress},
+    {"none", 0, "", none_compress, none_new},
 };
+
+/* Before main(), so that the options can be validated when they are read
+ * (core/options.h explains why core cannot ask us). */
+__attribute__((constructor)) void uw_compress_register_names(void)
+{
+    for (size_t i = 0; i < sizeof compressors / sizeof compressors[0]; i++)
+        uw_opt_register_value(UW_OPT_COMPRESS_TYPE, compressors[i].name);
+}
 
 const uw_compressor *uw_compressor_by_name(const char *name)
 {

@@ -19,5 +19,8 @@ typedef struct {
 
 const uw_compressor *uw_compressor_by_name(const char *name);
 const uw_compressor *uw_compressor_by_id(uint8_t id);
+/* Registers the compressors' names as the values of compress-type. A
+ * constructor: runs before main(); CMakeLists.txt makes every program keep it. */
+void uw_compress_register_names(void);
 
 #endif

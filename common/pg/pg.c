@@ -45,26 +45,26 @@ PGconn *uw_pg_connect(const uw_config *cfg, uw_err *err)
     const char *keys[8], *vals[8];
     int n = 0;
     char port[16];
-    const char *host = uw_cfg_str(cfg, "pg-host");
-    const char *sock = uw_cfg_str(cfg, "pg-socket-path");
-    if (uw_cfg_isset(cfg, "pg-host") || !sock)
+    const char *host = uw_cfg_str(cfg, UW_OPT_PG_HOST);
+    const char *sock = uw_cfg_str(cfg, UW_OPT_PG_SOCKET_PATH);
+    if (uw_cfg_isset(cfg, UW_OPT_PG_HOST) || !sock)
         sock = NULL;
     if (sock || host) {
         keys[n] = "host";
         vals[n++] = sock ? sock : host;
     }
-    if (uw_cfg_isset(cfg, "pg-port") || !getenv("PGPORT")) {
-        snprintf(port, sizeof port, "%lld", (long long)uw_cfg_int(cfg, "pg-port"));
+    if (uw_cfg_isset(cfg, UW_OPT_PG_PORT) || !getenv("PGPORT")) {
+        snprintf(port, sizeof port, "%lld", (long long)uw_cfg_int(cfg, UW_OPT_PG_PORT));
         keys[n] = "port";
         vals[n++] = port;
     }
-    if (uw_cfg_str(cfg, "pg-user")) {
+    if (uw_cfg_str(cfg, UW_OPT_PG_USER)) {
         keys[n] = "user";
-        vals[n++] = uw_cfg_str(cfg, "pg-user");
+        vals[n++] = uw_cfg_str(cfg, UW_OPT_PG_USER);
     }
-    if (uw_cfg_isset(cfg, "pg-database") || !getenv("PGDATABASE")) {
+    if (uw_cfg_isset(cfg, UW_OPT_PG_DATABASE) || !getenv("PGDATABASE")) {
         keys[n] = "dbname";
-        vals[n++] = uw_cfg_str(cfg, "pg-database");
+        vals[n++] = uw_cfg_str(cfg, UW_OPT_PG_DATABASE);
     }
     keys[n] = "application_name";
     vals[n++] = "ue-wal";

@@ -12,17 +12,15 @@
 
 int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err)
 {
-    const char *stanza = uw_cfg_str(cfg, "stanza");
+    const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
     if (!stanza)
         return uw_fail(err, UW_E_OPTION, "option 'stanza' is required");
     uw_repo *list = uw_calloc(UW_REPO_MAX, sizeof *list);
     int n = 0;
-    int only = uw_cfg_isset(cfg, "repo") ? (int)uw_cfg_int(cfg, "repo") : 0;
+    int only = uw_cfg_isset(cfg, UW_OPT_REPO) ? (int)uw_cfg_int(cfg, UW_OPT_REPO) : 0;
     for (int i = 1; i <= UW_REPO_MAX; i++) {
-        char p[32], t[32];
-        snprintf(p, sizeof p, "repo%d-path", i);
-        snprintf(t, sizeof t, "repo%d-type", i);
-        if (i > 1 && !uw_cfg_isset(cfg, p) && !uw_cfg_isset(cfg, t))
+        if (i > 1 && !uw_cfg_repo_isset(cfg, i, UW_OPT_REPO_PATH) &&
+            !uw_cfg_repo_isset(cfg, i, UW_OPT_REPO_TYPE))
             continue;
         if (only && only != i)
             continue;
@@ -189,7 +187,7 @@ int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err)
     }
     r->have_info = true;
     if (strcmp(r->info.cipher_type, "none") != 0) {
-        const char *pass = uw_cfg_str(cfg, "cipher-pass");
+        const char *pass = uw_cfg_str(cfg, UW_OPT_CIPHER_PASS);
         if (!pass) {
             rc = uw_fail(err, UW_E_CRYPTO,
                          "stanza '%s' in %s is encrypted: set cipher-pass in the config file or "

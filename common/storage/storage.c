@@ -4,14 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The drivers. Their types are the values repoN-type accepts (registered
+ * below), in this order: adding a driver here adds it to the option. */
 static const uw_storage_driver *const drivers[] = {&uw_storage_posix, &uw_storage_azure,
                                                    &uw_storage_s3};
 
+/* Before main(), so that the options can be validated when they are read
+ * (core/options.h explains why core cannot ask us). */
+__attribute__((constructor)) void uw_storage_register_types(void)
+{
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
+        uw_opt_register_value(UW_OPT_REPO_TYPE, drivers[i]->type);
+}
+
 uw_storage *uw_storage_open(const uw_config *cfg, int repo, uw_err *err)
 {
-    char opt[32];
-    snprintf(opt, sizeof opt, "repo%d-type", repo);
-    const char *type = uw_cfg_str(cfg, opt);
+    char opt[UW_OPT_NAME_MAX];
+    uw_opt_name(UW_OPT_REPO_TYPE, repo, opt, sizeof opt);
+    const char *type = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_TYPE);
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++) {
         if (strcmp(drivers[i]->type, type) != 0)
             continue;

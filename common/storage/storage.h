@@ -47,6 +47,10 @@ struct uw_storage {
     void *impl;
 };
 
+/* Registers the drivers' types as the values of repoN-type. A constructor:
+ * runs before main(); CMakeLists.txt makes every program keep it. */
+void uw_storage_register_types(void);
+
 /* Open repository N as configured (repoN-type, ...). */
 uw_storage *uw_storage_open(const uw_config *cfg, int repo, uw_err *err);
 void uw_storage_close(uw_storage *st);

@@ -229,10 +229,11 @@ static int az_exec(az_impl *az, uw_http_request *req, const char *url_path, cons
 
 /* --------------------------------------------------------------- open -- */
 
-static const char *opt(int repo, const char *name, char *buf, size_t len)
+/* Names the option in buf, for messages, and passes its id on. */
+static uw_opt_id opt(int repo, uw_opt_id id, char *buf, size_t len)
 {
-    snprintf(buf, len, "repo%d-%s", repo, name);
-    return buf;
+    uw_opt_name(id, repo, buf, len);
+    return id;
 }
 
 static void az_free(az_impl *az)
@@ -272,8 +273,9 @@ static bool container_valid(const char *c)
 
 static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
 {
-    char o[64];
-    const char *account = uw_cfg_str(cfg, opt(repo, "azure-account", o, sizeof o));
+    char o[UW_OPT_NAME_MAX];
+    const char *account =
+        uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_AZURE_ACCOUNT, o, sizeof o));
     if (!account)
         return uw_fail(err, UW_E_OPTION, "option '%s' is required for an azure repository", o);
     for (const char *p = account; *p; p++)
@@ -282,7 +284,8 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
                            "option '%s': '%s' is not a storage account name (lower-case letters "
                            "and digits)",
                            o, account);
-    const char *container = uw_cfg_str(cfg, opt(repo, "azure-container", o, sizeof o));
+    const char *container =
+        uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_AZURE_CONTAINER, o, sizeof o));
     if (!container)
         return uw_fail(err, UW_E_OPTION, "option '%s' is required for an azure repository", o);
     if (!container_valid(container))
@@ -290,9 +293,9 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
                        "option '%s': '%s' is not a valid container name (3-63 characters: "
                        "lower-case letters, digits and single hyphens)",
                        o, container);
-    char ok[64], os[64];
-    const char *key = uw_cfg_str(cfg, opt(repo, "azure-key", ok, sizeof ok));
-    const char *sas = uw_cfg_str(cfg, opt(repo, "azure-sas", os, sizeof os));
+    char ok[UW_OPT_NAME_MAX], os[UW_OPT_NAME_MAX];
+    const char *key = uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_AZURE_KEY, ok, sizeof ok));
+    const char *sas = uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_AZURE_SAS, os, sizeof os));
     if (key && sas)
         return uw_fail(err, UW_E_OPTION, "options '%s' and '%s' are both set: use one", ok, os);
     if (!key && !sas)
@@ -317,11 +320,11 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
         if (!*sas)
             return uw_fail(err, UW_E_OPTION, "option '%s' is empty", os);
     }
-    const char *ep = uw_cfg_str(cfg, opt(repo, "azure-endpoint", o, sizeof o));
-    const char *style = uw_cfg_str(cfg, opt(repo, "azure-uri-style", os, sizeof os));
-    char op[64];
-    int port =
-        uw_cfg_isset(cfg, opt(repo, "storage-port", op, sizeof op)) ? (int)uw_cfg_int(cfg, op) : 0;
+    const char *ep = uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_AZURE_ENDPOINT, o, sizeof o));
+    const char *style = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_AZURE_URI_STYLE);
+    int port = uw_cfg_repo_isset(cfg, repo, UW_OPT_REPO_STORAGE_PORT)
+                   ? (int)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_STORAGE_PORT)
+                   : 0;
     char *base_url = NULL, *url_root = NULL;
     if (uw_az_endpoint(ep, account, container, style && !strcmp(style, "path"), port, &base_url,
                        &url_root, err) < 0)
@@ -336,7 +339,7 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     az->base_url = base_url;
     az->url_root = url_root;
     /* repoN-path: a prefix inside the container ("/" or unset: the root). */
-    const char *path = uw_cfg_str(cfg, opt(repo, "path", o, sizeof o));
+    const char *path = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_PATH);
     while (path && *path == '/')
         path++;
     if (path && *path) {
@@ -349,17 +352,17 @@ static int az_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     } else {
         az->prefix = uw_strdup("");
     }
-    az->block_size = (size_t)uw_cfg_int(cfg, opt(repo, "azure-block-size", o, sizeof o));
+    az->block_size = (size_t)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_AZURE_BLOCK_SIZE);
     /* Test hook: small List Blobs pages exercise the continuation markers. */
     const char *lm = getenv("UW_TEST_AZURE_LIST_MAX");
     az->list_max = lm ? atoi(lm) : 0;
 
     az->opts.service = "Azure";
     az->opts.parse_error = uw_azure_parse_error;
-    az->opts.verify_tls = uw_cfg_bool(cfg, opt(repo, "storage-verify-tls", o, sizeof o));
-    const char *ca = uw_cfg_str(cfg, opt(repo, "storage-ca-file", o, sizeof o));
+    az->opts.verify_tls = uw_cfg_repo_bool(cfg, repo, UW_OPT_REPO_STORAGE_VERIFY_TLS);
+    const char *ca = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_STORAGE_CA_FILE);
     az->opts.ca_file = ca ? uw_strdup(ca) : NULL;
-    az->opts.timeout_sec = (long)uw_cfg_int(cfg, opt(repo, "storage-timeout", o, sizeof o));
+    az->opts.timeout_sec = (long)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_STORAGE_TIMEOUT);
     az->opts.retry_max = -1;
     st->impl = az;
     /* "repo2 (azure:account/container/prefix)" */

@@ -23,9 +23,9 @@ static char *full(uw_storage *st, const char *path)
 
 static int posix_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
 {
-    char opt[32];
-    snprintf(opt, sizeof opt, "repo%d-path", repo);
-    const char *root = uw_cfg_str(cfg, opt);
+    char opt[UW_OPT_NAME_MAX];
+    uw_opt_name(UW_OPT_REPO_PATH, repo, opt, sizeof opt);
+    const char *root = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_PATH);
     if (!root)
         return uw_fail(err, UW_E_OPTION, "option '%s' is required for a posix repository", opt);
     if (root[0] != '/')

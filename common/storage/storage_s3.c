@@ -848,10 +848,11 @@ static uw_sink *s3_write(uw_storage *st, const char *path, uw_err *err)
 
 /* --------------------------------------------------------------- open -- */
 
-static const char *opt(int repo, const char *name, char *buf, size_t len)
+/* Names the option in buf, for messages, and passes its id on. */
+static uw_opt_id opt(int repo, uw_opt_id id, char *buf, size_t len)
 {
-    snprintf(buf, len, "repo%d-%s", repo, name);
-    return buf;
+    uw_opt_name(id, repo, buf, len);
+    return id;
 }
 
 static void wipe_free(char *s)
@@ -882,9 +883,9 @@ static void s3_free(s3_impl *s3)
 }
 
 /* An option, else an environment variable. */
-static const char *opt_or_env(const uw_config *cfg, const char *name, const char *env)
+static const char *opt_or_env(const uw_config *cfg, int repo, uw_opt_id id, const char *env)
 {
-    const char *v = uw_cfg_str(cfg, name);
+    const char *v = uw_cfg_repo_str(cfg, repo, id);
     if (v && *v)
         return v;
     v = getenv(env);
@@ -907,33 +908,35 @@ static bool bucket_valid(const char *b)
 
 static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
 {
-    char o[64];
-    const char *bucket = uw_cfg_str(cfg, opt(repo, "s3-bucket", o, sizeof o));
+    char o[UW_OPT_NAME_MAX];
+    const char *bucket = uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_S3_BUCKET, o, sizeof o));
     if (!bucket)
         return uw_fail(err, UW_E_OPTION, "option '%s' is required for an s3 repository", o);
     if (!bucket_valid(bucket))
         return uw_fail(err, UW_E_OPTION, "option '%s': '%s' is not a valid bucket name", o, bucket);
-    const char *region = uw_cfg_str(cfg, opt(repo, "s3-region", o, sizeof o));
+    const char *region = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_S3_REGION);
     if (!region || !*region)
         region = "us-east-1";
-    char okey[64], osec[64], otok[64];
-    const char *key = opt_or_env(cfg, opt(repo, "s3-key", okey, sizeof okey), "AWS_ACCESS_KEY_ID");
+    char okey[UW_OPT_NAME_MAX], osec[UW_OPT_NAME_MAX];
+    const char *key = opt_or_env(cfg, repo, opt(repo, UW_OPT_REPO_S3_KEY, okey, sizeof okey),
+                                 "AWS_ACCESS_KEY_ID");
     const char *secret =
-        opt_or_env(cfg, opt(repo, "s3-key-secret", osec, sizeof osec), "AWS_SECRET_ACCESS_KEY");
-    const char *token =
-        opt_or_env(cfg, opt(repo, "s3-token", otok, sizeof otok), "AWS_SESSION_TOKEN");
+        opt_or_env(cfg, repo, opt(repo, UW_OPT_REPO_S3_KEY_SECRET, osec, sizeof osec),
+                   "AWS_SECRET_ACCESS_KEY");
+    const char *token = opt_or_env(cfg, repo, UW_OPT_REPO_S3_TOKEN, "AWS_SESSION_TOKEN");
     if (!key || !secret)
         return uw_fail(err, UW_E_OPTION,
                        "s3 repository %d: credentials missing: set '%s' and '%s' (config file or "
                        "UE_WAL_REPO%d_S3_KEY_SECRET), or AWS_ACCESS_KEY_ID and "
                        "AWS_SECRET_ACCESS_KEY",
                        repo, okey, osec, repo);
-    const char *style = uw_cfg_str(cfg, opt(repo, "s3-uri-style", o, sizeof o));
+    const char *style = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_S3_URI_STYLE);
     bool path_style = style && strcmp(style, "path") == 0;
 
     /* Endpoint: [scheme://]host[:port][/]; default https://s3.<region>.amazonaws.com */
-    char oe[64];
-    const char *endpoint = uw_cfg_str(cfg, opt(repo, "s3-endpoint", oe, sizeof oe));
+    char oe[UW_OPT_NAME_MAX];
+    const char *endpoint =
+        uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_S3_ENDPOINT, oe, sizeof oe));
     char *defep = NULL;
     if (!endpoint)
         endpoint = defep = uw_sprintf("s3.%s.amazonaws.com", region);
@@ -982,8 +985,8 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
         free(host);
         return uw_fail(err, UW_E_OPTION, "option '%s': no host in '%s'", oe, endpoint);
     }
-    if (uw_cfg_isset(cfg, opt(repo, "storage-port", o, sizeof o)))
-        port = (long)uw_cfg_int(cfg, o);
+    if (uw_cfg_repo_isset(cfg, repo, UW_OPT_REPO_STORAGE_PORT))
+        port = (long)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_STORAGE_PORT);
     bool default_port = port == 0 || (strcmp(scheme, "https") == 0 && port == 443) ||
                         (strcmp(scheme, "http") == 0 && port == 80);
 
@@ -1007,7 +1010,7 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
         s3->root = uw_strdup("");
     }
     /* repoN-path: a prefix inside the bucket ("/" = the bucket's root) */
-    const char *path = uw_cfg_str(cfg, opt(repo, "path", o, sizeof o));
+    const char *path = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_PATH);
     if (!path)
         path = "/";
     while (*path == '/')
@@ -1016,16 +1019,16 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     while (pl && path[pl - 1] == '/')
         pl--;
     s3->prefix = pl ? uw_sprintf("%.*s/", (int)pl, path) : uw_strdup("");
-    s3->part_size = (size_t)uw_cfg_int(cfg, opt(repo, "s3-part-size", o, sizeof o));
+    s3->part_size = (size_t)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_S3_PART_SIZE);
     if (s3->part_size < (5u << 20))
         s3->part_size = 5u << 20;
 
     s3->opts.service = "S3";
     s3->opts.parse_error = uw_s3_parse_error;
-    s3->opts.verify_tls = uw_cfg_bool(cfg, opt(repo, "storage-verify-tls", o, sizeof o));
-    const char *ca = uw_cfg_str(cfg, opt(repo, "storage-ca-file", o, sizeof o));
+    s3->opts.verify_tls = uw_cfg_repo_bool(cfg, repo, UW_OPT_REPO_STORAGE_VERIFY_TLS);
+    const char *ca = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_STORAGE_CA_FILE);
     s3->opts.ca_file = ca ? uw_strdup(ca) : NULL;
-    s3->opts.timeout_sec = (long)uw_cfg_int(cfg, opt(repo, "storage-timeout", o, sizeof o));
+    s3->opts.timeout_sec = (long)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_STORAGE_TIMEOUT);
     s3->opts.retry_max = -1;
     /* Create one client now: a bad CA file fails here, as an option error. */
     uw_http *hc = uw_http_new(&s3->opts, err);

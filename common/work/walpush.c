@@ -17,8 +17,8 @@ int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bo
     uw_wal_name w;
     if (uw_wal_parse(job->name, &w, err) < 0)
         return -1;
-    job->compressor = uw_compressor_by_name(uw_cfg_str(cfg, "compress-type"));
-    job->level = (int)uw_cfg_int(cfg, "compress-level");
+    job->compressor = uw_compressor_by_name(uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE));
+    job->level = (int)uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL);
     if (!job->threads)
         job->threads = 1;
     int fd = open(job->path, O_RDONLY | O_CLOEXEC);

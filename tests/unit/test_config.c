@@ -6,7 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include "core/config.h"
+#include "io/compress.h"
+#include "storage/storage.h"
 #include "unit.h"
 
 extern char **environ;
@@ -108,57 +112,57 @@ static void test_precedence(void)
     setenv("UE_WAL_COMPRESS_LEVEL", "7", 1);
     cfg = load(UW_CMD_PUSH, &err, cf, "--stanza=s", "--compress-level=8", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 8);
-        CHECK_STR(uw_cfg_source(cfg, "compress-level"), "command line");
-        CHECK(uw_cfg_isset(cfg, "compress-level"));
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 8);
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_COMPRESS_LEVEL), "command line");
+        CHECK(uw_cfg_isset(cfg, UW_OPT_COMPRESS_LEVEL));
         CHECK_STR(uw_cfg_file(cfg), f);
     }
     uw_config_free(cfg);
 
     cfg = load(UW_CMD_PUSH, &err, cf, "--stanza=s", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 7);
-        CHECK_STR(uw_cfg_source(cfg, "compress-level"), "environment");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 7);
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_COMPRESS_LEVEL), "environment");
     }
     uw_config_free(cfg);
     unsetenv("UE_WAL_COMPRESS_LEVEL");
 
     cfg = load(UW_CMD_PUSH, &err, cf, "--stanza=s", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 6);
-        CHECK_STR(uw_cfg_source(cfg, "compress-level"), "config file");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 6);
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_COMPRESS_LEVEL), "config file");
         /* [other] does not apply to stanza s; [global] does. */
-        CHECK_INT(uw_cfg_int(cfg, "pg-port"), 2222);
-        CHECK_STR(uw_cfg_str(cfg, "compress-type"), "zstd");
-        CHECK_STR(uw_cfg_source(cfg, "compress-type"), "default");
-        CHECK(!uw_cfg_isset(cfg, "compress-type"));
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_PG_PORT), 2222);
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE), "zstd");
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_COMPRESS_TYPE), "default");
+        CHECK(!uw_cfg_isset(cfg, UW_OPT_COMPRESS_TYPE));
     }
     uw_config_free(cfg);
 
     /* A stanza without its own section gets [global]. */
     cfg = load(UW_CMD_PUSH, &err, cf, "--stanza=nosection", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 5);
-        CHECK_STR(uw_cfg_source(cfg, "compress-level"), "config file");
-        CHECK_STR(uw_cfg_str(cfg, "stanza"), "nosection");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 5);
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_COMPRESS_LEVEL), "config file");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_STANZA), "nosection");
     }
     uw_config_free(cfg);
 
     /* The other stanza sees its own section. */
     cfg = load(UW_CMD_PUSH, &err, cf, "--stanza=other", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 9);
-        CHECK_INT(uw_cfg_int(cfg, "pg-port"), 1111);
-        CHECK_STR(uw_cfg_str(cfg, "compress-type"), "none");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 9);
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_PG_PORT), 1111);
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE), "none");
     }
     uw_config_free(cfg);
 
     /* No stanza: only [global]. */
     cfg = load(UW_CMD_PUSH, &err, cf, NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 5);
-        CHECK(uw_cfg_str(cfg, "stanza") == NULL);
-        CHECK_STR(uw_cfg_source(cfg, "stanza"), "unset");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 5);
+        CHECK(uw_cfg_str(cfg, UW_OPT_STANZA) == NULL);
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_STANZA), "unset");
     }
     uw_config_free(cfg);
 
@@ -167,17 +171,17 @@ static void test_precedence(void)
     setenv("UE_WAL_STANZA", "other", 1);
     cfg = load(UW_CMD_PUSH, &err, cf, NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "stanza"), "other");
-        CHECK_INT(uw_cfg_int(cfg, "pg-port"), 3333);
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 9);
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_STANZA), "other");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_PG_PORT), 3333);
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 9);
     }
     uw_config_free(cfg);
     /* ...and the command line beats the environment's stanza. */
     cfg = load(UW_CMD_PUSH, &err, cf, "--stanza", "s", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "stanza"), "s");
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 6);
-        CHECK_INT(uw_cfg_int(cfg, "pg-port"), 3333);
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_STANZA), "s");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 6);
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_PG_PORT), 3333);
     }
     uw_config_free(cfg);
     unsetenv("UE_WAL_PG_PORT");
@@ -188,15 +192,15 @@ static void test_precedence(void)
     char *ce = opt("config", empty);
     cfg = load(UW_CMD_PUSH, &err, ce, NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 3);
-        CHECK_STR(uw_cfg_source(cfg, "compress-level"), "default");
-        CHECK(!uw_cfg_isset(cfg, "compress-level"));
-        CHECK_INT(uw_cfg_int(cfg, "pg-port"), 5432);
-        CHECK_STR(uw_cfg_str(cfg, "compress-type"), "zstd");
-        CHECK_STR(uw_cfg_str(cfg, "cipher-type"), "none");
-        CHECK_STR(uw_cfg_str(cfg, "repo1-type"), "posix");
-        CHECK(uw_cfg_str(cfg, "repo1-path") == NULL);
-        CHECK(uw_cfg_str(cfg, "cipher-pass") == NULL);
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 3);
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_COMPRESS_LEVEL), "default");
+        CHECK(!uw_cfg_isset(cfg, UW_OPT_COMPRESS_LEVEL));
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_PG_PORT), 5432);
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE), "zstd");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_CIPHER_TYPE), "none");
+        CHECK_STR(uw_cfg_repo_str(cfg, 1, UW_OPT_REPO_TYPE), "posix");
+        CHECK(uw_cfg_repo_str(cfg, 1, UW_OPT_REPO_PATH) == NULL);
+        CHECK(uw_cfg_str(cfg, UW_OPT_CIPHER_PASS) == NULL);
         CHECK_INT(uw_config_argc(cfg), 0);
         CHECK(!uw_config_help(cfg));
         CHECK(!uw_config_version(cfg));
@@ -208,10 +212,11 @@ static void test_precedence(void)
     char *cgs = opt("config", gs);
     cfg = load(UW_CMD_PUSH, &err, cgs, NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "stanza"), "s");
-        CHECKF(uw_cfg_int(cfg, "compress-level") == 6,
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_STANZA), "s");
+        CHECKF(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL) == 6,
                "stanza=s set in [global] but [s] was not applied: compress-level=%lld (%s)",
-               (long long)uw_cfg_int(cfg, "compress-level"), uw_cfg_source(cfg, "compress-level"));
+               (long long)uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL),
+               uw_cfg_source(cfg, UW_OPT_COMPRESS_LEVEL));
     }
     uw_config_free(cfg);
     /* ...which matters: here the stanza's encryption setting would be lost. */
@@ -220,9 +225,9 @@ static void test_precedence(void)
     char *cgc = opt("config", gc);
     cfg = load(UW_CMD_PUSH, &err, cgc, NULL);
     if (CHECK_OK(cfg != NULL, err))
-        CHECKF(strcmp(uw_cfg_str(cfg, "cipher-type"), "aes-256-gcm") == 0,
+        CHECKF(strcmp(uw_cfg_str(cfg, UW_OPT_CIPHER_TYPE), "aes-256-gcm") == 0,
                "stanza=s set in [global]: [s] cipher-type=aes-256-gcm ignored, got '%s' (%s)",
-               uw_cfg_str(cfg, "cipher-type"), uw_cfg_source(cfg, "cipher-type"));
+               uw_cfg_str(cfg, UW_OPT_CIPHER_TYPE), uw_cfg_source(cfg, UW_OPT_CIPHER_TYPE));
     uw_config_free(cfg);
     free(cgc);
     free(cgs);
@@ -242,20 +247,20 @@ static void test_forms(void)
                "/cli2", "--repo1-path=/cli1", "--pg-path", "/pg data", "--delta", "--start",
                "--no-start", "--target-action", "pause", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "stanza"), "s");
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 12);
-        CHECK_STR(uw_cfg_str(cfg, "repo1-path"), "/cli1");
-        CHECK_STR(uw_cfg_str(cfg, "repo2-path"), "/cli2");
-        CHECK_STR(uw_cfg_source(cfg, "repo2-path"), "command line");
-        CHECK_STR(uw_cfg_str(cfg, "repo3-path"), "/r3");
-        CHECK_STR(uw_cfg_source(cfg, "repo3-path"), "config file");
-        CHECK_STR(uw_cfg_str(cfg, "repo4-path"), "/env4");
-        CHECK_STR(uw_cfg_source(cfg, "repo4-path"), "environment");
-        CHECK_STR(uw_cfg_str(cfg, "repo2-type"), "posix");
-        CHECK_STR(uw_cfg_str(cfg, "pg-path"), "/pg data");
-        CHECK(uw_cfg_bool(cfg, "delta"));
-        CHECK(!uw_cfg_bool(cfg, "start"));
-        CHECK_STR(uw_cfg_str(cfg, "target-action"), "pause");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_STANZA), "s");
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 12);
+        CHECK_STR(uw_cfg_repo_str(cfg, 1, UW_OPT_REPO_PATH), "/cli1");
+        CHECK_STR(uw_cfg_repo_str(cfg, 2, UW_OPT_REPO_PATH), "/cli2");
+        CHECK_STR(uw_cfg_repo_source(cfg, 2, UW_OPT_REPO_PATH), "command line");
+        CHECK_STR(uw_cfg_repo_str(cfg, 3, UW_OPT_REPO_PATH), "/r3");
+        CHECK_STR(uw_cfg_repo_source(cfg, 3, UW_OPT_REPO_PATH), "config file");
+        CHECK_STR(uw_cfg_repo_str(cfg, 4, UW_OPT_REPO_PATH), "/env4");
+        CHECK_STR(uw_cfg_repo_source(cfg, 4, UW_OPT_REPO_PATH), "environment");
+        CHECK_STR(uw_cfg_repo_str(cfg, 2, UW_OPT_REPO_TYPE), "posix");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_PG_PATH), "/pg data");
+        CHECK(uw_cfg_bool(cfg, UW_OPT_DELTA));
+        CHECK(!uw_cfg_bool(cfg, UW_OPT_START));
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_TARGET_ACTION), "pause");
         CHECK_INT(uw_config_argc(cfg), 0);
         char *cli = uw_cfg_cli_repo_args(cfg);
         CHECK_CONTAINS(cli, " --repo1-path=/cli1");
@@ -272,9 +277,9 @@ static void test_forms(void)
     /* The file's repo2-path applies when the command line does not override it. */
     cfg = load(UW_CMD_PITR, &err, cf, "--stanza=s", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "repo2-path"), "/file2");
-        CHECK(uw_cfg_str(cfg, "repo1-path") == NULL);
-        CHECK(!uw_cfg_isset(cfg, "repo4-path"));
+        CHECK_STR(uw_cfg_repo_str(cfg, 2, UW_OPT_REPO_PATH), "/file2");
+        CHECK(uw_cfg_repo_str(cfg, 1, UW_OPT_REPO_PATH) == NULL);
+        CHECK(!uw_cfg_repo_isset(cfg, 4, UW_OPT_REPO_PATH));
     }
     uw_config_free(cfg);
 
@@ -284,8 +289,8 @@ static void test_forms(void)
     char *ccrlf = opt("config", crlf);
     cfg = load(UW_CMD_PITR, &err, ccrlf, "--stanza=s", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "pg-user"), "app=user#1");
-        CHECK_STR(uw_cfg_str(cfg, "cipher-pass"), "pa=ss # not a comment");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_PG_USER), "app=user#1");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_CIPHER_PASS), "pa=ss # not a comment");
     }
     uw_config_free(cfg);
     free(ccrlf);
@@ -301,12 +306,12 @@ static void test_forms(void)
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         char *a = opt("delta", yes[i]);
         cfg = load(UW_CMD_PITR, &err, cf, a, NULL);
-        CHECKF(cfg && uw_cfg_bool(cfg, "delta"), "--delta=%s: %s", yes[i], err.msg);
+        CHECKF(cfg && uw_cfg_bool(cfg, UW_OPT_DELTA), "--delta=%s: %s", yes[i], err.msg);
         uw_config_free(cfg);
         free(a);
         a = opt("delta", no[i]);
         cfg = load(UW_CMD_PITR, &err, cf, a, NULL);
-        CHECKF(cfg && !uw_cfg_bool(cfg, "delta"), "--delta=%s: %s", no[i], err.msg);
+        CHECKF(cfg && !uw_cfg_bool(cfg, UW_OPT_DELTA), "--delta=%s: %s", no[i], err.msg);
         uw_config_free(cfg);
         free(a);
     }
@@ -332,7 +337,7 @@ static void test_positional(void)
         CHECK_STR(uw_config_arg(cfg, 6), "--stanza=ignored");
         CHECK(uw_config_arg(cfg, 7) == NULL);
         CHECK(uw_config_arg(cfg, -1) == NULL);
-        CHECK_STR(uw_cfg_str(cfg, "stanza"), "s");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_STANZA), "s");
     }
     uw_config_free(cfg);
 
@@ -436,8 +441,8 @@ static void test_cli_errors(void)
     char *csf = opt("config", sf);
     cfg = load(UW_CMD_PUSH, &err, csf, "--stanza=s", "--repo1-path=/r", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "cipher-pass"), "SECRETXYZ");
-        CHECK_STR(uw_cfg_source(cfg, "cipher-pass"), "config file");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_CIPHER_PASS), "SECRETXYZ");
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_CIPHER_PASS), "config file");
         char *cli = uw_cfg_cli_repo_args(cfg);
         CHECK_NOT_CONTAINS(cli, "SECRETXYZ");
         CHECK_NOT_CONTAINS(cli, "cipher-pass");
@@ -447,8 +452,8 @@ static void test_cli_errors(void)
     setenv("UE_WAL_CIPHER_PASS", "SECRETENV", 1);
     cfg = load(UW_CMD_PUSH, &err, csf, "--stanza=s", NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_STR(uw_cfg_str(cfg, "cipher-pass"), "SECRETENV");
-        CHECK_STR(uw_cfg_source(cfg, "cipher-pass"), "environment");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_CIPHER_PASS), "SECRETENV");
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_CIPHER_PASS), "environment");
     }
     uw_config_free(cfg);
     /* An unrelated error after the secret was read does not mention it. */
@@ -493,7 +498,7 @@ static void test_env_errors(void)
     /* The command line wins, so the bad variable is not even looked at. */
     cfg = load(UW_CMD_PUSH, &err, cf, "--compress-type=none", NULL);
     if (CHECK_OK(cfg != NULL, err))
-        CHECK_STR(uw_cfg_str(cfg, "compress-type"), "none");
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE), "none");
     uw_config_free(cfg);
     unsetenv("UE_WAL_COMPRESS_TYPE");
     setenv("UE_WAL_PG_PORT", "0", 1);
@@ -574,14 +579,14 @@ static void test_file_errors(void)
     char *cf = opt("config", f);
     cfg = load(UW_CMD_PUSH, &err, cf, NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 11);
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 11);
         CHECK_STR(uw_cfg_file(cfg), f);
     }
     uw_config_free(cfg);
     setenv("UE_WAL_CONFIG", f, 1);
     cfg = load(UW_CMD_PUSH, &err, NULL);
     if (CHECK_OK(cfg != NULL, err)) {
-        CHECK_INT(uw_cfg_int(cfg, "compress-level"), 11);
+        CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 11);
         CHECK_STR(uw_cfg_file(cfg), f);
     }
     uw_config_free(cfg);
@@ -591,7 +596,7 @@ static void test_file_errors(void)
         cfg = load(UW_CMD_PUSH, &err, "--stanza=s", NULL);
         if (CHECK_OK(cfg != NULL, err)) {
             CHECK(uw_cfg_file(cfg) == NULL);
-            CHECK_INT(uw_cfg_int(cfg, "compress-level"), 3);
+            CHECK_INT(uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL), 3);
         }
         uw_config_free(cfg);
     } else {
@@ -622,11 +627,37 @@ static void test_stanza_names(void)
         uw_config *cfg = load(UW_CMD_PUSH, &err, cf, a, NULL);
         CHECKF(cfg != NULL, "stanza '%s' rejected: %s", good[i], err.msg);
         if (cfg)
-            CHECK_STR(uw_cfg_str(cfg, "stanza"), good[i]);
+            CHECK_STR(uw_cfg_str(cfg, UW_OPT_STANZA), good[i]);
         uw_config_free(cfg);
         free(a);
     }
     free(cf);
+}
+
+/* Option id of repository repo, or the option itself when it is not per repository. */
+static bool is_repo(uw_opt_id id)
+{
+    return (uw_options[id].flags & UW_OPTF_REPO) != 0;
+}
+static const char *str_of(const uw_config *cfg, uw_opt_id id, int repo)
+{
+    return is_repo(id) ? uw_cfg_repo_str(cfg, repo, id) : uw_cfg_str(cfg, id);
+}
+static int64_t int_of(const uw_config *cfg, uw_opt_id id, int repo)
+{
+    return is_repo(id) ? uw_cfg_repo_int(cfg, repo, id) : uw_cfg_int(cfg, id);
+}
+static bool bool_of(const uw_config *cfg, uw_opt_id id, int repo)
+{
+    return is_repo(id) ? uw_cfg_repo_bool(cfg, repo, id) : uw_cfg_bool(cfg, id);
+}
+static bool isset_of(const uw_config *cfg, uw_opt_id id, int repo)
+{
+    return is_repo(id) ? uw_cfg_repo_isset(cfg, repo, id) : uw_cfg_isset(cfg, id);
+}
+static const char *source_of(const uw_config *cfg, uw_opt_id id, int repo)
+{
+    return is_repo(id) ? uw_cfg_repo_source(cfg, repo, id) : uw_cfg_source(cfg, id);
 }
 
 /* Every option in the table, whatever options exist when this runs. */
@@ -643,28 +674,28 @@ static void test_table(void)
         free(cf);
         return;
     }
-    for (int i = 0; i < uw_option_count; i++) {
+    for (uw_opt_id i = 0; i < UW_OPT_ID_COUNT; i++) {
         const uw_opt_def *d = &uw_options[i];
-        char name[96];
-        snprintf(name, sizeof name, "%s%s", d->flags & UW_OPTF_REPO ? "repo3-" : "", d->name);
-        if (!strcmp(d->name, "config"))
+        char name[UW_OPT_NAME_MAX];
+        uw_opt_name(i, 3, name, sizeof name);
+        if (i == UW_OPT_CONFIG)
             continue;
-        const char *v = uw_cfg_str(cfg, name);
+        const char *v = str_of(cfg, i, 3);
         CHECKF(d->def ? v && !strcmp(v, d->def) : v == NULL, "%s: default '%s', got '%s'", name,
                d->def ? d->def : "(none)", v ? v : "(null)");
-        CHECKF(!uw_cfg_isset(cfg, name), "%s: set without being configured", name);
+        CHECKF(!isset_of(cfg, i, 3), "%s: set without being configured", name);
     }
     uw_config_free(cfg);
 
     int secrets = 0;
-    for (int i = 0; i < uw_option_count; i++) {
+    for (uw_opt_id i = 0; i < UW_OPT_ID_COUNT; i++) {
         const uw_opt_def *d = &uw_options[i];
-        char name[96], env[128];
-        snprintf(name, sizeof name, "%s%s", d->flags & UW_OPTF_REPO ? "repo2-" : "", d->name);
+        char name[UW_OPT_NAME_MAX], env[128];
+        uw_opt_name(i, 2, name, sizeof name);
         snprintf(env, sizeof env, "UE_WAL_%s", name);
         for (char *p = env; *p; p++)
             *p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        if (!strcmp(d->name, "config"))
+        if (i == UW_OPT_CONFIG)
             continue;
         char *a;
         if (d->flags & UW_OPTF_SECRET) {
@@ -680,7 +711,7 @@ static void test_table(void)
             setenv(env, "SECRETXYZ", 1);
             cfg = load(UW_CMD_ALL, &err, cf, NULL);
             if (CHECKF(cfg != NULL, "secret %s from %s: %s", name, env, err.msg)) {
-                CHECK_STR(uw_cfg_str(cfg, name), "SECRETXYZ");
+                CHECK_STR(str_of(cfg, i, 2), "SECRETXYZ");
                 char *cli = uw_cfg_cli_repo_args(cfg);
                 CHECK_NOT_CONTAINS(cli, "SECRETXYZ");
                 free(cli);
@@ -695,11 +726,11 @@ static void test_table(void)
         case UW_OPT_ENUM:
             bad[0] = "not-a-value";
             bad[1] = "";
-            for (int k = 0; d->values[k]; k++) {
-                a = opt(name, d->values[k]);
+            for (const char *const *v = uw_opt_values(i); *v; v++) {
+                a = opt(name, *v);
                 cfg = load(UW_CMD_ALL, &err, cf, a, NULL);
                 if (CHECKF(cfg != NULL, "%s: %s", a, err.msg))
-                    CHECK_STR(uw_cfg_str(cfg, name), d->values[k]);
+                    CHECK_STR(str_of(cfg, i, 2), *v);
                 uw_config_free(cfg);
                 free(a);
             }
@@ -718,8 +749,8 @@ static void test_table(void)
                 a = opt(name, lo);
                 cfg = load(UW_CMD_ALL, &err, cf, a, NULL);
                 if (CHECKF(cfg != NULL, "%s: %s", a, err.msg))
-                    CHECKF(uw_cfg_int(cfg, name) == want, "%s read back as %lld", a,
-                           (long long)uw_cfg_int(cfg, name));
+                    CHECKF(int_of(cfg, i, 2) == want, "%s read back as %lld", a,
+                           (long long)int_of(cfg, i, 2));
                 uw_config_free(cfg);
                 free(a);
             }
@@ -731,7 +762,7 @@ static void test_table(void)
             a = uw_sprintf("--%s", name);
             cfg = load(UW_CMD_ALL, &err, cf, a, NULL);
             if (CHECKF(cfg != NULL, "%s: %s", a, err.msg))
-                CHECK(uw_cfg_bool(cfg, name));
+                CHECK(bool_of(cfg, i, 2));
             uw_config_free(cfg);
             free(a);
             break;
@@ -740,8 +771,8 @@ static void test_table(void)
             a = opt(name, "some-value");
             cfg = load(UW_CMD_ALL, &err, cf, a, NULL);
             if (CHECKF(cfg != NULL, "%s: %s", a, err.msg)) {
-                CHECK_STR(uw_cfg_str(cfg, name), "some-value");
-                CHECK_STR(uw_cfg_source(cfg, name), "command line");
+                CHECK_STR(str_of(cfg, i, 2), "some-value");
+                CHECK_STR(source_of(cfg, i, 2), "command line");
             }
             uw_config_free(cfg);
             free(a);
@@ -759,7 +790,7 @@ static void test_table(void)
             free(a);
             /* The same bad value from the environment is refused too; an empty
              * variable counts as unset, like PostgreSQL's PG* variables. */
-            if (strcmp(d->name, "stanza") != 0 && bad[k][0]) {
+            if (i != UW_OPT_STANZA && bad[k][0]) {
                 setenv(env, bad[k], 1);
                 cfg = load(UW_CMD_ALL, &err, cf, NULL);
                 CHECKF(cfg == NULL && err.code == UW_E_OPTION, "%s='%s' accepted", env, bad[k]);
@@ -772,6 +803,266 @@ static void test_table(void)
     }
     CHECKF(secrets >= 1, "no secret options in the table");
     free(cf);
+}
+
+/* The ids as written in the source, from the same table, to check the naming rule. */
+static const struct {
+    uw_opt_id id;
+    const char *ident, *name;
+} idents[] = {
+#define UW_OPTION(id, name, ...) {UW_OPT_##id, #id, name},
+#include "core/options.def"
+#undef UW_OPTION
+};
+
+static void test_ids(void)
+{
+    uw_t_section("option ids and names");
+    CHECK_INT(UW_OPT_ID_COUNT, uw_option_count);
+    CHECK_INT(sizeof idents / sizeof idents[0], UW_OPT_ID_COUNT);
+    for (size_t k = 0; k < sizeof idents / sizeof idents[0]; k++) {
+        uw_opt_id id = idents[k].id;
+        bool repo = is_repo(id);
+        CHECK_INT(id, k); /* uw_options[] is indexed by id, in the table's order */
+        CHECK_STR(uw_options[id].name, idents[k].name);
+        /* UW_OPT_<NAME> with '-' as '_', REPO_ in front of a repository option:
+         * the rule that maps a name to its id (the lead's conversion relies on it). */
+        char want[UW_OPT_NAME_MAX + 8];
+        snprintf(want, sizeof want, "%s%s", repo ? "REPO_" : "", idents[k].name);
+        for (char *p = want; *p; p++)
+            *p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        CHECKF(!strcmp(idents[k].ident, want), "UW_OPT_%s should be UW_OPT_%s", idents[k].ident,
+               want);
+        /* Every id round-trips through its full name, for each repository. */
+        for (int r = repo ? 1 : 0; r <= (repo ? UW_REPO_MAX : 0); r++) {
+            char name[UW_OPT_NAME_MAX];
+            uw_opt_name(id, r, name, sizeof name);
+            int back_repo = -1;
+            CHECKF(uw_opt_lookup(name, &back_repo) == (int)id && back_repo == r,
+                   "'%s' looked up as %d (repo %d), want %d (repo %d)", name,
+                   uw_opt_lookup(name, &back_repo), back_repo, (int)id, r);
+        }
+        char name[UW_OPT_NAME_MAX], want_name[UW_OPT_NAME_MAX];
+        snprintf(want_name, sizeof want_name, "%s%s", repo ? "repoN-" : "", idents[k].name);
+        CHECK_STR(uw_opt_name(id, 0, name, sizeof name), want_name);
+        if (repo) {
+            snprintf(want_name, sizeof want_name, "repo4-%s", idents[k].name);
+            CHECK_STR(uw_opt_name(id, 4, name, sizeof name), want_name);
+        } else {
+            CHECK_STR(uw_opt_name(id, 3, name, sizeof name), idents[k].name);
+        }
+    }
+    char name[UW_OPT_NAME_MAX];
+    CHECK_STR(uw_opt_name(UW_OPT_PG_PORT, 0, name, sizeof name), "pg-port");
+    CHECK_STR(uw_opt_name(UW_OPT_REPO_PATH, 2, name, sizeof name), "repo2-path");
+    CHECK_STR(uw_opt_name(UW_OPT_REPO_TYPE, 1, name, sizeof name), "repo1-type");
+    CHECK_STR(uw_opt_name(UW_OPT_TYPE, 1, name, sizeof name), "type");
+    CHECK_STR(uw_opt_name(UW_OPT_REPO, 0, name, sizeof name), "repo");
+    int r = -1;
+    CHECK_INT(uw_opt_lookup("type", &r), UW_OPT_TYPE);
+    CHECK_INT(r, 0);
+    CHECK_INT(uw_opt_lookup("repo3-type", &r), UW_OPT_REPO_TYPE);
+    CHECK_INT(r, 3);
+    CHECK_INT(uw_opt_lookup("repo", &r), UW_OPT_REPO);
+    CHECK_INT(r, 0);
+
+    uw_t_section("unknown option names");
+    const char *unknown[] = {
+        "bogus",        "",           "repo5-path",    "repo0-path",  "repo9-type", "repo10-path",
+        "repoN-path",   "repo-path",  "repo1-",        "repo1",       "path",       "storage-port",
+        "repo1-stanza", "repo1-repo", "repo1-pg-port", "pg_port",     "PG-PORT",    "pg-port ",
+        "--pg-port",    "no-delta",   "repo1-path-x",  "x-repo1-path"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        r = -7;
+        int id = uw_opt_lookup(unknown[i], &r);
+        CHECKF(id == -1, "'%s' looked up as option %d", unknown[i], id);
+        CHECKF(r == -7, "'%s': repo written on failure", unknown[i]);
+    }
+}
+
+/* Run f(cfg) in a child; true when it stopped on abort() (a BUG in the caller). */
+static bool aborts(void (*f)(const uw_config *), const uw_config *cfg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(3);
+        f(cfg);
+        _exit(0);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return false;
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+static void by_unknown_name(const uw_config *cfg)
+{
+    (void)uw_cfg_str_name(cfg, "pg-prot");
+}
+static void repo_option_without_repo(const uw_config *cfg)
+{
+    (void)uw_cfg_str(cfg, UW_OPT_REPO_PATH);
+}
+static void repo_out_of_range(const uw_config *cfg)
+{
+    (void)uw_cfg_repo_str(cfg, UW_REPO_MAX + 1, UW_OPT_REPO_PATH);
+}
+static void repo_zero(const uw_config *cfg)
+{
+    (void)uw_cfg_repo_int(cfg, 0, UW_OPT_REPO_STORAGE_PORT);
+}
+static void global_option_with_repo(const uw_config *cfg)
+{
+    (void)uw_cfg_repo_int(cfg, 1, UW_OPT_PG_PORT);
+}
+static void id_out_of_range(const uw_config *cfg)
+{
+    (void)uw_cfg_int(cfg, UW_OPT_ID_COUNT);
+}
+
+static void test_repo_accessor(void)
+{
+    uw_t_section("per-repository accessor, repo 1..4");
+    /* Each repository from another source, so that the slots cannot mix. */
+    const char *f = ini("[global]\nrepo3-path=/file3\nrepo3-storage-port=3003\n"
+                        "repo3-storage-verify-tls=n\n[s]\nrepo4-path=/file4\n");
+    char *cf = opt("config", f);
+    setenv("UE_WAL_REPO2_PATH", "/env2", 1);
+    setenv("UE_WAL_REPO2_STORAGE_PORT", "2002", 1);
+    uw_err err;
+    uw_config *cfg =
+        load(UW_CMD_FETCH, &err, cf, "--stanza=s", "--repo1-path=/cli1",
+             "--repo1-storage-port=1001", "--repo4-type=s3", "--repo4-s3-part-size=6MiB", NULL);
+    unsetenv("UE_WAL_REPO2_PATH");
+    unsetenv("UE_WAL_REPO2_STORAGE_PORT");
+    if (!CHECK_OK(cfg != NULL, err)) {
+        free(cf);
+        return;
+    }
+    const char *paths[] = {"/cli1", "/env2", "/file3", "/file4"};
+    const char *sources[] = {"command line", "environment", "config file", "config file"};
+    const int64_t ports[] = {1001, 2002, 3003, 0};
+    for (int r = 1; r <= UW_REPO_MAX; r++) {
+        CHECK_STR(uw_cfg_repo_str(cfg, r, UW_OPT_REPO_PATH), paths[r - 1]);
+        CHECK_STR(uw_cfg_repo_source(cfg, r, UW_OPT_REPO_PATH), sources[r - 1]);
+        CHECK(uw_cfg_repo_isset(cfg, r, UW_OPT_REPO_PATH));
+        CHECK_INT(uw_cfg_repo_int(cfg, r, UW_OPT_REPO_STORAGE_PORT), ports[r - 1]);
+        CHECK(uw_cfg_repo_isset(cfg, r, UW_OPT_REPO_STORAGE_PORT) == (ports[r - 1] != 0));
+        CHECK(uw_cfg_repo_bool(cfg, r, UW_OPT_REPO_STORAGE_VERIFY_TLS) == (r != 3));
+        CHECK_STR(uw_cfg_repo_str(cfg, r, UW_OPT_REPO_TYPE), r == 4 ? "s3" : "posix");
+        CHECK_STR(uw_cfg_repo_source(cfg, r, UW_OPT_REPO_TYPE),
+                  r == 4 ? "command line" : "default");
+        CHECK_INT(uw_cfg_repo_int(cfg, r, UW_OPT_REPO_S3_PART_SIZE),
+                  r == 4 ? 6LL << 20 : 16LL << 20);
+        CHECK(uw_cfg_repo_str(cfg, r, UW_OPT_REPO_S3_BUCKET) == NULL);
+        CHECK_STR(uw_cfg_repo_source(cfg, r, UW_OPT_REPO_S3_BUCKET), "unset");
+        /* The transitional by-name readers see the same slots. */
+        char name[UW_OPT_NAME_MAX];
+        uw_opt_name(UW_OPT_REPO_PATH, r, name, sizeof name);
+        CHECK_STR(uw_cfg_str_name(cfg, name), paths[r - 1]);
+        CHECK_STR(uw_cfg_source_name(cfg, name), sources[r - 1]);
+        CHECK(uw_cfg_isset_name(cfg, name));
+        uw_opt_name(UW_OPT_REPO_STORAGE_PORT, r, name, sizeof name);
+        CHECK_INT(uw_cfg_int_name(cfg, name), ports[r - 1]);
+        uw_opt_name(UW_OPT_REPO_STORAGE_VERIFY_TLS, r, name, sizeof name);
+        CHECK(uw_cfg_bool_name(cfg, name) == (r != 3));
+    }
+    CHECK_STR(uw_cfg_str_name(cfg, "stanza"), "s");
+    CHECK_INT(uw_cfg_int_name(cfg, "pg-port"), 5432);
+
+    uw_t_section("misuse of the accessors is a bug (abort)");
+    CHECK(aborts(by_unknown_name, cfg));
+    CHECK(aborts(repo_option_without_repo, cfg));
+    CHECK(aborts(repo_out_of_range, cfg));
+    CHECK(aborts(repo_zero, cfg));
+    CHECK(aborts(global_option_with_repo, cfg));
+    CHECK(aborts(id_out_of_range, cfg));
+    uw_config_free(cfg);
+    free(cf);
+}
+
+/* The whole message for one bad value on the command line. */
+static void check_enum_message(const char *arg, const char *want)
+{
+    uw_err err;
+    uw_config *cfg = load(UW_CMD_PUSH, &err, "--config=/nonexistent/ue-wal-unit/x.conf", arg, NULL);
+    CHECK_FAIL_CODE(cfg == NULL, err, UW_E_OPTION);
+    CHECK_STR(err.msg, want);
+    uw_config_free(cfg);
+}
+
+static void test_registered_values(void)
+{
+    uw_t_section("repoN-type: the storage drivers' types");
+    /* Today's messages, word for word. */
+    check_enum_message("--repo1-type=ftp",
+                       "option 'repo1-type' (command line): 'ftp' is not one of posix|azure|s3");
+    check_enum_message("--repo3-type=POSIX",
+                       "option 'repo3-type' (command line): 'POSIX' is not one of posix|azure|s3");
+    const char *const *types = uw_opt_values(UW_OPT_REPO_TYPE);
+    int n = 0;
+    for (; types[n]; n++) {
+        /* Each listed type opens its driver: s3 and azure stop at their own
+         * required options, never at "type ... is not supported". */
+        char *a = opt("repo1-type", types[n]);
+        uw_err err;
+        uw_config *cfg = load(UW_CMD_PUSH, &err, a, "--repo1-path=/tmp", NULL);
+        if (CHECKF(cfg != NULL, "%s: %s", a, err.msg)) {
+            uw_err_clear(&err);
+            uw_storage *st = uw_storage_open(cfg, 1, &err);
+            CHECKF(st || !strstr(err.msg, "not supported"), "%s: %s", a, err.msg);
+            if (st)
+                CHECK_STR(st->drv->type, types[n]);
+            uw_storage_close(st);
+        }
+        uw_config_free(cfg);
+        free(a);
+    }
+    CHECK_INT(n, 3);
+
+    uw_t_section("compress-type: the compressors' names");
+    check_enum_message("--compress-type=lz4",
+                       "option 'compress-type' (command line): 'lz4' is not one of zstd|none");
+    const char *const *names = uw_opt_values(UW_OPT_COMPRESS_TYPE);
+    for (n = 0; names[n]; n++) {
+        const uw_compressor *c = uw_compressor_by_name(names[n]);
+        if (CHECKF(c != NULL, "compress-type value '%s' has no compressor", names[n]))
+            CHECK_STR(c->name, names[n]);
+    }
+    CHECK_INT(n, 2);
+    /* Registering is idempotent and keeps the order. */
+    uw_opt_register_value(UW_OPT_COMPRESS_TYPE, "zstd");
+    CHECK(uw_opt_values(UW_OPT_COMPRESS_TYPE)[2] == NULL);
+    CHECK_STR(uw_opt_values(UW_OPT_COMPRESS_TYPE)[0], "zstd");
+    /* Static lists stay where the table has them. */
+    CHECK_STR(uw_opt_values(UW_OPT_LOG_LEVEL)[0], "error");
+    check_enum_message(
+        "--log-level=verbose",
+        "option 'log-level' (command line): 'verbose' is not one of error|warn|info|detail|debug");
+
+    uw_t_section("--help lists registered values");
+    char tmpl[] = "/tmp/ut-config-help-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (!CHECK(fd >= 0))
+        return;
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    uw_config_usage(UW_CMD_PUSH, "ue-wal-push [options] %p", "Push.");
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    char help[16384];
+    ssize_t len = pread(fd, help, sizeof help - 1, 0);
+    close(fd);
+    unlink(tmpl);
+    help[len > 0 ? len : 0] = '\0';
+    CHECK_CONTAINS(help, "\n  --compress-type          zstd|none [default: zstd]\n");
+    CHECK_CONTAINS(help, "\n  --repoN-type             repository type [default: posix]\n");
+    CHECK_CONTAINS(help, "\n  --log-level              error|warn|info|detail|debug "
+                         "[default: info]\n");
+    CHECK_CONTAINS(help, "\n  --cipher-type            none|aes-256-gcm [default: none]\n");
 }
 
 static void check_size(const char *s, int64_t want)
@@ -833,6 +1124,9 @@ int main(void)
     test_file_errors();
     test_stanza_names();
     test_table();
+    test_ids();
+    test_repo_accessor();
+    test_registered_values();
     test_parse_size();
     remove_files();
     return uw_t_done("test_config");
