@@ -321,7 +321,7 @@ static int backup(const uw_config *cfg, uw_err *err)
 {
     if (uw_config_argc(cfg) != 0)
         return uw_fail(err, UW_E_OPTION, "unexpected argument '%s'", uw_config_arg(cfg, 0));
-    const char *pgdata = uw_cfg_str_name(cfg, "pg-path");
+    const char *pgdata = uw_cfg_str(cfg, UW_OPT_PG_PATH);
     if (!pgdata)
         return uw_fail(err, UW_E_OPTION,
                        "option 'pg-path' is required: the data directory to copy");
@@ -410,7 +410,7 @@ static int backup(const uw_config *cfg, uw_err *err)
             goto out;
     }
     const uw_manifest *prior = NULL;
-    bool incr = strcmp(uw_cfg_str_name(cfg, "type"), "incr") == 0;
+    bool incr = strcmp(uw_cfg_str(cfg, UW_OPT_TYPE), "incr") == 0;
     for (int i = nlist - 1; incr && i >= 0 && !prior; i--)
         if (list[i].system_id == c.system_id)
             prior = &list[i];
@@ -432,7 +432,7 @@ static int backup(const uw_config *cfg, uw_err *err)
     snprintf(m.type, sizeof m.type, "%s", prior ? "incr" : "full");
     if (prior)
         snprintf(m.prior, sizeof m.prior, "%s", prior->id);
-    snprintf(m.compress_type, sizeof m.compress_type, "%s", uw_cfg_str_name(cfg, "compress-type"));
+    snprintf(m.compress_type, sizeof m.compress_type, "%s", uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE));
     m.encrypted = r->have_key;
     m.pg_version = r->info.pg_version;
     m.system_id = c.system_id;
@@ -478,13 +478,13 @@ static int backup(const uw_config *cfg, uw_err *err)
     cs.w = &w;
     cs.bctx.repo = r;
     cs.bctx.backup_id = m.id;
-    cs.bctx.compressor = uw_compressor_by_name(uw_cfg_str_name(cfg, "compress-type"));
-    cs.bctx.level = (int)uw_cfg_int_name(cfg, "compress-level");
+    cs.bctx.compressor = uw_compressor_by_name(uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE));
+    cs.bctx.level = (int)uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL);
     /* The list holds headers only: the prior's files, for comparisons. */
     if (prior && uw_manifest_load(r, prior->id, &prior_files, err) < 0)
         goto out;
     cs.bctx.prior = prior ? &prior_files : NULL;
-    int workers = (int)uw_cfg_int_name(cfg, "process-max");
+    int workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
     cs.cfg = cfg;
     cs.worker_repos = uw_calloc((size_t)workers, sizeof *cs.worker_repos);
     if (uw_pool_run(workers, control >= 0 ? nfiles - 1 : nfiles, copy_job, &cs, err) < 0)
@@ -535,7 +535,7 @@ static int backup(const uw_config *cfg, uw_err *err)
         goto out;
     uw_log(UW_LOG_INFO, "backup files stored; waiting for WAL %s..%s to reach the archive",
            m.start_wal, m.stop_wal);
-    if (wait_for_wal(r, conn, &m, (int)uw_cfg_int_name(cfg, "archive-timeout"), err) < 0)
+    if (wait_for_wal(r, conn, &m, (int)uw_cfg_int(cfg, UW_OPT_ARCHIVE_TIMEOUT), err) < 0)
         goto out;
     m.duration_ms = (int64_t)(((uw_now_ms() / 1e3) - t0) * 1000);
     uw_manifest_sort(&m);
@@ -568,7 +568,7 @@ out:
     uw_manifest_free(&w.files);
     uw_manifest_free(&m);
     uw_manifest_free(&prior_files);
-    for (int i = 0; cs.worker_repos && i < (int)uw_cfg_int_name(cfg, "process-max"); i++)
+    for (int i = 0; cs.worker_repos && i < (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX); i++)
         if (cs.worker_repos[i].st)
             uw_repo_release(&cs.worker_repos[i]);
     free(cs.worker_repos);

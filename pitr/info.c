@@ -538,8 +538,8 @@ int pitr_info(const uw_config *cfg, uw_err *err)
         views[i].r = &repos[i];
         load_view(&views[i], cfg);
     }
-    bool json = !strcmp(uw_cfg_str_name(cfg, "output"), "json");
-    const char *stanza = uw_cfg_str_name(cfg, "stanza");
+    bool json = !strcmp(uw_cfg_str(cfg, UW_OPT_OUTPUT), "json");
+    const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
     if (json) {
         bool f = true;
         putchar('{');

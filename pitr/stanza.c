@@ -20,7 +20,7 @@ int pitr_stanza_create(const uw_config *cfg, uw_err *err)
     PQfinish(conn);
     if (rc < 0)
         return -1;
-    const char *pgpath = uw_cfg_str_name(cfg, "pg-path");
+    const char *pgpath = uw_cfg_str(cfg, UW_OPT_PG_PATH);
     if (pgpath) {
         uint64_t sysid;
         if (uw_pg_control_system_id(pgpath, &sysid, err) < 0)
@@ -37,7 +37,7 @@ int pitr_stanza_create(const uw_config *cfg, uw_err *err)
     int n;
     if (uw_repos_open(cfg, &repos, &n, err) < 0)
         return -1;
-    const char *cipher = uw_cfg_str_name(cfg, "cipher-type");
+    const char *cipher = uw_cfg_str(cfg, UW_OPT_CIPHER_TYPE);
     for (int i = 0; i < n && rc == 0; i++) {
         uw_repo *r = &repos[i];
         char *path = uw_sprintf("%s/stanza.info", r->stanza);
@@ -74,7 +74,7 @@ int pitr_stanza_create(const uw_config *cfg, uw_err *err)
         if (strcmp(cipher, "none") != 0) {
             uw_key key;
             uw_kdf_params_new(&info.kdf);
-            if ((rc = uw_kdf_derive(uw_cfg_str_name(cfg, "cipher-pass"), &info.kdf, &key, err)) < 0)
+            if ((rc = uw_kdf_derive(uw_cfg_str(cfg, UW_OPT_CIPHER_PASS), &info.kdf, &key, err)) < 0)
                 break;
             uw_key_check(&key, info.key_check);
             uw_key_wipe(&key);

@@ -577,47 +577,6 @@ const char *uw_cfg_repo_source(const uw_config *cfg, int repo, uw_opt_id id)
     return source(get(cfg, id, repo));
 }
 
-/* Transitional by-name access (config.h). */
-static const uw_slot *get_name(const uw_config *cfg, const char *name, uw_opt_id *id)
-{
-    int repo, i = uw_opt_lookup(name, &repo);
-    if (i < 0)
-        misuse("unknown option '%s' requested", name);
-    *id = (uw_opt_id)i;
-    return get(cfg, *id, repo);
-}
-
-const char *uw_cfg_str_name(const uw_config *cfg, const char *name)
-{
-    uw_opt_id id;
-    return get_name(cfg, name, &id)->value;
-}
-
-int64_t uw_cfg_int_name(const uw_config *cfg, const char *name)
-{
-    uw_opt_id id;
-    const uw_slot *s = get_name(cfg, name, &id);
-    return to_int(id, s->value);
-}
-
-bool uw_cfg_bool_name(const uw_config *cfg, const char *name)
-{
-    uw_opt_id id;
-    return to_bool(get_name(cfg, name, &id)->value);
-}
-
-bool uw_cfg_isset_name(const uw_config *cfg, const char *name)
-{
-    uw_opt_id id;
-    return is_set(get_name(cfg, name, &id));
-}
-
-const char *uw_cfg_source_name(const uw_config *cfg, const char *name)
-{
-    uw_opt_id id;
-    return source(get_name(cfg, name, &id));
-}
-
 const char *uw_cfg_file(const uw_config *cfg)
 {
     return cfg->file;

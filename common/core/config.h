@@ -46,15 +46,6 @@ bool uw_cfg_repo_bool(const uw_config *cfg, int repo, uw_opt_id id);
 bool uw_cfg_repo_isset(const uw_config *cfg, int repo, uw_opt_id id);
 const char *uw_cfg_repo_source(const uw_config *cfg, int repo, uw_opt_id id);
 
-/* TRANSITIONAL (issue 9): by full name ("pg-port", "repo1-path"), for the
- * files not yet converted to ids (pitr/, archive/basebackup.c). No new
- * callers: they go away with the last conversion. An unknown name aborts. */
-const char *uw_cfg_str_name(const uw_config *cfg, const char *name);
-int64_t uw_cfg_int_name(const uw_config *cfg, const char *name);
-bool uw_cfg_bool_name(const uw_config *cfg, const char *name);
-bool uw_cfg_isset_name(const uw_config *cfg, const char *name);
-const char *uw_cfg_source_name(const uw_config *cfg, const char *name);
-
 /* Path of the config file that was read, or NULL. */
 const char *uw_cfg_file(const uw_config *cfg);
 /* Options that were given on the command line, re-rendered as "--name=value"

@@ -896,10 +896,6 @@ static bool aborts(void (*f)(const uw_config *), const uw_config *cfg)
         return false;
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }
-static void by_unknown_name(const uw_config *cfg)
-{
-    (void)uw_cfg_str_name(cfg, "pg-prot");
-}
 static void repo_option_without_repo(const uw_config *cfg)
 {
     (void)uw_cfg_str(cfg, UW_OPT_REPO_PATH);
@@ -957,22 +953,9 @@ static void test_repo_accessor(void)
                   r == 4 ? 6LL << 20 : 16LL << 20);
         CHECK(uw_cfg_repo_str(cfg, r, UW_OPT_REPO_S3_BUCKET) == NULL);
         CHECK_STR(uw_cfg_repo_source(cfg, r, UW_OPT_REPO_S3_BUCKET), "unset");
-        /* The transitional by-name readers see the same slots. */
-        char name[UW_OPT_NAME_MAX];
-        uw_opt_name(UW_OPT_REPO_PATH, r, name, sizeof name);
-        CHECK_STR(uw_cfg_str_name(cfg, name), paths[r - 1]);
-        CHECK_STR(uw_cfg_source_name(cfg, name), sources[r - 1]);
-        CHECK(uw_cfg_isset_name(cfg, name));
-        uw_opt_name(UW_OPT_REPO_STORAGE_PORT, r, name, sizeof name);
-        CHECK_INT(uw_cfg_int_name(cfg, name), ports[r - 1]);
-        uw_opt_name(UW_OPT_REPO_STORAGE_VERIFY_TLS, r, name, sizeof name);
-        CHECK(uw_cfg_bool_name(cfg, name) == (r != 3));
     }
-    CHECK_STR(uw_cfg_str_name(cfg, "stanza"), "s");
-    CHECK_INT(uw_cfg_int_name(cfg, "pg-port"), 5432);
 
     uw_t_section("misuse of the accessors is a bug (abort)");
-    CHECK(aborts(by_unknown_name, cfg));
     CHECK(aborts(repo_option_without_repo, cfg));
     CHECK(aborts(repo_out_of_range, cfg));
     CHECK(aborts(repo_zero, cfg));
