@@ -400,6 +400,8 @@ static int choose_backup(restore *rs, uw_err *err)
     bpoint earliest;
     bool have_earliest = false;
     int nbackups = 0;
+    uw_err unlisted; /* a repository's backups could not be listed (corrupt manifest...) */
+    uw_err_clear(&unlisted);
     for (int i = 0; i < rs->nrepos && !rs->have_m; i++) {
         if (!rs->usable[i])
             continue;
@@ -409,6 +411,7 @@ static int choose_backup(restore *rs, uw_err *err)
         uw_err e;
         if (uw_backups_list(r, &list, &n, NULL, &e) < 0) {
             uw_log(UW_LOG_WARN, "%s; trying the next repository", e.msg);
+            unlisted = unlisted.code ? unlisted : e;
             continue;
         }
         nbackups += n;
@@ -461,6 +464,10 @@ static int choose_backup(restore *rs, uw_err *err)
     }
     if (rs->have_m)
         return 0;
+    if (unlisted.code) {
+        *err = unlisted; /* what hid the backups, not "does not exist" */
+        return -1;
+    }
     const char *stanza = uw_cfg_str(rs->cfg, "stanza");
     if (set && why[0])
         return uw_fail(err, UW_E_RESTORE, "backup %s cannot be restored: %s", set, why);

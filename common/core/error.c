@@ -73,6 +73,7 @@ const char *uw_code_name(uw_code code)
     case UW_E_DECRYPT: return "decrypt";
     case UW_E_FOREIGN: return "foreign";
     case UW_E_FORMAT_VERSION: return "format-version";
+    case UW_E_UNREADABLE: return "unreadable";
     }
     return "unknown";
 }

@@ -30,10 +30,12 @@ typedef enum {
     /* Above 125: the object exists but cannot be delivered intact. PostgreSQL
      * treats restore_command exit codes above 125 as fatal and stops recovery
      * instead of promoting on a partial history. */
-    UW_E_CORRUPT = 150,       /* checksum mismatch, truncated or garbled object */
-    UW_E_DECRYPT = 151,       /* wrong passphrase or tampered encrypted object */
-    UW_E_FOREIGN = 152,       /* object belongs to another cluster */
-    UW_E_FORMAT_VERSION = 153 /* object written by an unknown format version */
+    UW_E_CORRUPT = 150,        /* checksum mismatch, truncated or garbled object */
+    UW_E_DECRYPT = 151,        /* wrong passphrase or tampered encrypted object */
+    UW_E_FOREIGN = 152,        /* object belongs to another cluster */
+    UW_E_FORMAT_VERSION = 153, /* object written by an unknown format version */
+    UW_E_UNREADABLE = 154      /* object listed but cannot be opened or read (dangling
+                                  link, permission denied): not a miss */
 } uw_code;
 
 typedef struct {

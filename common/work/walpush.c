@@ -189,6 +189,8 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
         if (rc == 0 || !uw_retry_wait(attempt, err))
             break;
     }
+    if (rc < 0)
+        rc = uw_repo_wal_read_failed(r, name, object, err);
     free(object);
     return rc;
 }
