@@ -27,6 +27,8 @@ int restore_choose_backup(restore *rs, uw_err *err)
     restore_pick p;
     restore_pick_init(&p, &rs->t, uw_cfg_str(rs->cfg, UW_OPT_SET));
     restore_timelines tls = {arch_latest, arch_history, &rs->arch};
+    uw_err unlisted; /* a repository's backups could not be listed (corrupt manifest...) */
+    uw_err_clear(&unlisted);
     for (int i = 0; i < rs->nrepos && !rs->have_m; i++) {
         if (!rs->usable[i])
             continue;
@@ -36,6 +38,7 @@ int restore_choose_backup(restore *rs, uw_err *err)
         uw_err e;
         if (uw_backups_list(r, &list, &n, NULL, &e) < 0) {
             uw_log(UW_LOG_WARN, "%s; trying the next repository", e.msg);
+            unlisted = unlisted.code ? unlisted : e;
             continue;
         }
         int rc = restore_pick_in(&p, list, n, &tls, err);
@@ -59,6 +62,10 @@ int restore_choose_backup(restore *rs, uw_err *err)
     }
     if (rs->have_m)
         return 0;
+    if (unlisted.code) {
+        *err = unlisted; /* what hid the backups, not "does not exist" */
+        return -1;
+    }
     return restore_pick_fail(&p, uw_cfg_str(rs->cfg, UW_OPT_STANZA), err);
 }
 

@@ -43,7 +43,7 @@ static int rank(uw_code c)
 
 /* Fetch from the first repository that has the file intact. */
 static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *name,
-                       const char *dest, unsigned flags, bool quiet, uw_err *err)
+                       const char *dest, unsigned flags, bool quiet, uw_digest *digest, uw_err *err)
 {
     uw_err worst;
     uw_err_clear(&worst);
@@ -51,11 +51,13 @@ static int fetch_repos(uw_repo *repos, int n, const uw_config *cfg, const char *
         uw_err e;
         uw_err_clear(&e);
         double t0 = uw_now_ms();
-        uint64_t bytes = 0;
+        uw_digest d = {0};
         if ((repos[i].have_info || uw_repo_load(&repos[i], cfg, &e) == 0) &&
-            uw_fetch_one(&repos[i], name, dest, flags, &bytes, &e) == 0) {
+            uw_fetch_one(&repos[i], name, dest, flags, &d, &e) == 0) {
             uw_log(quiet ? UW_LOG_DETAIL : UW_LOG_INFO, "fetched %s from %s (%llu bytes, %.0f ms)",
-                   name, repos[i].st->desc, (unsigned long long)bytes, uw_now_ms() - t0);
+                   name, repos[i].st->desc, (unsigned long long)d.size, uw_now_ms() - t0);
+            if (digest)
+                *digest = d;
             return 0;
         }
         if (e.code != UW_E_NOT_FOUND && i + 1 < n)
@@ -90,9 +92,83 @@ static bool spool_trusted(const char *spool)
                   (current_boot(now, sizeof now) && strcmp(now, mark) == 0));
 }
 
+/* The spool feeds pg_wal, so only a directory of our own that nobody else can
+ * write into is used: owned by the user running us, mode 0700, not a link. */
+static int spool_check(const char *spool, uw_err *err)
+{
+    struct stat sb;
+    if (lstat(spool, &sb) < 0)
+        return uw_fail(err, UW_E_FILE, "unable to stat spool directory '%s': %s", spool,
+                       strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return uw_fail(err, UW_E_FILE, "spool '%s' is not a directory (a symbolic link?)", spool);
+    if (sb.st_uid != geteuid())
+        return uw_fail(
+            err, UW_E_FILE,
+            "spool directory '%s' is owned by uid %u, not by uid %u running ue-wal-fetch", spool,
+            (unsigned)sb.st_uid, (unsigned)geteuid());
+    if ((sb.st_mode & 07777) != 0700)
+        return uw_fail(err, UW_E_FILE, "spool directory '%s' has mode %04o, not 0700", spool,
+                       (unsigned)(sb.st_mode & 07777));
+    return 0;
+}
+
+/* The SHA-256 the prefetcher verified a spooled segment against (the
+ * archive's) sits beside it in <name>.sha256, written before the segment
+ * takes its name. */
+static char *sidecar(const char *spool, const char *name)
+{
+    return uw_sprintf("%s/%s.sha256", spool, name);
+}
+
+/* Take a spooled segment for delivery: first out of the prefetcher's reach (a
+ * private name), so that what is hashed is what is delivered. */
+static char *spool_claim(const char *spool, const char *name)
+{
+    char *seg = uw_sprintf("%s/%s", spool, name);
+    char *mine = uw_sprintf("%s/%s.uwtmp.take-%d", spool, name, (int)getpid());
+    bool ok = rename(seg, mine) == 0;
+    free(seg);
+    if (!ok) {
+        free(mine);
+        return NULL;
+    }
+    return mine;
+}
+
+/* Deliver a claimed segment to dest if its content still has the checksum it
+ * was verified with; otherwise discard it (the caller fetches from the
+ * repository). */
+static int spool_deliver(const char *spool, const char *name, char *mine, const char *dest)
+{
+    char *side = sidecar(spool, name), hex[80];
+    uint8_t want[32];
+    uw_digest d;
+    uw_err e;
+    uw_err_clear(&e);
+    bool known = uw_read_line(side, hex, sizeof hex) && uw_unhex(hex, want, 32) == 0;
+    int fd = known ? open(mine, O_RDONLY | O_CLOEXEC) : -1;
+    bool good = fd >= 0 && uw_fd_digest(fd, mine, &d, &e) == 0 && memcmp(d.sha256, want, 32) == 0;
+    if (fd >= 0)
+        close(fd);
+    int rc = good && rename(mine, dest) == 0 ? 0 : -1;
+    if (!good)
+        uw_log(UW_LOG_WARN, "spooled %s %s: discarded, fetching it from the repository", name,
+               !known   ? "has no checksum"
+               : e.code ? e.msg
+                        : "does not match the checksum it was verified with");
+    if (rc < 0)
+        unlink(mine);
+    unlink(side);
+    free(side);
+    return rc;
+}
+
 typedef struct {
     const uw_config *cfg;
-    char *spool;
+    char *spool;                 /* our own directory, through its descriptor (/proc/self/fd/N) */
+    const char *path;            /* the spool's path, where a new recovery may have made another */
+    struct stat dir_id, lock_id; /* identity of the spool and its lock when we started */
     uint32_t seg_size;
     int window;          /* segments kept ahead */
     unsigned file_flags; /* of the spooled segments */
@@ -190,10 +266,29 @@ static void *prefetch_worker(void *arg)
             sleep_ms(20);
             continue;
         }
-        char *dest = uw_sprintf("%s/%s", p->spool, name);
+        /* Fetched under a temporary name, its checksum put beside it, then
+         * renamed: a segment under its own name always has its checksum. */
+        char *stage = uw_sprintf("%s/%s.uwtmp.prefetch-%d", p->spool, name, wa->id);
+        char *dest = uw_sprintf("%s/%s", p->spool, name), *side = sidecar(p->spool, name);
+        uw_digest d;
         uw_err_clear(&err);
-        int rc = fetch_repos(repos, n, p->cfg, name, dest, p->file_flags, true, &err);
+        int rc = fetch_repos(repos, n, p->cfg, name, stage, p->file_flags, true, &d, &err);
+        if (rc == 0) {
+            char hex[65], *text;
+            uw_hex(d.sha256, 32, hex);
+            text = uw_sprintf("%s\n", hex);
+            if (uw_file_put(side, text, UW_FILE_NO_SYNC, &err) < 0 || rename(stage, dest) < 0) {
+                if (!err.code)
+                    uw_fail(&err, UW_E_FILE, "unable to rename '%s': %s", stage, strerror(errno));
+                unlink(stage);
+                unlink(side);
+                rc = -1;
+            }
+            free(text);
+        }
+        free(stage);
         free(dest);
+        free(side);
         pthread_mutex_lock(&p->lock);
         p->inflight[wa->id] = NULL;
         if (rc < 0)
@@ -225,7 +320,13 @@ static void spool_clean(prefetch *p, bool all)
     while (d && (de = readdir(d))) {
         uw_wal_name w;
         bool drop = false;
-        if (uw_wal_parse(de->d_name, &w, NULL) == 0 && w.kind == UW_WAL_SEGMENT) {
+        char seg[32] = "";
+        /* A segment's checksum goes with the segment. */
+        if (strlen(de->d_name) == 24 + 7 && strcmp(de->d_name + 24, ".sha256") == 0)
+            snprintf(seg, sizeof seg, "%.24s", de->d_name);
+        else
+            snprintf(seg, sizeof seg, "%.31s", de->d_name);
+        if (uw_wal_parse(seg, &w, NULL) == 0 && w.kind == UW_WAL_SEGMENT) {
             uint64_t s = uw_wal_segno(&w, p->seg_size);
             /* Not the requested segment itself: its caller may be renaming it now. */
             drop = all || w.tli != p->last.tli || s < last || s > last + (uint64_t)p->window;
@@ -242,13 +343,44 @@ static void spool_clean(prefetch *p, bool all)
         closedir(d);
 }
 
+/* Whether the spool we started in is still the one at its path: a restore
+ * rerun (--delta clears pg_wal) or an operator may remove it, and a new
+ * recovery then makes another there, with a prefetcher of its own. */
+static bool spool_same(const prefetch *p)
+{
+    struct stat d, l;
+    char *lock = uw_sprintf("%s/lock", p->path);
+    bool same = stat(p->path, &d) == 0 && stat(lock, &l) == 0 && d.st_dev == p->dir_id.st_dev &&
+                d.st_ino == p->dir_id.st_ino && l.st_dev == p->lock_id.st_dev &&
+                l.st_ino == p->lock_id.st_ino;
+    free(lock);
+    return same;
+}
+
 /* The detached prefetcher: runs while recovery keeps asking, then cleans up. */
 static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_size)
 {
     prefetch p = {0};
     p.cfg = cfg;
-    p.spool = uw_strdup(spool);
+    p.path = spool;
     p.seg_size = seg_size;
+    /* Everything is done through a descriptor of our own directory, so that
+     * once it is replaced nothing of ours lands in (or is cleaned out of) the
+     * new one. */
+    int dfd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char *lock = uw_sprintf("%s/lock", spool);
+    bool ok = dfd >= 0 && fstat(dfd, &p.dir_id) == 0 && stat(lock, &p.lock_id) == 0;
+    free(lock);
+    if (!ok) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    p.spool = uw_sprintf("/proc/self/fd/%d", dfd);
+    if (access(p.spool, F_OK) < 0) { /* no /proc: the path, checked as we go */
+        free(p.spool);
+        p.spool = uw_strdup(spool);
+    }
     int64_t queue = uw_cfg_int(cfg, UW_OPT_ARCHIVE_GET_QUEUE_MAX);
     p.window = (int)(queue / seg_size);
     if (p.window < 1)
@@ -258,14 +390,16 @@ static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_s
     p.workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
     p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
     pthread_mutex_init(&p.lock, NULL);
-    if (!read_last(spool, &p.last))
+    bool replaced = false;
+    if (!read_last(p.spool, &p.last))
         goto done;
     char boot[128];
     bool known = current_boot(boot, sizeof boot);
     if (!spool_trusted(spool))
         spool_clean(&p, true);
     p.file_flags = known ? UW_FILE_NO_SYNC | UW_FILE_WRITEBACK : 0;
-    char *mark = uw_sprintf("%s/boot", spool), *text = uw_sprintf("%s\n", known ? boot : "durable");
+    char *mark = uw_sprintf("%s/boot", p.spool),
+         *text = uw_sprintf("%s\n", known ? boot : "durable");
     int marked = uw_file_put(mark, text, 0, NULL);
     free(mark);
     free(text);
@@ -279,12 +413,17 @@ static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_s
         if (pthread_create(&t[i], NULL, prefetch_worker, &args[i]) == 0)
             started++;
     }
-    /* Stay while recovery keeps asking; 30 s of silence means it ended. */
+    /* Stay while recovery keeps asking; 30 s of silence means it ended. A
+     * spool removed or replaced means it ended too: leave at once. */
     double active = uw_now_ms();
     while (uw_now_ms() - active < 30000) {
         sleep_ms(20);
+        if (!spool_same(&p)) {
+            replaced = true;
+            break;
+        }
         uw_wal_name w;
-        if (read_last(spool, &w)) {
+        if (read_last(p.spool, &w)) {
             pthread_mutex_lock(&p.lock);
             if (memcmp(&w, &p.last, sizeof w) != 0) {
                 p.last = w;
@@ -302,13 +441,16 @@ static void prefetch_run(const uw_config *cfg, const char *spool, uint32_t seg_s
     free(t);
     free(args);
 done:
+    if (replaced)
+        uw_log(UW_LOG_DETAIL, "prefetch: spool '%s' was removed or replaced: leaving", spool);
     spool_clean(&p, true);
-    char *last = uw_sprintf("%s/last", spool);
+    char *last = uw_sprintf("%s/last", p.spool);
     unlink(last);
     free(last);
     pthread_mutex_destroy(&p.lock);
     free(p.inflight);
     free(p.spool);
+    close(dfd);
 }
 
 /* The prefetcher learns the segment size from the stanza; it opens its own
@@ -354,7 +496,7 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
             spool = slash ? uw_sprintf("%.*s/ue-wal-prefetch", (int)(slash - dest), dest)
                           : uw_strdup("ue-wal-prefetch");
         }
-        if (uw_mkdir_p(spool, 0700, err) < 0) {
+        if (uw_mkdir_p(spool, 0700, err) < 0 || spool_check(spool, err) < 0) {
             free(spool);
             spool = NULL;
             prefetching = false;
@@ -364,17 +506,19 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
     int rc = -1;
     if (prefetching) {
         /* Take the spooled segment before announcing the request, so that the
-         * prefetcher's cleanup never races the rename. */
-        char *spooled = uw_sprintf("%s/%s", spool, name);
-        if (spool_trusted(spool) && rename(spooled, dest) == 0) {
-            uw_log(UW_LOG_INFO, "delivered %s from the prefetch queue", name);
-            rc = 0;
-        }
-        free(spooled);
+         * prefetcher's cleanup never races us, and announce it before checking
+         * it, so that the prefetcher moves on meanwhile instead of fetching
+         * again what looks missing. */
+        char *mine = spool_trusted(spool) ? spool_claim(spool, name) : NULL;
         char *last = uw_sprintf("%s/last", spool), *text = uw_sprintf("%s\n", name);
         uw_file_put(last, text, UW_FILE_NO_SYNC, NULL);
         free(last);
         free(text);
+        if (mine && spool_deliver(spool, name, mine, dest) == 0) {
+            uw_log(UW_LOG_INFO, "delivered %s from the prefetch queue", name);
+            rc = 0;
+        }
+        free(mine);
         /* Start the prefetcher (unless one runs) before fetching this segment
          * ourselves, so that it works on the next ones meanwhile. */
         if (uw_daemon_start(spool) == UW_DAEMON_CHILD) {
@@ -392,7 +536,8 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
     if (uw_repos_open(cfg, &repos, &n, err) < 0)
         return -1;
     /* Not fsynced: PostgreSQL fsyncs every segment it keeps (durable_rename). */
-    rc = fetch_repos(repos, n, cfg, name, dest, UW_FILE_NO_SYNC | UW_FILE_WRITEBACK, false, err);
+    rc = fetch_repos(repos, n, cfg, name, dest, UW_FILE_NO_SYNC | UW_FILE_WRITEBACK, false, NULL,
+                     err);
     uw_repos_close(repos, n);
     return rc;
 }

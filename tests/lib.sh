@@ -994,14 +994,12 @@ pg_bg() {
 
 # spool_lock_holders SPOOL: pids holding SPOOL/lock open (a prefetcher keeps
 # its flock on it for its whole life).
+# One find over /proc (not a readlink per descriptor: thousands of forks take
+# minutes on a loaded machine).
 spool_lock_holders() {
-    local lock fd
-    lock=$(readlink -f "$1")/lock
-    for fd in /proc/[0-9]*/fd/*; do
-        [[ "$(readlink "$fd" 2>/dev/null)" == "$lock" ]] || continue
-        fd=${fd#/proc/}
-        echo "${fd%%/*}"
-    done | sort -u
+    local lock
+    lock=$(readlink -f "$1" 2>/dev/null || echo "$1")/lock
+    find /proc/[0-9]*/fd -maxdepth 1 -lname "$lock" 2>/dev/null | cut -d/ -f3 | sort -u
     return 0
 }
 # spool_segments SPOOL: the WAL segments spooled in SPOOL (names, sorted).

@@ -163,8 +163,10 @@ static int reader_setup(reader_sink *r, uw_err *err)
     if (!c)
         return uw_fail(err, UW_E_FORMAT_VERSION, "'%s' uses unknown compressor id %u", name,
                        r->hdr[13]);
+    /* An object claiming no cluster (system id 0) is no exception: every
+     * writer records its stanza's id, so a 0 can only be a substitute. */
     uint64_t sysid = uw_get64(r->hdr + 16);
-    if (r->opts.expect_system_id && sysid && sysid != r->opts.expect_system_id)
+    if (r->opts.expect_system_id && sysid != r->opts.expect_system_id)
         return uw_fail(err, UW_E_FOREIGN,
                        "'%s' belongs to database system %llu, not to this stanza's %llu", name,
                        (unsigned long long)sysid, (unsigned long long)r->opts.expect_system_id);

@@ -288,6 +288,26 @@ int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_he
     return rc;
 }
 
+int uw_repo_wal_read_failed(uw_repo *r, const char *walname, const char *object, uw_err *err)
+{
+    if (err->code != UW_E_NOT_FOUND && err->code != UW_E_STORAGE_DENIED)
+        return -1;
+    uw_err cause = *err, e;
+    uw_err_clear(&e);
+    char *again = NULL, sha_hex[65];
+    int found = uw_repo_wal_find(r, walname, &again, sha_hex, &e);
+    bool listed = found == 1 && strcmp(again, object) == 0;
+    free(again);
+    if (found < 0) {
+        *err = e;
+        return -1;
+    }
+    if (cause.code == UW_E_NOT_FOUND && !listed)
+        return -1; /* removed since it was listed (expire): a miss */
+    return uw_fail(err, UW_E_UNREADABLE, "%s holds '%s' for %s but it cannot be read: %s",
+                   r->st->desc, object, walname, cause.msg);
+}
+
 bool uw_retry_wait(int attempt, const uw_err *err)
 {
     /* Only storage errors are transient; four attempts over ~1.5 s, jittered so

@@ -65,6 +65,14 @@ char *uw_repo_wal_dir(const uw_repo *r, const char *walname);
  * error. */
 int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_hex[65], uw_err *err);
 
+/* Classify a failed read of the archived object found for walname (by
+ * uw_repo_wal_find): an object that is still listed but cannot be opened or
+ * read (a dangling link, a permission error) is not a miss, which PostgreSQL
+ * would take for the end of the archive, but UW_E_UNREADABLE (above 125: it
+ * stops recovery). One that vanished since it was listed stays a miss; other
+ * failures keep their code. Returns -1 with err updated. */
+int uw_repo_wal_read_failed(uw_repo *r, const char *walname, const char *object, uw_err *err);
+
 /* Retry a storage operation with exponential backoff while it fails with
  * UW_E_STORAGE. `attempt` is 0-based; returns true when the caller should retry. */
 bool uw_retry_wait(int attempt, const uw_err *err);

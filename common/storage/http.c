@@ -498,8 +498,12 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
         kind = UW_E_STORAGE;
         *retry = true;
         const char *ra = uw_http_response_header(resp, "Retry-After");
-        if (ra && isdigit((unsigned char)*ra))
-            *retry_after_ms = strtol(ra, NULL, 10) * 1000;
+        if (ra && isdigit((unsigned char)*ra)) {
+            /* Clamped before the product: a huge value must not overflow (the
+             * wait is capped at the storage timeout anyway). */
+            long sec = strtol(ra, NULL, 10);
+            *retry_after_ms = (sec > 86400 ? 86400 : sec) * 1000;
+        }
     } else if (st == 404) {
         kind = UW_E_NOT_FOUND;
     } else if ((st >= 300 && st < 500) || st == 501 || st == 505) {

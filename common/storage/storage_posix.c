@@ -113,7 +113,8 @@ static int posix_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *e
         int e = errno;
         int rc = e == ENOENT
                      ? uw_fail(err, UW_E_NOT_FOUND, "'%s' does not exist", f)
-                     : uw_fail(err, UW_E_STORAGE, "unable to open '%s': %s", f, strerror(e));
+                     : uw_fail(err, e == EACCES || e == EPERM ? UW_E_STORAGE_DENIED : UW_E_STORAGE,
+                               "unable to open '%s': %s", f, strerror(e));
         free(f);
         return rc;
     }

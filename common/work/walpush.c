@@ -159,7 +159,7 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
 }
 
 int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_flags,
-                 uint64_t *bytes, uw_err *err)
+                 uw_digest *digest, uw_err *err)
 {
     char *object = NULL, sha_hex[65];
     int found = uw_repo_wal_find(r, name, &object, sha_hex, err);
@@ -183,12 +183,14 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
         if (rc == 0)
             rc = uw_sink_finish(reader, err);
         uw_sink_free(reader);
-        if (rc == 0 && bytes)
-            *bytes = d.size;
+        if (rc == 0 && digest)
+            *digest = d;
         /* A vanished object is a miss, and a retry cannot help other errors. */
         if (rc == 0 || !uw_retry_wait(attempt, err))
             break;
     }
+    if (rc < 0)
+        rc = uw_repo_wal_read_failed(r, name, object, err);
     free(object);
     return rc;
 }

@@ -40,8 +40,9 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
 int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stored, uw_err *err);
 /* Fetch one WAL file from one repository to dest, atomically; file_flags are
  * uw_file_sink's (a restore_command destination needs no fsync: PostgreSQL
- * fsyncs every segment it keeps). */
+ * fsyncs every segment it keeps). `digest` (may be NULL) receives the verified
+ * size and SHA-256 of what was delivered. */
 int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_flags,
-                 uint64_t *bytes, uw_err *err);
+                 uw_digest *digest, uw_err *err);
 
 #endif

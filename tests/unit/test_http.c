@@ -32,7 +32,7 @@ static int srv_fd = -1, srv_port;
 static pthread_t srv_thread, conn_threads[MAX_CONN];
 static int nconn_threads;
 static pthread_mutex_t srv_mu = PTHREAD_MUTEX_INITIALIZER;
-static int accepted, flaky_count, slow_count, throttle_count, reqtimeout_count, requests;
+static int accepted, flaky_count, slow_count, throttle_count, reqtimeout_count, huge_count, requests;
 static char last_auth[256];
 
 static int send_all(int fd, const char *p, size_t n)
@@ -114,6 +114,13 @@ static void *conn_main(void *arg)
             int k = flaky_count++;
             pthread_mutex_unlock(&srv_mu);
             rc = k < 2 ? respond(fd, 503, "Retry-After: 1\r\n", "busy", 4)
+                       : respond(fd, 200, NULL, "fine", 4);
+        } else if (strcmp(path, "/huge-retry-after") == 0) {
+            /* Seconds beyond any integer type: must be clamped, not overflowed. */
+            pthread_mutex_lock(&srv_mu);
+            int k = huge_count++;
+            pthread_mutex_unlock(&srv_mu);
+            rc = k < 1 ? respond(fd, 503, "Retry-After: 99999999999999999999999\r\n", "busy", 4)
                        : respond(fd, 200, NULL, "fine", 4);
         } else if (strcmp(path, "/slowdown") == 0) {
             pthread_mutex_lock(&srv_mu);
@@ -396,6 +403,19 @@ static void test_retries(uw_http *h)
     CHECK_FAIL_CODE(rc < 0, err, UW_E_STORAGE);
     CHECK_INT(throttle_count - before, 3);
     CHECK_CONTAINS(err.msg, "HTTP 503 ServerBusy: The server is busy. (after 3 attempts)");
+    /* A Retry-After too large for any integer is clamped (no signed overflow,
+     * which UBSan reports) and then capped at the client's timeout (1 s
+     * here): the wait is that cap, neither an overflowed (negative, so
+     * ignored) value nor forever. */
+    uw_http_opts o1 = {"Test", true, NULL, 1, 1, NULL};
+    uw_http *h1 = uw_http_new(&o1, &err);
+    t0 = now_s();
+    rc = exec_path(h1, "GET", "/huge-retry-after", UW_HTTP_QUIET, NULL, &resp, &err);
+    dt = now_s() - t0;
+    CHECK_OK(rc == 0, err);
+    CHECK_INT(resp.attempts, 2);
+    CHECKF(dt >= 0.95 && dt < 5, "a huge Retry-After capped at the 1 s timeout waited %.2f s", dt);
+    uw_http_free(h1);
     /* UW_HTTP_NO_RETRY */
     before = throttle_count;
     rc = exec_path(h2, "GET", "/throttle", UW_HTTP_NO_RETRY, NULL, &resp, &err);

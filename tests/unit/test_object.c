@@ -576,9 +576,25 @@ static void test_checks(void)
                     UW_E_FOREIGN);
     CHECK_INT(rs.finished, 0);
     uw_buf_free(&rs.data);
-    /* An object not tied to a cluster (system id 0) is readable anywhere. */
-    CHECK_OK(read_obj(se0.obj.data, se0.obj.len, &key_a, 78, NULL, 0, &rs, &rd, &err) == 0, err);
+    /* System id 0 in a header is not a wildcard: a stanza that expects its
+     * own id refuses it, encrypted or not (a relabelled header that passes
+     * its own check included). Only a reader that expects no id accepts it. */
+    CHECK_FAIL_CODE(read_obj(se0.obj.data, se0.obj.len, &key_a, 78, NULL, 0, &rs, &rd, &err) < 0,
+                    err, UW_E_FOREIGN);
+    CHECK_INT(rs.finished, 0);
     uw_buf_free(&rs.data);
+    copy = malloc(sp.obj.len);
+    memcpy(copy, sp.obj.data, sp.obj.len);
+    memset(copy + 16, 0, 8);
+    fix_header_check(copy);
+    CHECK_FAIL_CODE(read_obj(copy, sp.obj.len, NULL, 77, sp.sha, 0, &rs, &rd, &err) < 0, err,
+                    UW_E_FOREIGN);
+    CHECK_INT(rs.finished, 0);
+    CHECK_CONTAINS(err.msg, "belongs to database system 0");
+    uw_buf_free(&rs.data);
+    CHECK_OK(read_obj(copy, sp.obj.len, NULL, 0, sp.sha, 0, &rs, &rd, &err) == 0, err);
+    uw_buf_free(&rs.data);
+    free(copy);
     uint8_t other[32];
     memcpy(other, sp.sha, 32);
     other[31] ^= 1;
