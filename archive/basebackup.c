@@ -404,11 +404,19 @@ static int backup(const uw_config *cfg, uw_err *err)
     for (int i = 0; incomplete && incomplete[i]; i++) {
         char *dir = uw_backup_dir(r, incomplete[i]);
         uw_log(UW_LOG_INFO, "removing interrupted backup %s from %s", incomplete[i], r->st->desc);
-        int x = uw_storage_remove_tree(r->st, dir, err);
+        /* A leftover that cannot go now must not stop this backup: it is
+         * never listed as valid, and the next run tries again. */
+        uw_err e;
+        uw_err_clear(&e);
+        if (uw_storage_remove_tree(r->st, dir, &e) < 0)
+            uw_log(UW_LOG_WARN,
+                   "unable to remove interrupted backup %s: %s; continuing, the next backup "
+                   "retries",
+                   incomplete[i], e.msg);
         free(dir);
-        if (x < 0)
-            goto out;
     }
+    /* Temporaries of killed pushes and writers elsewhere in the stanza. */
+    uw_storage_sweep_log(r->st, r->stanza, "ue-basebackup");
     const uw_manifest *prior = NULL;
     bool incr = strcmp(uw_cfg_str(cfg, "type"), "incr") == 0;
     for (int i = nlist - 1; incr && i >= 0 && !prior; i--)
