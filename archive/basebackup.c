@@ -317,6 +317,22 @@ static void make_id(const uw_manifest *prior, char *id, size_t len)
     snprintf(id, len, "%s_%sI", full, stamp);
 }
 
+/* /tmp/ue-wal-<stanza>.<uid>.<12 hex of the repository's identity>.backup.lock:
+ * the identity is the storage description without its "repoN " index, so
+ * one repository configured as repo1 here and repo2 there is one lock. */
+static char *backup_lock_path(const uw_repo *r)
+{
+    const char *id = strchr(r->st->desc, ' ');
+    id = id ? id + 1 : r->st->desc;
+    char *key = uw_sprintf("%s\n%s", id, r->stanza);
+    uint8_t d[32];
+    uw_sha256(key, strlen(key), d);
+    free(key);
+    char hex[65];
+    uw_hex(d, 32, hex);
+    return uw_sprintf("/tmp/ue-wal-%s.%d.%.12s.backup.lock", r->stanza, (int)getuid(), hex);
+}
+
 static int backup(const uw_config *cfg, uw_err *err)
 {
     if (uw_config_argc(cfg) != 0)
@@ -344,9 +360,11 @@ static int backup(const uw_config *cfg, uw_err *err)
 
     if (uw_repo_load(r, cfg, err) < 0)
         goto out;
-    /* One backup per stanza at a time on this host (per user: a lock file
-     * left by root must not lock the postgres user out). */
-    char *lockpath = uw_sprintf("/tmp/ue-wal-%s.%d.backup.lock", r->stanza, (int)getuid());
+    /* One backup per stanza and repository at a time on this host (per user:
+     * a lock file left by root must not lock the postgres user out). Keyed
+     * by the repository too: two clusters on one host may both call their
+     * stanza "main" in different repositories. */
+    char *lockpath = backup_lock_path(r);
     lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lockfd < 0) {
         uw_fail(err, UW_E_FILE, "unable to open lock file '%s': %s", lockpath, strerror(errno));

@@ -15,6 +15,10 @@ source "$(dirname "$0")/../lib.sh"
 P=$UW_PORT_BASE
 
 pg_init src "$P"
+# ue-basebackup's lock: /tmp/ue-wal-<stanza>.<uid>.<12 hex of the repository>.backup.lock
+lock_hash=$(printf '%s\n%s' "(posix:$REPO)" "$STANZA" | sha256sum | cut -c1-12)
+rm_lock() { rm -f "/tmp/ue-wal-$STANZA.$(id -u "$PGUSER_OS").$lock_hash.backup.lock"; }
+at_exit rm_lock
 pg_conf src "archive_mode = on" "archive_command = ''" "wal_keep_size = 256MB"
 pg_start src
 write_config
