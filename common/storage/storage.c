@@ -231,3 +231,12 @@ const char *uw_file_type_name(unsigned mode)
     default: return "unknown file type";
     }
 }
+
+int uw_storage_rename_noreplace(uw_storage *st, const char *from, const char *to, uw_err *err)
+{
+    int rc = st->drv == &uw_storage_posix ? uw_storage_posix_rename_noreplace(st, from, to, err)
+                                          : st->drv->rename(st, from, to, err);
+    if (rc < 0)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}

@@ -63,6 +63,11 @@ int uw_storage_remove(uw_storage *st, const char *path, uw_err *err);
  * followed. */
 int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 
+/* Rename through the driver (it must have one), never replacing an existing
+ * `to` where the driver can guarantee it (posix): then EEXIST is
+ * UW_E_ARCHIVE_MISMATCH. */
+int uw_storage_rename_noreplace(uw_storage *st, const char *from, const char *to, uw_err *err);
+
 /* Temporaries: a writer stores "<name>.uwtmp.<pid>.<word>.<host>" until the
  * object is complete (never listed). One is stale, and may be removed, when
  * its owner's pid on this host no longer runs, or when it was not modified

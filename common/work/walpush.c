@@ -209,6 +209,33 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
     return rc;
 }
 
+/* Two pushes of different content may both have found the name free. After
+ * its rename, a push that sees another object for the name withdraws its own
+ * and fails with UW_E_ARCHIVE_MISMATCH: the later rename always sees the
+ * earlier object, so at most one of them succeeds (both may fail, and the
+ * archiver retries). */
+static int settle_race(uw_repo *r, const char *name, const char *object, const char *sha,
+                       uw_err *err)
+{
+    char *found = NULL, found_sha[65];
+    uw_err e;
+    uw_err_clear(&e);
+    int n = uw_repo_wal_find(r, name, &found, found_sha, &e);
+    free(found);
+    if (n == 1 && strcmp(found_sha, sha) == 0)
+        return 0;
+    if (n < 0 && e.code != UW_E_CORRUPT) {
+        *err = e; /* unknown: fail, the retry finds our object alone or not */
+        return -1;
+    }
+    uw_storage_remove(r->st, object, NULL);
+    return uw_fail(err, UW_E_ARCHIVE_MISMATCH,
+                   "'%s' was archived in %s with a different checksum by a concurrent push: "
+                   "refusing to keep a second content; check that no other cluster archives to "
+                   "stanza '%s'",
+                   name, r->st->desc, r->stanza);
+}
+
 bool uw_push_single_pass_ok(const uw_repo *r)
 {
     return r->st->drv->rename != NULL;
@@ -272,8 +299,15 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
         } else {
             char *object = uw_sprintf("%s/%s-%s%s%s", dir, job->name, sha, job->compressor->ext,
                                       r->have_key ? ".enc" : "");
-            rc = r->st->drv->rename(r->st, tmp, object, err);
-            if (rc == 0 && stored && uw_storage_stat(r->st, object, stored, err) < 0)
+            rc = uw_storage_rename_noreplace(r->st, tmp, object, err);
+            if (rc < 0 && err->code == UW_E_ARCHIVE_MISMATCH) {
+                /* The very name, so the same checksum: a racing identical push won. */
+                rc = 0;
+                *already = 1;
+            } else if (rc == 0) {
+                rc = settle_race(r, job->name, object, sha, err);
+            }
+            if (rc == 0 && !*already && stored && uw_storage_stat(r->st, object, stored, err) < 0)
                 rc = -1;
             free(object);
         }
