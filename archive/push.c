@@ -401,17 +401,19 @@ static void drop_stale_notes(const char *dir, const char *waldir)
  * that directory (cheap; ue-basebackup sweeps the whole stanza). */
 static void sweep_temporaries(const uw_config *cfg, const char *first)
 {
-    repo_set s = {0};
+    /* Opened without loading stanza.info: no key derivation for a sweep. */
+    uw_repo *repos = NULL;
+    int n = 0;
     uw_err e;
     uw_err_clear(&e);
-    if (open_set(cfg, &s, &e) == 0) {
-        for (int i = 0; i < s.n; i++) {
-            char *dir = uw_repo_wal_dir(&s.repos[i], first);
-            uw_storage_sweep_log(s.repos[i].st, dir, "asynchronous pusher start");
-            free(dir);
-        }
+    if (uw_repos_open(cfg, &repos, &n, &e) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        char *dir = uw_repo_wal_dir(&repos[i], first);
+        uw_storage_sweep_log(repos[i].st, dir, "asynchronous pusher start");
+        free(dir);
     }
-    close_set(&s);
+    uw_repos_close(repos, n);
 }
 
 /* The detached pusher. `first` is the file its caller waits for: pushed
