@@ -317,6 +317,330 @@ static void make_id(const uw_manifest *prior, char *id, size_t len)
     snprintf(id, len, "%s_%sI", full, stamp);
 }
 
+/* /tmp/ue-wal-<stanza>.<uid>.<12 hex of the repository's identity>.backup.lock:
+ * the identity is the storage description without its "repoN " index, so
+ * one repository configured as repo1 here and repo2 there is one lock. */
+static char *backup_lock_path(const uw_repo *r)
+{
+    const char *id = strchr(r->st->desc, ' ');
+    id = id ? id + 1 : r->st->desc;
+    char *key = uw_sprintf("%s\n%s", id, r->stanza);
+    uint8_t d[32];
+    uw_sha256(key, strlen(key), d);
+    free(key);
+    char hex[65];
+    uw_hex(d, 32, hex);
+    return uw_sprintf("/tmp/ue-wal-%s.%d.%.12s.backup.lock", r->stanza, (int)getuid(), hex);
+}
+
+/* Everything one backup run holds, so that each phase below is a function
+ * and one place (backup_run_free) releases it all, whatever phase failed. */
+typedef struct {
+    const uw_config *cfg;
+    const char *pgdata;
+    uw_repo *repos, *r; /* backups go to one repository: --repo, else repo1 */
+    int nrepos;
+    int lockfd;
+    PGconn *conn;
+    uw_pg_cluster cluster;
+    uw_manifest *list; /* valid backups (headers only) */
+    int nlist;
+    char **incomplete; /* ids of interrupted backups */
+    const uw_manifest *prior;
+    uw_manifest m, prior_files;
+    walk_state w;
+    copy_state cs;
+    double t0;
+} backup_run;
+
+/* One backup per stanza and repository at a time on this host. */
+static int backup_lock(backup_run *b, uw_err *err)
+{
+    /* Per user: a lock file left by root must not lock the postgres user
+     * out. Keyed by the repository too: two clusters on one host may both
+     * call their stanza "main" in different repositories. */
+    char *lockpath = backup_lock_path(b->r);
+    b->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (b->lockfd < 0) {
+        uw_fail(err, UW_E_FILE, "unable to open lock file '%s': %s", lockpath, strerror(errno));
+        free(lockpath);
+        return -1;
+    }
+    free(lockpath);
+    if (flock(b->lockfd, LOCK_EX | LOCK_NB) < 0)
+        return uw_fail(err, UW_E_BACKUP, "another backup of stanza '%s' is running", b->r->stanza);
+    return 0;
+}
+
+/* The server must be the stanza's cluster, pg-path its data directory, and
+ * archiving on (the backup is made consistent from the archive). */
+static int backup_check_server(backup_run *b, uw_err *err)
+{
+    if (!(b->conn = uw_pg_connect(b->cfg, err)))
+        return -1;
+    uw_pg_cluster *c = &b->cluster;
+    if (uw_pg_cluster_info(b->conn, c, err) < 0)
+        return -1;
+    if (c->system_id != b->r->info.system_id)
+        return uw_fail(err, UW_E_STANZA,
+                       "the server is database system %llu but stanza '%s' is %llu",
+                       (unsigned long long)c->system_id, b->r->stanza,
+                       (unsigned long long)b->r->info.system_id);
+    uint64_t ctl_sysid;
+    if (uw_pg_control_system_id(b->pgdata, &ctl_sysid, err) < 0)
+        return -1;
+    if (ctl_sysid != c->system_id)
+        return uw_fail(err, UW_E_STANZA,
+                       "pg-path '%s' is not the data directory of the server on the "
+                       "configured port",
+                       b->pgdata);
+    PGresult *res = uw_pg_query(b->conn,
+                                "SELECT current_setting('archive_mode'), "
+                                "current_setting('archive_command'), pg_is_in_recovery()",
+                                err);
+    if (!res)
+        return -1;
+    bool archiving = strcmp(PQgetvalue(res, 0, 0), "off") != 0 && *PQgetvalue(res, 0, 1);
+    bool standby = PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    if (!archiving)
+        return uw_fail(err, UW_E_BACKUP,
+                       "archive_mode is off or archive_command is empty: the backup "
+                       "could never be made consistent from the archive");
+    if (standby)
+        return uw_fail(err, UW_E_BACKUP,
+                       "backing up a standby is not supported yet: run on the primary");
+    return 0;
+}
+
+/* Leftovers of interrupted runs go (a failure only warns: the next run
+ * retries), stale temporaries are swept, and the prior backup of an
+ * incremental is chosen. */
+static int backup_plan(backup_run *b, uw_err *err)
+{
+    uw_repo *r = b->r;
+    if (uw_backups_list(r, &b->list, &b->nlist, &b->incomplete, err) < 0)
+        return -1;
+    for (int i = 0; b->incomplete && b->incomplete[i]; i++) {
+        char *dir = uw_backup_dir(r, b->incomplete[i]);
+        uw_log(UW_LOG_INFO, "removing interrupted backup %s from %s", b->incomplete[i],
+               r->st->desc);
+        /* A leftover that cannot go now must not stop this backup: it is
+         * never listed as valid, and the next run tries again. */
+        uw_err e;
+        uw_err_clear(&e);
+        if (uw_storage_remove_tree(r->st, dir, &e) < 0)
+            uw_log(UW_LOG_WARN,
+                   "unable to remove interrupted backup %s: %s; continuing, the next backup "
+                   "retries",
+                   b->incomplete[i], e.msg);
+        free(dir);
+    }
+    /* Temporaries of killed pushes and writers elsewhere in the stanza. */
+    uw_storage_sweep_log(r->st, r->stanza, "ue-basebackup");
+    bool incr = strcmp(uw_cfg_str(b->cfg, UW_OPT_TYPE), "incr") == 0;
+    for (int i = b->nlist - 1; incr && i >= 0 && !b->prior; i--)
+        if (b->list[i].system_id == b->cluster.system_id)
+            b->prior = &b->list[i];
+    if (incr && !b->prior)
+        uw_log(UW_LOG_WARN, "no usable prior backup in %s: taking a full backup instead",
+               r->st->desc);
+    uw_manifest *m = &b->m;
+    /* Ids have a one-second resolution: never reuse one (a backup taken in the
+     * same second as the previous one would overwrite it). */
+    for (;;) {
+        make_id(b->prior, m->id, sizeof m->id);
+        bool taken = false;
+        for (int i = 0; i < b->nlist && !taken; i++)
+            taken = strncmp(stamp_of(b->list[i].id), stamp_of(m->id), 15) == 0;
+        if (!taken)
+            break;
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+    snprintf(m->type, sizeof m->type, "%s", b->prior ? "incr" : "full");
+    if (b->prior)
+        snprintf(m->prior, sizeof m->prior, "%s", b->prior->id);
+    snprintf(m->compress_type, sizeof m->compress_type, "%s",
+             uw_cfg_str(b->cfg, UW_OPT_COMPRESS_TYPE));
+    m->encrypted = r->have_key;
+    m->pg_version = r->info.pg_version;
+    m->system_id = b->cluster.system_id;
+    m->wal_seg_size = b->cluster.wal_seg_size;
+    return 0;
+}
+
+/* pg_backup_start: the start LSN, timeline and time. */
+static int backup_start(backup_run *b, uw_err *err)
+{
+    uw_manifest *m = &b->m;
+    char *label = uw_sprintf("SELECT pg_backup_start('ue-wal %s', true), timeline_id, "
+                             "extract(epoch from now())::bigint FROM pg_control_checkpoint()",
+                             m->id);
+    uw_log(UW_LOG_INFO, "starting %s backup %s of %s (checkpoint requested)", m->type, m->id,
+           b->pgdata);
+    PGresult *res = uw_pg_query(b->conn, label, err);
+    free(label);
+    if (!res)
+        return -1;
+    if (uw_lsn_parse(PQgetvalue(res, 0, 0), &m->start_lsn) < 0) {
+        PQclear(res);
+        return uw_fail(err, UW_E_PG, "pg_backup_start returned an unexpected LSN");
+    }
+    m->timeline = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+    m->start_time = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+    uw_wal_name sw;
+    uw_wal_from_lsn(m->timeline, m->start_lsn, m->wal_seg_size, &sw);
+    uw_wal_format(&sw, m->start_wal, sizeof m->start_wal);
+    return 0;
+}
+
+/* Walk the data directory and store every file, in parallel, pg_control last. */
+static int backup_copy(backup_run *b, uw_err *err)
+{
+    walk_state *w = &b->w;
+    copy_state *cs = &b->cs;
+    if (walk(w, b->pgdata, "", 0, err) < 0)
+        return -1;
+    size_t nfiles = 0;
+    cs->jobs = uw_calloc(w->files.count + 1, sizeof *cs->jobs);
+    cs->results = uw_calloc(w->files.count + 1, sizeof *cs->results);
+    ssize_t control = -1;
+    for (size_t i = 0; i < w->files.count; i++) {
+        if (w->files.entries[i].type != 'f')
+            continue;
+        /* pg_control goes last, as PostgreSQL's own base backups do. */
+        if (strcmp(w->files.entries[i].path, "global/pg_control") == 0)
+            control = (ssize_t)i;
+        else
+            cs->jobs[nfiles++] = i;
+    }
+    if (control >= 0)
+        cs->jobs[nfiles++] = (size_t)control;
+    cs->w = w;
+    cs->bctx.repo = b->r;
+    cs->bctx.backup_id = b->m.id;
+    cs->bctx.compressor = uw_compressor_by_name(uw_cfg_str(b->cfg, UW_OPT_COMPRESS_TYPE));
+    cs->bctx.level = (int)uw_cfg_int(b->cfg, UW_OPT_COMPRESS_LEVEL);
+    /* The list holds headers only: the prior's files, for comparisons. */
+    if (b->prior && uw_manifest_load(b->r, b->prior->id, &b->prior_files, err) < 0)
+        return -1;
+    cs->bctx.prior = b->prior ? &b->prior_files : NULL;
+    int workers = (int)uw_cfg_int(b->cfg, UW_OPT_PROCESS_MAX);
+    cs->cfg = b->cfg;
+    cs->worker_repos = uw_calloc((size_t)workers, sizeof *cs->worker_repos);
+    if (uw_pool_run(workers, control >= 0 ? nfiles - 1 : nfiles, copy_job, cs, err) < 0)
+        return -1;
+    if (control >= 0 && copy_job(cs, nfiles - 1, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* pg_backup_stop; stores backup_label (and tablespace_map) from its answer
+ * and adds every copied entry to the manifest. */
+static int backup_stop(backup_run *b, uw_err *err)
+{
+    uw_manifest *m = &b->m;
+    PGresult *res =
+        uw_pg_query(b->conn,
+                    "SELECT lsn, labelfile, spcmapfile, extract(epoch from now())::bigint "
+                    "FROM pg_backup_stop(false)",
+                    err);
+    if (!res)
+        return -1;
+    if (uw_lsn_parse(PQgetvalue(res, 0, 0), &m->stop_lsn) < 0) {
+        PQclear(res);
+        return uw_fail(err, UW_E_PG, "pg_backup_stop returned an unexpected LSN");
+    }
+    m->stop_time = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    char *labelfile = uw_strdup(PQgetvalue(res, 0, 1));
+    char *spcmap = uw_strdup(PQgetvalue(res, 0, 2));
+    PQclear(res);
+    /* The stop LSN points just past the backup-end record: the segment holding
+     * its last byte is the last one recovery needs. */
+    uw_wal_name ew;
+    uw_wal_from_lsn(m->timeline, m->stop_lsn - 1, m->wal_seg_size, &ew);
+    uw_wal_format(&ew, m->stop_wal, sizeof m->stop_wal);
+
+    walk_state *w = &b->w;
+    for (size_t i = 0; i < w->files.count; i++) {
+        uw_mf_entry *e = &w->files.entries[i];
+        if (e->type == 'f' && b->cs.results[i].vanished)
+            continue;
+        if (e->type == 'f') {
+            m->total_size += e->size;
+            if (!b->cs.results[i].referenced) {
+                m->size += e->size;
+                m->stored += e->stored;
+            }
+        }
+        uw_manifest_add(m, e);
+    }
+    int x = store_text(&b->cs.bctx, m, "backup_label", labelfile, err);
+    if (x == 0 && *spcmap)
+        x = store_text(&b->cs.bctx, m, "tablespace_map", spcmap, err);
+    free(labelfile);
+    free(spcmap);
+    return x;
+}
+
+/* Wait for the WAL the backup needs, then write the manifest: only now does
+ * the backup exist (a backup without one is an interrupted backup). */
+static int backup_finish(backup_run *b, uw_err *err)
+{
+    uw_manifest *m = &b->m;
+    uw_log(UW_LOG_INFO, "backup files stored; waiting for WAL %s..%s to reach the archive",
+           m->start_wal, m->stop_wal);
+    if (wait_for_wal(b->r, b->conn, m, (int)uw_cfg_int(b->cfg, UW_OPT_ARCHIVE_TIMEOUT), err) < 0)
+        return -1;
+    m->duration_ms = (int64_t)(((uw_now_ms() / 1e3) - b->t0) * 1000);
+    uw_manifest_sort(m);
+    if (uw_manifest_save(b->r, m, err) < 0)
+        return -1;
+    uint64_t referenced = 0, delta = 0;
+    for (size_t i = 0; i < b->w.files.count; i++) {
+        referenced += b->cs.results[i].referenced;
+        delta += b->cs.results[i].delta;
+    }
+    char start[32], stop[32];
+    uw_lsn_format(m->start_lsn, start, sizeof start);
+    uw_lsn_format(m->stop_lsn, stop, sizeof stop);
+    uw_log(UW_LOG_INFO,
+           "backup %s complete: %s, %zu entries (%" PRIu64 " unchanged, %" PRIu64
+           " as changed pages), %" PRIu64 " bytes read, %" PRIu64
+           " bytes stored, LSN %s..%s, %.1f s",
+           m->id, m->type, m->count, referenced, delta, m->size, m->stored, start, stop,
+           m->duration_ms / 1000.0);
+    printf("%s\n", m->id);
+    return 0;
+}
+
+static void backup_run_free(backup_run *b)
+{
+    if (b->conn)
+        PQfinish(b->conn); /* ends a backup left started: PostgreSQL aborts it */
+    if (b->lockfd >= 0)
+        close(b->lockfd);
+    for (size_t i = 0; i < b->w.files.count; i++)
+        free(b->w.src[i]);
+    free(b->w.src);
+    uw_manifest_free(&b->w.files);
+    uw_manifest_free(&b->m);
+    uw_manifest_free(&b->prior_files);
+    for (int i = 0; b->cs.worker_repos && i < (int)uw_cfg_int(b->cfg, UW_OPT_PROCESS_MAX); i++)
+        if (b->cs.worker_repos[i].st)
+            uw_repo_release(&b->cs.worker_repos[i]);
+    free(b->cs.worker_repos);
+    free(b->cs.jobs);
+    free(b->cs.results);
+    for (int i = 0; b->incomplete && b->incomplete[i]; i++)
+        free(b->incomplete[i]);
+    free(b->incomplete);
+    uw_backups_free(b->list, b->nlist);
+    uw_repos_close(b->repos, b->nrepos);
+}
+
 static int backup(const uw_config *cfg, uw_err *err)
 {
     if (uw_config_argc(cfg) != 0)
@@ -325,260 +649,34 @@ static int backup(const uw_config *cfg, uw_err *err)
     if (!pgdata)
         return uw_fail(err, UW_E_OPTION,
                        "option 'pg-path' is required: the data directory to copy");
-    uw_repo *repos;
-    int nrepos;
-    if (uw_repos_open(cfg, &repos, &nrepos, err) < 0)
+    backup_run b;
+    memset(&b, 0, sizeof b);
+    b.cfg = cfg;
+    b.pgdata = pgdata;
+    b.lockfd = -1;
+    b.t0 = uw_now_ms() / 1e3;
+    uw_manifest_init(&b.m);
+    uw_manifest_init(&b.prior_files);
+    uw_manifest_init(&b.w.files);
+    if (uw_repos_open(cfg, &b.repos, &b.nrepos, err) < 0)
         return -1;
-    /* Backups go to one repository: --repo, else repo1. */
-    uw_repo *r = &repos[0];
-    PGconn *conn = NULL;
-    uw_manifest *list = NULL, m, prior_files;
-    int nlist = 0, rc = -1, lockfd = -1;
-    char **incomplete = NULL;
-    walk_state w = {0};
-    uw_manifest_init(&m);
-    uw_manifest_init(&prior_files);
-    uw_manifest_init(&w.files);
-    copy_state cs = {0};
-    double t0 = (uw_now_ms() / 1e3);
-
-    if (uw_repo_load(r, cfg, err) < 0)
-        goto out;
-    /* One backup per stanza at a time on this host (per user: a lock file
-     * left by root must not lock the postgres user out). */
-    char *lockpath = uw_sprintf("/tmp/ue-wal-%s.%d.backup.lock", r->stanza, (int)getuid());
-    lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (lockfd < 0) {
-        uw_fail(err, UW_E_FILE, "unable to open lock file '%s': %s", lockpath, strerror(errno));
-        free(lockpath);
-        goto out;
-    }
-    free(lockpath);
-    if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-        uw_fail(err, UW_E_BACKUP, "another backup of stanza '%s' is running", r->stanza);
-        goto out;
-    }
-    if (!(conn = uw_pg_connect(cfg, err)))
-        goto out;
-    uw_pg_cluster c;
-    if (uw_pg_cluster_info(conn, &c, err) < 0)
-        goto out;
-    if (c.system_id != r->info.system_id) {
-        uw_fail(err, UW_E_STANZA, "the server is database system %llu but stanza '%s' is %llu",
-                (unsigned long long)c.system_id, r->stanza, (unsigned long long)r->info.system_id);
-        goto out;
-    }
-    uint64_t ctl_sysid;
-    if (uw_pg_control_system_id(pgdata, &ctl_sysid, err) < 0)
-        goto out;
-    if (ctl_sysid != c.system_id) {
-        uw_fail(err, UW_E_STANZA,
-                "pg-path '%s' is not the data directory of the server on the "
-                "configured port",
-                pgdata);
-        goto out;
-    }
-    PGresult *res = uw_pg_query(conn,
-                                "SELECT current_setting('archive_mode'), "
-                                "current_setting('archive_command'), pg_is_in_recovery()",
-                                err);
-    if (!res)
-        goto out;
-    bool archiving = strcmp(PQgetvalue(res, 0, 0), "off") != 0 && *PQgetvalue(res, 0, 1);
-    bool standby = PQgetvalue(res, 0, 2)[0] == 't';
-    PQclear(res);
-    if (!archiving) {
-        uw_fail(err, UW_E_BACKUP,
-                "archive_mode is off or archive_command is empty: the backup "
-                "could never be made consistent from the archive");
-        goto out;
-    }
-    if (standby) {
-        uw_fail(err, UW_E_BACKUP, "backing up a standby is not supported yet: run on the primary");
-        goto out;
-    }
-
-    /* Prior backup for an incremental, and leftovers of interrupted runs. */
-    if (uw_backups_list(r, &list, &nlist, &incomplete, err) < 0)
-        goto out;
-    for (int i = 0; incomplete && incomplete[i]; i++) {
-        char *dir = uw_backup_dir(r, incomplete[i]);
-        uw_log(UW_LOG_INFO, "removing interrupted backup %s from %s", incomplete[i], r->st->desc);
-        int x = uw_storage_remove_tree(r->st, dir, err);
-        free(dir);
-        if (x < 0)
-            goto out;
-    }
-    const uw_manifest *prior = NULL;
-    bool incr = strcmp(uw_cfg_str(cfg, UW_OPT_TYPE), "incr") == 0;
-    for (int i = nlist - 1; incr && i >= 0 && !prior; i--)
-        if (list[i].system_id == c.system_id)
-            prior = &list[i];
-    if (incr && !prior)
-        uw_log(UW_LOG_WARN, "no usable prior backup in %s: taking a full backup instead",
-               r->st->desc);
-    /* Ids have a one-second resolution: never reuse one (a backup taken in the
-     * same second as the previous one would overwrite it). */
-    for (;;) {
-        make_id(prior, m.id, sizeof m.id);
-        bool taken = false;
-        for (int i = 0; i < nlist && !taken; i++)
-            taken = strncmp(stamp_of(list[i].id), stamp_of(m.id), 15) == 0;
-        if (!taken)
-            break;
-        struct timespec ts = {1, 0};
-        nanosleep(&ts, NULL);
-    }
-    snprintf(m.type, sizeof m.type, "%s", prior ? "incr" : "full");
-    if (prior)
-        snprintf(m.prior, sizeof m.prior, "%s", prior->id);
-    snprintf(m.compress_type, sizeof m.compress_type, "%s", uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE));
-    m.encrypted = r->have_key;
-    m.pg_version = r->info.pg_version;
-    m.system_id = c.system_id;
-    m.wal_seg_size = c.wal_seg_size;
-
-    char *label = uw_sprintf("SELECT pg_backup_start('ue-wal %s', true), timeline_id, "
-                             "extract(epoch from now())::bigint FROM pg_control_checkpoint()",
-                             m.id);
-    uw_log(UW_LOG_INFO, "starting %s backup %s of %s (checkpoint requested)", m.type, m.id, pgdata);
-    res = uw_pg_query(conn, label, err);
-    free(label);
-    if (!res)
-        goto out;
-    if (uw_lsn_parse(PQgetvalue(res, 0, 0), &m.start_lsn) < 0) {
-        PQclear(res);
-        uw_fail(err, UW_E_PG, "pg_backup_start returned an unexpected LSN");
-        goto out;
-    }
-    m.timeline = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
-    m.start_time = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    PQclear(res);
-    uw_wal_name sw;
-    uw_wal_from_lsn(m.timeline, m.start_lsn, m.wal_seg_size, &sw);
-    uw_wal_format(&sw, m.start_wal, sizeof m.start_wal);
-
-    if (walk(&w, pgdata, "", 0, err) < 0)
-        goto out;
-    size_t nfiles = 0;
-    cs.jobs = uw_calloc(w.files.count + 1, sizeof *cs.jobs);
-    cs.results = uw_calloc(w.files.count + 1, sizeof *cs.results);
-    ssize_t control = -1;
-    for (size_t i = 0; i < w.files.count; i++) {
-        if (w.files.entries[i].type != 'f')
-            continue;
-        /* pg_control goes last, as PostgreSQL's own base backups do. */
-        if (strcmp(w.files.entries[i].path, "global/pg_control") == 0)
-            control = (ssize_t)i;
-        else
-            cs.jobs[nfiles++] = i;
-    }
-    if (control >= 0)
-        cs.jobs[nfiles++] = (size_t)control;
-    cs.w = &w;
-    cs.bctx.repo = r;
-    cs.bctx.backup_id = m.id;
-    cs.bctx.compressor = uw_compressor_by_name(uw_cfg_str(cfg, UW_OPT_COMPRESS_TYPE));
-    cs.bctx.level = (int)uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL);
-    /* The list holds headers only: the prior's files, for comparisons. */
-    if (prior && uw_manifest_load(r, prior->id, &prior_files, err) < 0)
-        goto out;
-    cs.bctx.prior = prior ? &prior_files : NULL;
-    int workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
-    cs.cfg = cfg;
-    cs.worker_repos = uw_calloc((size_t)workers, sizeof *cs.worker_repos);
-    if (uw_pool_run(workers, control >= 0 ? nfiles - 1 : nfiles, copy_job, &cs, err) < 0)
-        goto out;
-    if (control >= 0 && copy_job(&cs, nfiles - 1, err) < 0)
-        goto out;
-
-    res = uw_pg_query(conn,
-                      "SELECT lsn, labelfile, spcmapfile, extract(epoch from now())::bigint "
-                      "FROM pg_backup_stop(false)",
-                      err);
-    if (!res)
-        goto out;
-    if (uw_lsn_parse(PQgetvalue(res, 0, 0), &m.stop_lsn) < 0) {
-        PQclear(res);
-        uw_fail(err, UW_E_PG, "pg_backup_stop returned an unexpected LSN");
-        goto out;
-    }
-    m.stop_time = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    char *labelfile = uw_strdup(PQgetvalue(res, 0, 1));
-    char *spcmap = uw_strdup(PQgetvalue(res, 0, 2));
-    PQclear(res);
-    /* The stop LSN points just past the backup-end record: the segment holding
-     * its last byte is the last one recovery needs. */
-    uw_wal_name ew;
-    uw_wal_from_lsn(m.timeline, m.stop_lsn - 1, m.wal_seg_size, &ew);
-    uw_wal_format(&ew, m.stop_wal, sizeof m.stop_wal);
-
-    for (size_t i = 0; i < w.files.count; i++) {
-        uw_mf_entry *e = &w.files.entries[i];
-        if (e->type == 'f' && cs.results[i].vanished)
-            continue;
-        if (e->type == 'f') {
-            m.total_size += e->size;
-            if (!cs.results[i].referenced) {
-                m.size += e->size;
-                m.stored += e->stored;
-            }
-        }
-        uw_manifest_add(&m, e);
-    }
-    int x = store_text(&cs.bctx, &m, "backup_label", labelfile, err);
-    if (x == 0 && *spcmap)
-        x = store_text(&cs.bctx, &m, "tablespace_map", spcmap, err);
-    free(labelfile);
-    free(spcmap);
-    if (x < 0)
-        goto out;
-    uw_log(UW_LOG_INFO, "backup files stored; waiting for WAL %s..%s to reach the archive",
-           m.start_wal, m.stop_wal);
-    if (wait_for_wal(r, conn, &m, (int)uw_cfg_int(cfg, UW_OPT_ARCHIVE_TIMEOUT), err) < 0)
-        goto out;
-    m.duration_ms = (int64_t)(((uw_now_ms() / 1e3) - t0) * 1000);
-    uw_manifest_sort(&m);
-    if (uw_manifest_save(r, &m, err) < 0)
-        goto out;
-    uint64_t referenced = 0, delta = 0;
-    for (size_t i = 0; i < w.files.count; i++) {
-        referenced += cs.results[i].referenced;
-        delta += cs.results[i].delta;
-    }
-    char start[32], stop[32];
-    uw_lsn_format(m.start_lsn, start, sizeof start);
-    uw_lsn_format(m.stop_lsn, stop, sizeof stop);
-    uw_log(UW_LOG_INFO,
-           "backup %s complete: %s, %zu entries (%" PRIu64 " unchanged, %" PRIu64
-           " as changed pages), %" PRIu64 " bytes read, %" PRIu64
-           " bytes stored, LSN %s..%s, %.1f s",
-           m.id, m.type, m.count, referenced, delta, m.size, m.stored, start, stop,
-           m.duration_ms / 1000.0);
-    printf("%s\n", m.id);
-    rc = 0;
-out:
-    if (conn)
-        PQfinish(conn); /* ends a backup left started: PostgreSQL aborts it */
-    if (lockfd >= 0)
-        close(lockfd);
-    for (size_t i = 0; i < w.files.count; i++)
-        free(w.src[i]);
-    free(w.src);
-    uw_manifest_free(&w.files);
-    uw_manifest_free(&m);
-    uw_manifest_free(&prior_files);
-    for (int i = 0; cs.worker_repos && i < (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX); i++)
-        if (cs.worker_repos[i].st)
-            uw_repo_release(&cs.worker_repos[i]);
-    free(cs.worker_repos);
-    free(cs.jobs);
-    free(cs.results);
-    for (int i = 0; incomplete && incomplete[i]; i++)
-        free(incomplete[i]);
-    free(incomplete);
-    uw_backups_free(list, nlist);
-    uw_repos_close(repos, nrepos);
+    b.r = &b.repos[0];
+    int rc = uw_repo_load(b.r, cfg, err);
+    if (rc == 0)
+        rc = backup_lock(&b, err);
+    if (rc == 0)
+        rc = backup_check_server(&b, err);
+    if (rc == 0)
+        rc = backup_plan(&b, err);
+    if (rc == 0)
+        rc = backup_start(&b, err);
+    if (rc == 0)
+        rc = backup_copy(&b, err);
+    if (rc == 0)
+        rc = backup_stop(&b, err);
+    if (rc == 0)
+        rc = backup_finish(&b, err);
+    backup_run_free(&b);
     return rc;
 }
 

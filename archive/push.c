@@ -143,7 +143,7 @@ static bool note_matches(const char *note, const char *path)
     file_id(&sb, id, sizeof id);
     if (want[64] == ' ' && strcmp(want + 65, id) == 0)
         return true;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = uw_push_open(path, NULL);
     if (fd < 0)
         return false;
     uw_digest d;
@@ -397,6 +397,25 @@ static void drop_stale_notes(const char *dir, const char *waldir)
         closedir(d);
 }
 
+/* Temporaries of killed pushes lie beside the segments being pushed: sweep
+ * that directory (cheap; ue-basebackup sweeps the whole stanza). */
+static void sweep_temporaries(const uw_config *cfg, const char *first)
+{
+    /* Opened without loading stanza.info: no key derivation for a sweep. */
+    uw_repo *repos = NULL;
+    int n = 0;
+    uw_err e;
+    uw_err_clear(&e);
+    if (uw_repos_open(cfg, &repos, &n, &e) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        char *dir = uw_repo_wal_dir(&repos[i], first);
+        uw_storage_sweep_log(repos[i].st, dir, "asynchronous pusher start");
+        free(dir);
+    }
+    uw_repos_close(repos, n);
+}
+
 /* The detached pusher. `first` is the file its caller waits for: pushed
  * first even if it has no .ready status (a manual call). */
 static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir, const char *first)
@@ -411,6 +430,7 @@ static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir
     p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);
+    sweep_temporaries(cfg, first);
     pusher_scan(&p);
     /* The caller's file leads the queue. */
     size_t at = p.qlen;

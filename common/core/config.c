@@ -2,10 +2,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -290,10 +293,23 @@ static char *trim(char *s)
  * checked for unknown keys too, so a typo anywhere is caught. */
 static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO in its place must be refused, not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         if (!required && errno == ENOENT)
             return 0;
+        return uw_fail(err, UW_E_CONFIG, "unable to open config file '%s': %s", path,
+                       strerror(errno));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return uw_fail(err, UW_E_CONFIG, "config file '%s' is not a regular file", path);
+    }
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
         return uw_fail(err, UW_E_CONFIG, "unable to open config file '%s': %s", path,
                        strerror(errno));
     }

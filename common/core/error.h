@@ -37,8 +37,11 @@
       "restorable window)")                                                                        \
     X(UW_E_BACKUP, 15, "backup", "backup refused or failed")                                       \
     X(UW_E_REPO_FORMAT, 16, "repo-format",                                                         \
-      "repository metadata (stanza info, manifest) is corrupt or unsupported; ue-pitr restore "    \
-      "names the manifest that hid the backups (not \"does not exist\")")                          \
+      "repository metadata (stanza info, manifest) is corrupt or unsupported, or a symbolic link " \
+      "or "                                                                                        \
+      "non-regular file is inside the repository; ue-pitr restore names the manifest that hid "    \
+      "the "                                                                                       \
+      "backups (not \"does not exist\")")                                                          \
     X(UW_E_STORAGE_DENIED, 17, "storage-denied",                                                   \
       "the repository refused the request (credentials, permissions, missing bucket or "           \
       "container, a file of a posix repository it may not open): not retried")                     \

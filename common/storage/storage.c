@@ -1,8 +1,16 @@
 #include "storage/storage.h"
 
+#include <inttypes.h>
+
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
 
 /* The drivers. Their types are the values repoN-type accepts (registered
  * below), in this order: adding a driver here adds it to the option. */
@@ -135,7 +143,9 @@ static int tree_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
 static const struct {
     const uw_storage_driver *drv;
     int (*remove_tree)(uw_storage *st, const char *dir, uw_err *err);
-} bulk_removers[] = {{&uw_storage_s3, uw_storage_s3_remove_tree}};
+} bulk_removers[] = {{&uw_storage_s3, uw_storage_s3_remove_tree},
+                     /* posix: sees temporaries, never follows a link */
+                     {&uw_storage_posix, uw_storage_posix_remove_tree}};
 
 int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err)
 {
@@ -160,5 +170,83 @@ int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err)
     free(t.dirs);
     if (rc == 0 && (st->drv->features & UW_STORAGE_FEAT_DIRS))
         rc = uw_storage_remove(st, dir, err);
+    return rc;
+}
+
+int uw_storage_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
+                     uw_err *err)
+{
+    if (st->drv != &uw_storage_posix)
+        return 0;
+    int rc = uw_storage_posix_sweep(st, dir, max_age, stats, err);
+    if (rc < 0)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}
+
+void uw_storage_sweep_log(uw_storage *st, const char *dir, const char *why)
+{
+    uw_sweep_stats s = {0, 0};
+    uw_err e;
+    uw_err_clear(&e);
+    if (uw_storage_sweep(st, dir, UW_TEMP_MAX_AGE, &s, &e) < 0)
+        uw_log(UW_LOG_WARN, "sweeping temporaries (%s): %s; the next sweep retries", why, e.msg);
+    if (s.count)
+        uw_log(UW_LOG_INFO, "swept %" PRIu64 " stale temporar%s (%" PRIu64 " bytes) from %s (%s)",
+               s.count, s.count == 1 ? "y" : "ies", s.bytes, st->desc, why);
+}
+
+void uw_storage_temp_host(char *out, size_t len)
+{
+    char h[256] = "";
+    if (gethostname(h, sizeof h - 1) < 0 || !h[0])
+        snprintf(h, sizeof h, "localhost");
+    size_t n = 0;
+    /* Dots separate the name's fields: keep the first label only. */
+    for (const char *c = h; *c && *c != '.' && n + 1 < len; c++)
+        out[n++] = (*c == '/' ? '_' : *c);
+    out[n] = '\0';
+}
+
+bool uw_storage_temp_stale(const char *name, const char *host, int64_t age, int64_t max_age)
+{
+    const char *t = NULL;
+    for (const char *s = strstr(name, ".uwtmp."); s; s = strstr(s + 1, ".uwtmp."))
+        t = s + 7;
+    if (!t)
+        return false;
+    if (age > max_age)
+        return true;
+    /* "<pid>.<word>.<host>": a dead owner on this host is stale at once. */
+    char *end;
+    long pid = strtol(t, &end, 10);
+    if (end == t || *end != '.' || pid <= 0)
+        return false;
+    const char *word_end = strchr(end + 1, '.');
+    if (!word_end || strcmp(word_end + 1, host) != 0)
+        return false;
+    return (pid_t)pid != getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+const char *uw_file_type_name(unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "regular file";
+    case S_IFDIR: return "directory";
+    case S_IFLNK: return "symbolic link";
+    case S_IFIFO: return "FIFO";
+    case S_IFSOCK: return "socket";
+    case S_IFCHR: return "character device";
+    case S_IFBLK: return "block device";
+    default: return "unknown file type";
+    }
+}
+
+int uw_storage_rename_noreplace(uw_storage *st, const char *from, const char *to, uw_err *err)
+{
+    int rc = st->drv == &uw_storage_posix ? uw_storage_posix_rename_noreplace(st, from, to, err)
+                                          : st->drv->rename(st, from, to, err);
+    if (rc < 0)
+        uw_wrap(err, "%s", st->desc);
     return rc;
 }

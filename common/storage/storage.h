@@ -61,8 +61,39 @@ int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, u
 int uw_storage_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err);
 uw_sink *uw_storage_write(uw_storage *st, const char *path, uw_err *err);
 int uw_storage_remove(uw_storage *st, const char *path, uw_err *err);
-/* Remove a directory and everything under it (missing is not an error). */
+/* Remove a directory and everything under it (missing is not an error),
+ * temporaries of interrupted writers included. Posix: a symbolic link below
+ * dir stops the removal with UW_E_REPO_FORMAT naming it, and is never
+ * followed. */
 int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err);
+
+/* Rename through the driver (it must have one), never replacing an existing
+ * `to` where the driver can guarantee it (posix): then EEXIST is
+ * UW_E_ARCHIVE_MISMATCH. */
+int uw_storage_rename_noreplace(uw_storage *st, const char *from, const char *to, uw_err *err);
+
+/* Temporaries: a writer stores "<name>.uwtmp.<pid>.<word>.<host>" until the
+ * object is complete (never listed). One is stale, and may be removed, when
+ * its owner's pid on this host no longer runs, or when it was not modified
+ * for max_age seconds (a writer on another host, or an older name). */
+#define UW_TEMP_MAX_AGE (6 * 3600)
+typedef struct {
+    uint64_t count, bytes;
+} uw_sweep_stats;
+/* Remove the stale temporaries under dir (recursively), adding to stats.
+ * Object stores hold no temporaries of ours (unfinished uploads are the
+ * service's): 0 with nothing swept. */
+int uw_storage_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
+                     uw_err *err);
+/* Sweep dir and log what went (info: count and bytes); a failure is only a
+ * warning, the next sweep retries. `why` says where ("pusher start"). */
+void uw_storage_sweep_log(uw_storage *st, const char *dir, const char *why);
+/* This host's name as temporaries carry it (no dots, at most len-1 bytes). */
+void uw_storage_temp_host(char *out, size_t len);
+/* Whether temporary `name` (any path prefix) is stale; age in seconds. */
+bool uw_storage_temp_stale(const char *name, const char *host, int64_t age, int64_t max_age);
+/* "FIFO", "socket", "character device"... for messages. */
+const char *uw_file_type_name(unsigned mode);
 /* Read a whole small object into memory. */
 int uw_storage_get(uw_storage *st, const char *path, uw_buf *out, uw_err *err);
 /* Write a whole small object. */
@@ -75,5 +106,12 @@ extern const uw_storage_driver uw_storage_s3;
  * has one (see storage.c): remove every object under dir, recursively;
  * missing is not an error. S3: ListObjectsV2 + DeleteObjects. */
 int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err);
+int uw_storage_posix_remove_tree(uw_storage *st, const char *dir, uw_err *err);
+int uw_storage_posix_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
+                           uw_err *err);
+/* Rename that never replaces an existing `to` (renameat2 RENAME_NOREPLACE, or
+ * link+unlink where unsupported): EEXIST is UW_E_ARCHIVE_MISMATCH. */
+int uw_storage_posix_rename_noreplace(uw_storage *st, const char *from, const char *to,
+                                      uw_err *err);
 
 #endif

@@ -11,6 +11,22 @@
 #include "core/log.h"
 #include "io/object.h"
 
+int uw_push_open(const char *path, uw_err *err)
+{
+    /* O_NONBLOCK: a FIFO in the file's place must be refused, not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return uw_fail(err, UW_E_FILE, "unable to open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return uw_fail(err, UW_E_WAL_INVALID, "'%s' is not a regular file: refusing to push it",
+                       path);
+    }
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bool hash,
                     uw_err *err)
 {
@@ -21,9 +37,9 @@ int uw_push_prepare(const uw_config *cfg, const uw_repo *r, uw_push_job *job, bo
     job->level = (int)uw_cfg_int(cfg, UW_OPT_COMPRESS_LEVEL);
     if (!job->threads)
         job->threads = 1;
-    int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    int fd = uw_push_open(job->path, err);
     if (fd < 0)
-        return uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
+        return -1;
     int rc = 0;
     struct stat sb;
     if (fstat(fd, &sb) < 0) {
@@ -84,9 +100,9 @@ done:
 
 static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, uw_err *err)
 {
-    int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    int fd = uw_push_open(job->path, err);
     if (fd < 0)
-        return uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
+        return -1;
     uw_sink *dest = uw_storage_write(r->st, object, err);
     if (!dest) {
         close(fd);
@@ -195,6 +211,33 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
     return rc;
 }
 
+/* Two pushes of different content may both have found the name free. After
+ * its rename, a push that sees another object for the name withdraws its own
+ * and fails with UW_E_ARCHIVE_MISMATCH: the later rename always sees the
+ * earlier object, so at most one of them succeeds (both may fail, and the
+ * archiver retries). */
+static int settle_race(uw_repo *r, const char *name, const char *object, const char *sha,
+                       uw_err *err)
+{
+    char *found = NULL, found_sha[65];
+    uw_err e;
+    uw_err_clear(&e);
+    int n = uw_repo_wal_find(r, name, &found, found_sha, &e);
+    free(found);
+    if (n == 1 && strcmp(found_sha, sha) == 0)
+        return 0;
+    if (n < 0 && e.code != UW_E_CORRUPT) {
+        *err = e; /* unknown: fail, the retry finds our object alone or not */
+        return -1;
+    }
+    uw_storage_remove(r->st, object, NULL);
+    return uw_fail(err, UW_E_ARCHIVE_MISMATCH,
+                   "'%s' was archived in %s with a different checksum by a concurrent push: "
+                   "refusing to keep a second content; check that no other cluster archives to "
+                   "stanza '%s'",
+                   name, r->st->desc, r->stanza);
+}
+
 bool uw_push_single_pass_ok(const uw_repo *r)
 {
     return r->st->drv->rename != NULL;
@@ -204,15 +247,16 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
 {
     *already = 0;
     char *dir = uw_repo_wal_dir(r, job->name);
-    /* ".uwtmp." keeps it out of every listing until it has its real name. */
-    char *tmp = uw_sprintf("%s/%s.uwtmp.push-%d", dir, job->name, (int)getpid());
+    /* ".uwtmp." keeps it out of every listing until it has its real name;
+     * pid and host let a sweep tell a killed push's leftover (storage.h). */
+    char host[64];
+    uw_storage_temp_host(host, sizeof host);
+    char *tmp = uw_sprintf("%s/%s.uwtmp.%d.push.%s", dir, job->name, (int)getpid(), host);
     int rc = -1;
     for (int attempt = 0;; attempt++) {
-        int fd = open(job->path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            rc = uw_fail(err, UW_E_FILE, "unable to open '%s': %s", job->path, strerror(errno));
+        int fd = uw_push_open(job->path, err);
+        if (fd < 0)
             break;
-        }
         if (fstat(fd, &job->st) < 0) {
             rc = uw_fail(err, UW_E_FILE, "unable to stat '%s': %s", job->path, strerror(errno));
             close(fd);
@@ -257,8 +301,15 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
         } else {
             char *object = uw_sprintf("%s/%s-%s%s%s", dir, job->name, sha, job->compressor->ext,
                                       r->have_key ? ".enc" : "");
-            rc = r->st->drv->rename(r->st, tmp, object, err);
-            if (rc == 0 && stored && uw_storage_stat(r->st, object, stored, err) < 0)
+            rc = uw_storage_rename_noreplace(r->st, tmp, object, err);
+            if (rc < 0 && err->code == UW_E_ARCHIVE_MISMATCH) {
+                /* The very name, so the same checksum: a racing identical push won. */
+                rc = 0;
+                *already = 1;
+            } else if (rc == 0) {
+                rc = settle_race(r, job->name, object, sha, err);
+            }
+            if (rc == 0 && !*already && stored && uw_storage_stat(r->st, object, stored, err) < 0)
                 rc = -1;
             free(object);
         }

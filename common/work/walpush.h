@@ -23,6 +23,9 @@ typedef struct {
     struct stat st; /* fstat of the descriptor that was hashed */
 } uw_push_job;
 
+/* Open a local file to push for reading; anything but a regular file (a
+ * FIFO would block forever) is UW_E_WAL_INVALID. Returns the descriptor or -1. */
+int uw_push_open(const char *path, uw_err *err);
 /* Validate a local WAL file against the stanza (system id, segment size, page
  * address) and, if `hash`, compute its SHA-256 (needed before storing unless
  * uw_push_single_pass is used). */

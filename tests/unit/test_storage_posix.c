@@ -6,8 +6,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -312,6 +316,262 @@ static void test_basic(uw_storage *st)
     free(dir);
 }
 
+
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* Nothing below the root is ever followed: a planted link is an error that
+ * names it, for every operation, and what it points to is left alone. */
+static void test_links(uw_storage *st)
+{
+    uw_t_section("links are refused, never followed");
+    uw_err err;
+    uw_err_clear(&err);
+    char *outside = uw_sprintf("%s-outside", root);
+    mkdir(outside, 0700);
+    char *victim = uw_sprintf("%s/victim", outside);
+    put_file(victim, "precious");
+    CHECK_OK(uw_storage_put(st, "l/dir/a", "a", 1, &err) == 0, err);
+    char *ldir = uw_sprintf("%s/l/dir/sub", root), *lfile = uw_sprintf("%s/l/dir/obj", root);
+    CHECK(symlink(outside, ldir) == 0);
+    CHECK(symlink(victim, lfile) == 0);
+    uint64_t size = 0;
+    uw_buf buf = {0};
+    listing ls = {0};
+    CHECK_FAIL_CODE(uw_storage_stat(st, "l/dir/obj", &size, &err) < 0, err, UW_E_REPO_FORMAT);
+    CHECK_CONTAINS(err.msg, lfile);
+    CHECK_CONTAINS(err.msg, "symbolic link");
+    CHECK_FAIL_CODE(uw_storage_get(st, "l/dir/obj", &buf, &err) < 0, err, UW_E_REPO_FORMAT);
+    CHECK_FAIL_CODE(uw_storage_get(st, "l/dir/sub/victim", &buf, &err) < 0, err, UW_E_REPO_FORMAT);
+    CHECK_CONTAINS(err.msg, ldir);
+    CHECK_INT((int)buf.len, 0);
+    uw_buf_free(&buf);
+    CHECK_FAIL_CODE(uw_storage_list(st, "l/dir", list_cb, &ls, &err) < 0, err, UW_E_REPO_FORMAT);
+    CHECK_FAIL_CODE(uw_storage_list(st, "l/dir/sub", list_cb, &ls, &err) < 0, err,
+                    UW_E_REPO_FORMAT);
+    /* A write through a linked directory creates nothing outside. */
+    CHECK_FAIL_CODE(uw_storage_put(st, "l/dir/sub/new", "x", 1, &err) < 0, err, UW_E_REPO_FORMAT);
+    char *planted = uw_sprintf("%s/new", outside);
+    CHECK(access(planted, F_OK) != 0);
+    /* The tree removal stops at the link, naming it; the target survives. */
+    CHECK_FAIL_CODE(uw_storage_remove_tree(st, "l", &err) < 0, err, UW_E_REPO_FORMAT);
+    CHECK(strstr(err.msg, ldir) || strstr(err.msg, lfile));
+    buf = (uw_buf){0};
+    FILE *f = fopen(victim, "r");
+    char got[16] = "";
+    if (f) {
+        if (!fgets(got, sizeof got, f))
+            got[0] = '\0';
+        fclose(f);
+    }
+    CHECK_STR(got, "precious");
+    /* Removing the link by name removes the link only. */
+    CHECK_OK(uw_storage_remove(st, "l/dir/obj", &err) == 0, err);
+    CHECK(access(victim, F_OK) == 0);
+    unlink(ldir);
+    CHECK_OK(uw_storage_remove_tree(st, "l", &err) == 0, err);
+    CHECK(access(victim, F_OK) == 0);
+    unlink(victim);
+    rmdir(outside);
+    free(planted);
+    free(ldir);
+    free(lfile);
+    free(victim);
+    free(outside);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "FAIL: an operation on a FIFO hung\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(3);
+}
+
+static void test_fifo(uw_storage *st)
+{
+    uw_t_section("a FIFO is refused at once");
+    uw_err err;
+    uw_err_clear(&err);
+    CHECK_OK(uw_storage_put(st, "f/x", "x", 1, &err) == 0, err);
+    char *fifo = uw_sprintf("%s/f/obj", root);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    signal(SIGALRM, on_alarm);
+    alarm(60); /* the old driver blocked in open() forever */
+    uw_buf buf = {0};
+    CHECK_FAIL_CODE(uw_storage_get(st, "f/obj", &buf, &err) < 0, err, UW_E_REPO_FORMAT);
+    CHECK_CONTAINS(err.msg, "not a regular file");
+    CHECK_CONTAINS(err.msg, "FIFO");
+    uw_buf_free(&buf);
+    listing ls = {0};
+    CHECK_FAIL_CODE(uw_storage_list(st, "f", list_cb, &ls, &err) < 0, err, UW_E_REPO_FORMAT);
+    alarm(0);
+    unlink(fifo);
+    free(fifo);
+    CHECK_OK(uw_storage_remove_tree(st, "f", &err) == 0, err);
+}
+
+/* Interrupted writers' temporaries go with the tree they are in. */
+static void test_remove_tree_temps(uw_storage *st)
+{
+    uw_t_section("remove_tree removes temporaries");
+    uw_err err;
+    uw_err_clear(&err);
+    CHECK_OK(uw_storage_put(st, "b/id/pg_data/base/5/1", "1", 1, &err) == 0, err);
+    char *tmp = uw_sprintf("%s/b/id/pg_data/base/5/2.uwtmp.1.2.host", root);
+    put_file(tmp, "partial");
+    CHECK(access(tmp, F_OK) == 0);
+    CHECK_OK(uw_storage_remove_tree(st, "b/id", &err) == 0, err);
+    char *dir = uw_sprintf("%s/b/id", root);
+    CHECK(access(dir, F_OK) != 0);
+    CHECK_OK(uw_storage_remove_tree(st, "b/id", &err) == 0, err); /* missing: fine */
+    free(dir);
+    free(tmp);
+}
+
+static void test_sweep(uw_storage *st)
+{
+    uw_t_section("sweep of stale temporaries");
+    uw_err err;
+    uw_err_clear(&err);
+    char host[64];
+    uw_storage_temp_host(host, sizeof host);
+    CHECK(host[0] && !strchr(host, '.'));
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    CHECK_OK(uw_storage_put(st, "w/a/obj", "o", 1, &err) == 0, err);
+    char *d = uw_sprintf("%s/w/a", root);
+    char *dead_t = uw_sprintf("%s/s1.uwtmp.%d.ab.%s", d, (int)dead, host);
+    char *push_t = uw_sprintf("%s/s2.uwtmp.%d.push.%s", d, (int)dead, host);
+    char *live_t = uw_sprintf("%s/s3.uwtmp.%d.ab.%s", d, (int)getppid(), host);
+    char *own_t = uw_sprintf("%s/s4.uwtmp.%d.ab.%s", d, (int)getpid(), host);
+    char *far_t = uw_sprintf("%s/s5.uwtmp.%d.ab.otherhost", d, (int)dead);
+    char *old_t = uw_sprintf("%s/s6.uwtmp.%d.ab.otherhost", d, (int)dead);
+    char *legacy_t = uw_sprintf("%s/s7.uwtmp.push-%d", d, (int)dead);
+    const char *all[] = {dead_t, push_t, live_t, own_t, far_t, old_t, legacy_t};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        put_file(all[i], "0123456789");
+    struct timespec old[2] = {{time(NULL) - UW_TEMP_MAX_AGE - 60, 0},
+                              {time(NULL) - UW_TEMP_MAX_AGE - 60, 0}};
+    CHECK(utimensat(AT_FDCWD, old_t, old, 0) == 0);
+    uw_sweep_stats stats = {0, 0};
+    CHECK_OK(uw_storage_sweep(st, "w", UW_TEMP_MAX_AGE, &stats, &err) == 0, err);
+    CHECK_U64(stats.count, 3); /* the dead owner's two, and the old one */
+    CHECK_U64(stats.bytes, 30);
+    CHECK(access(dead_t, F_OK) != 0);
+    CHECK(access(push_t, F_OK) != 0);
+    CHECK(access(old_t, F_OK) != 0);
+    CHECK(access(live_t, F_OK) == 0);
+    CHECK(access(own_t, F_OK) == 0);
+    CHECK(access(far_t, F_OK) == 0);
+    CHECK(access(legacy_t, F_OK) == 0);
+    uint64_t size;
+    CHECK_INT(uw_storage_stat(st, "w/a/obj", &size, &err), 1);
+    /* A link in the tree is skipped with a warning, never followed. */
+    char *outside = uw_sprintf("%s-sweep-outside", root);
+    mkdir(outside, 0700);
+    char *bait = uw_sprintf("%s/x.uwtmp.%d.ab.%s", outside, (int)dead, host);
+    put_file(bait, "bait");
+    char *lnk = uw_sprintf("%s/w/a/link", root);
+    CHECK(symlink(outside, lnk) == 0);
+    stats = (uw_sweep_stats){0, 0};
+    CHECK_OK(uw_storage_sweep(st, "w", UW_TEMP_MAX_AGE, &stats, &err) == 0, err);
+    CHECK(access(bait, F_OK) == 0);
+    unlink(lnk);
+    unlink(bait);
+    rmdir(outside);
+    CHECK(uw_storage_temp_stale("a.uwtmp.1.2.h", "h", UW_TEMP_MAX_AGE + 1, UW_TEMP_MAX_AGE));
+    CHECK(!uw_storage_temp_stale("plain-object", "h", UW_TEMP_MAX_AGE + 1, UW_TEMP_MAX_AGE));
+    CHECK_OK(uw_storage_remove_tree(st, "w", &err) == 0, err);
+    free(lnk);
+    free(bait);
+    free(outside);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free((char *)all[i]);
+    free(d);
+}
+
+/* One new name, two contents: the final rename never replaces, so exactly
+ * one racer wins and the other sees UW_E_ARCHIVE_MISMATCH. */
+typedef struct {
+    uw_storage *st;
+    const char *from, *to;
+    int rc;
+    uw_err err;
+    pthread_barrier_t *go;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    pthread_barrier_wait(r->go);
+    uw_err_clear(&r->err);
+    r->rc = uw_storage_rename_noreplace(r->st, r->from, r->to, &r->err);
+    return NULL;
+}
+
+static void test_rename_noreplace(uw_config *cfg, uw_storage *st)
+{
+    uw_t_section("rename never replaces");
+    uw_err err;
+    uw_err_clear(&err);
+    CHECK_OK(uw_storage_put(st, "r/a", "content a", 9, &err) == 0, err);
+    CHECK_OK(uw_storage_put(st, "r/b", "content b", 9, &err) == 0, err);
+    CHECK_FAIL_CODE(uw_storage_rename_noreplace(st, "r/a", "r/b", &err) < 0, err,
+                    UW_E_ARCHIVE_MISMATCH);
+    uw_buf buf = {0};
+    CHECK_OK(uw_storage_get(st, "r/b", &buf, &err) == 0, err);
+    CHECK(buf.len == 9 && memcmp(buf.data, "content b", 9) == 0);
+    uw_buf_free(&buf);
+    uint64_t size;
+    CHECK_INT(uw_storage_stat(st, "r/a", &size, &err), 1);
+    CHECK_OK(uw_storage_rename_noreplace(st, "r/a", "r/new/c", &err) == 0, err);
+    CHECK_INT(uw_storage_stat(st, "r/a", &size, &err), 0);
+    CHECK_INT(uw_storage_stat(st, "r/new/c", &size, &err), 1);
+
+    uw_t_section("racing renames: exactly one wins");
+    uw_storage *st2 = uw_storage_open(cfg, 1, &err);
+    if (!CHECK_OK(st2 != NULL, err))
+        return;
+    int one_winner = 0, rounds = 200;
+    for (int i = 0; i < rounds; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "r/race/seg-%d", i);
+        CHECK_OK(uw_storage_put(st, "r/x1", "one", 3, &err) == 0, err);
+        CHECK_OK(uw_storage_put(st2, "r/x2", "two", 3, &err) == 0, err);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        racer a = {st, "r/x1", to, 0, {0}, &go}, b = {st2, "r/x2", to, 0, {0}, &go};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, race, &a);
+        pthread_create(&tb, NULL, race, &b);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        pthread_barrier_destroy(&go);
+        bool ok = (a.rc == 0) != (b.rc == 0);
+        racer *loser = a.rc == 0 ? &b : &a;
+        ok = ok && loser->err.code == UW_E_ARCHIVE_MISMATCH;
+        uw_buf got = {0};
+        ok = ok && uw_storage_get(st, to, &got, &err) == 0 && got.len == 3 &&
+             memcmp(got.data, a.rc == 0 ? "one" : "two", 3) == 0;
+        uw_buf_free(&got);
+        one_winner += ok;
+        uw_storage_remove(st, "r/x1", &err);
+        uw_storage_remove(st, "r/x2", &err);
+    }
+    CHECK_INT(one_winner, rounds);
+    uw_storage_close(st2);
+    CHECK_OK(uw_storage_remove_tree(st, "r", &err) == 0, err);
+}
+
 static void test_open_errors(void)
 {
     uw_t_section("open errors");
@@ -372,8 +632,14 @@ int main(void)
         return 2;
     }
     uw_storage *st = uw_storage_open(cfg, 1, &err);
-    if (CHECK_OK(st != NULL, err))
+    if (CHECK_OK(st != NULL, err)) {
         test_basic(st);
+        test_links(st);
+        test_fifo(st);
+        test_remove_tree_temps(st);
+        test_sweep(st);
+        test_rename_noreplace(cfg, st);
+    }
     uw_storage_close(st);
     uw_config_free(cfg);
     test_open_errors();
