@@ -464,6 +464,28 @@ size_t uw_http_pending(const uw_http *h)
 /* ------------------------------------------------------------------------ */
 /* curl callbacks */
 
+/* "HTTP/1.1 503 Slow Down" (len bytes, no CRLF): the status, and the reason
+ * phrase into reason (truncated to reason_len - 1). */
+long uw_http_status_line(const char *buf, size_t l, char *reason, size_t reason_len)
+{
+    const char *p = memchr(buf, ' ', l);
+    long st = 0;
+    reason[0] = '\0';
+    if (p) {
+        p++;
+        while (p < buf + l && isdigit((unsigned char)*p))
+            st = st * 10 + (*p++ - '0');
+        while (p < buf + l && *p == ' ')
+            p++;
+        size_t rl = (size_t)(buf + l - p);
+        if (rl >= reason_len)
+            rl = reason_len - 1;
+        memcpy(reason, p, rl);
+        reason[rl] = '\0';
+    }
+    return st;
+}
+
 static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 {
     xfer *x = ud;
@@ -473,22 +495,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
     if (l >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
         /* A new response (100 Continue, then the final one): start over. */
         headers_reset(&x->resp->headers);
-        const char *p = memchr(buf, ' ', l);
-        long st = 0;
-        x->reason[0] = '\0';
-        if (p) {
-            p++;
-            while (p < buf + l && isdigit((unsigned char)*p))
-                st = st * 10 + (*p++ - '0');
-            while (p < buf + l && *p == ' ')
-                p++;
-            size_t rl = (size_t)(buf + l - p);
-            if (rl >= sizeof x->reason)
-                rl = sizeof x->reason - 1;
-            memcpy(x->reason, p, rl);
-            x->reason[rl] = '\0';
-        }
-        x->resp->status = st;
+        x->resp->status = uw_http_status_line(buf, l, x->reason, sizeof x->reason);
         return len;
     }
     if (l)
@@ -631,6 +638,15 @@ static bool retryable_code(const char *code)
     return false;
 }
 
+/* A Retry-After value in seconds as milliseconds, -1 when it is not a number
+ * of seconds (an HTTP date is not honoured: the backoff applies). */
+long uw_http_retry_after_ms(const char *ra)
+{
+    if (!isdigit((unsigned char)*ra))
+        return -1;
+    return strtol(ra, NULL, 10) * 1000;
+}
+
 /* Decide what an ended attempt means: 0 success, -1 failure with *retry set. */
 static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_after_ms)
 {
@@ -713,8 +729,8 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
         kind = UW_E_STORAGE;
         *retry = true;
         const char *ra = uw_http_response_header(resp, "Retry-After");
-        if (ra && isdigit((unsigned char)*ra))
-            *retry_after_ms = strtol(ra, NULL, 10) * 1000;
+        if (ra)
+            *retry_after_ms = uw_http_retry_after_ms(ra);
     } else if (st == 404) {
         kind = UW_E_NOT_FOUND;
     } else if ((st >= 300 && st < 500) || st == 501 || st == 505) {

@@ -203,6 +203,13 @@ bool uw_xml_find(const char *xml, const char *end, const char *tag, const char *
 /* Escape &, <, >, ", ' for XML text/attributes. Caller frees. */
 char *uw_xml_escape(const char *s);
 
+/* Response parsing (exposed for the fuzz targets, tests/fuzz): the status of
+ * a status line "HTTP/1.1 503 Slow Down" of l bytes (no CRLF) with its reason
+ * phrase copied into reason (truncated, always terminated); a Retry-After
+ * value as milliseconds, -1 when it is not a number of seconds. */
+long uw_http_status_line(const char *buf, size_t l, char *reason, size_t reason_len);
+long uw_http_retry_after_ms(const char *value);
+
 /* Current time as RFC 1123 ("Sun, 06 Nov 1994 08:49:37 GMT") for Azure's
  * x-ms-date, and as ISO 8601 basic ("20150830T123600Z") for SigV4. buf must
  * hold 32 bytes. */
