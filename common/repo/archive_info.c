@@ -587,6 +587,10 @@ static bool copy_data(const seg_reader *s, size_t *pos, uint8_t *dst, size_t n)
             *pos += *pos == 0 ? LONG_PHD : SHORT_PHD;
         }
         size_t room = s->blcksz - *pos % s->blcksz, k = room < n ? room : n;
+        /* The first page is not checked by page_ok(): a segment shorter
+         * than a page ends inside it. */
+        if (*pos >= s->len || k > s->len - *pos)
+            return false;
         if (dst) {
             memcpy(dst, s->buf + *pos, k);
             dst += k;
@@ -669,7 +673,7 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
     uint64_t prev_lsn = 0;
     for (;;) {
         pos = (pos + 7) & ~(size_t)7;
-        if (pos >= s.len)
+        if (pos >= s.len || s.len - pos < 4) /* xl_tot_len must be there */
             break;
         if (pos % s.blcksz == 0) {
             /* A record starting on a new page: the page must be ours and

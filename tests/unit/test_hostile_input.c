@@ -1,0 +1,54 @@
+/* Parsers fed the inputs the fuzzers (tests/fuzz) found them failing on: each
+ * section is one fixed bug, with its input (the same bytes are in the fuzz
+ * corpus). The memory errors among them show under the clang ASan/UBSan build
+ * of CI; the results are checked in every build. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg/wal.h"
+#include "repo/archive_info.h"
+#include "unit.h"
+
+/* A copy of exactly len bytes, so that a read past the end is seen. */
+static uint8_t *exact(const void *data, size_t len)
+{
+    uint8_t *b = malloc(len);
+    memcpy(b, data, len);
+    return b;
+}
+
+static void test_wal_short_segment(void)
+{
+    uw_t_section("WAL decoder: segment shorter than a page");
+    /* A long page header (PostgreSQL 15 magic, 8 KiB pages) and one byte of
+     * a record: the decoder read the record length, and copied the record,
+     * past the end of the buffer. */
+    uint8_t seg[41] = {0};
+    uint64_t start = 0x1000000;
+    seg[0] = 0x10, seg[1] = 0xd1; /* magic */
+    seg[2] = 0x02;                /* XLP_LONG_HEADER */
+    for (int i = 0; i < 8; i++)
+        seg[8 + i] = (uint8_t)(start >> (8 * i)); /* xlp_pageaddr */
+    seg[38] = 1;                                  /* xlp_xlog_blcksz = 65536 */
+    uw_wal_end end;
+    uw_err err;
+    uint8_t *b = exact(seg, sizeof seg);
+    CHECK(uw_wal_decode_segment(b, sizeof seg, start, 16u << 20, &end, &err) == 0);
+    CHECK(end.end_lsn == start && !end.have_xact);
+    free(b);
+    /* A record header claiming more than the buffer holds, inside page 0. */
+    uint8_t page[64] = {0};
+    memcpy(page, seg, 40);
+    page[40] = 200; /* xl_tot_len */
+    b = exact(page, sizeof page);
+    CHECK(uw_wal_decode_segment(b, sizeof page, start, 16u << 20, &end, &err) == 0);
+    CHECK(end.end_lsn == start);
+    free(b);
+}
+
+int main(void)
+{
+    test_wal_short_segment();
+    return uw_t_done("test_hostile_input");
+}
