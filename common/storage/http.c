@@ -644,7 +644,10 @@ long uw_http_retry_after_ms(const char *ra)
 {
     if (!isdigit((unsigned char)*ra))
         return -1;
-    return strtol(ra, NULL, 10) * 1000;
+    /* The wait is capped at the storage timeout (at most an hour) anyway:
+     * clamp before scaling so that a huge value cannot overflow. */
+    long s = strtol(ra, NULL, 10);
+    return (s > 86400 ? 86400 : s) * 1000;
 }
 
 /* Decide what an ended attempt means: 0 success, -1 failure with *retry set. */

@@ -8,6 +8,7 @@
 
 #include "pg/wal.h"
 #include "repo/archive_info.h"
+#include "storage/http.h"
 #include "unit.h"
 
 /* A copy of exactly len bytes, so that a read past the end is seen. */
@@ -47,8 +48,18 @@ static void test_wal_short_segment(void)
     free(b);
 }
 
+static void test_http_retry_after(void)
+{
+    uw_t_section("HTTP: huge Retry-After");
+    /* strtol() saturates at LONG_MAX, then * 1000 overflowed (UBSan). */
+    CHECK(uw_http_retry_after_ms("99999999999999999999") == 86400L * 1000);
+    CHECK(uw_http_retry_after_ms("3") == 3000);
+    CHECK(uw_http_retry_after_ms("Wed, 21 Oct 2026 07:28:00 GMT") == -1);
+}
+
 int main(void)
 {
     test_wal_short_segment();
+    test_http_retry_after();
     return uw_t_done("test_hostile_input");
 }
