@@ -473,8 +473,11 @@ long uw_http_status_line(const char *buf, size_t l, char *reason, size_t reason_
     reason[0] = '\0';
     if (p) {
         p++;
-        while (p < buf + l && isdigit((unsigned char)*p))
-            st = st * 10 + (*p++ - '0');
+        /* Saturate: a status of more digits than any real one must not
+         * overflow (it is no 2xx/4xx/5xx status either way). */
+        for (; p < buf + l && isdigit((unsigned char)*p); p++)
+            if (st < 100000)
+                st = st * 10 + (*p - '0');
         while (p < buf + l && *p == ' ')
             p++;
         size_t rl = (size_t)(buf + l - p);

@@ -48,6 +48,21 @@ static void test_wal_short_segment(void)
     free(b);
 }
 
+static void test_http_status(void)
+{
+    uw_t_section("HTTP: status line with a huge status");
+    char reason[64];
+    /* The digits were accumulated into a long without bound (UBSan: signed
+     * overflow). */
+    const char *line = "HTTP/1.1 99999999999999999999 Service Unavailable";
+    long st = uw_http_status_line(line, strlen(line), reason, sizeof reason);
+    CHECKF(st >= 100000, "status %ld", st);
+    CHECK(strcmp(reason, "Service Unavailable") == 0);
+    line = "HTTP/1.1 503 Slow Down";
+    CHECK(uw_http_status_line(line, strlen(line), reason, sizeof reason) == 503);
+    CHECK(strcmp(reason, "Slow Down") == 0);
+}
+
 static void test_http_retry_after(void)
 {
     uw_t_section("HTTP: huge Retry-After");
@@ -60,6 +75,7 @@ static void test_http_retry_after(void)
 int main(void)
 {
     test_wal_short_segment();
+    test_http_status();
     test_http_retry_after();
     return uw_t_done("test_hostile_input");
 }
