@@ -709,10 +709,13 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
             if (op == 0x00 || op == 0x20 || op == 0x30 || op == 0x40) {
                 int64_t ml = main_data_len(rec, tot);
                 if (ml >= 8 && (uint64_t)ml <= tot - REC_HDR) {
-                    int64_t ts = (int64_t)uw_get64(rec + tot - (size_t)ml);
-                    out->have_xact = true;
-                    out->xact_time_us = ts + UW_PG_EPOCH_US;
-                    out->xact_lsn = lsn;
+                    int64_t ts = (int64_t)uw_get64(rec + tot - (size_t)ml), unix_us;
+                    /* A time no clock gives (beyond year 292000) is no time. */
+                    if (!__builtin_add_overflow(ts, UW_PG_EPOCH_US, &unix_us)) {
+                        out->have_xact = true;
+                        out->xact_time_us = unix_us;
+                        out->xact_lsn = lsn;
+                    }
                 }
             }
         }

@@ -57,8 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memcpy(copy, data, size);
     uw_wal_end end;
-    if (uw_wal_decode_segment(copy, size, seg_start, seg_size, &end, &err) < 0)
+    if (uw_wal_decode_segment(copy, size, seg_start, seg_size, &end, &err) < 0) {
         fuzz_check_err(&err);
+    } else if (end.have_xact) {
+        char when[40]; /* as info shows it */
+        uw_iso_time(end.xact_time_us, when, sizeof when);
+    }
     free(copy);
     return 0;
 }

@@ -48,6 +48,58 @@ static void test_wal_short_segment(void)
     free(b);
 }
 
+static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n)
+{
+    while (n--) {
+        crc ^= *p++;
+        for (int k = 0; k < 8; k++)
+            crc = crc & 1 ? (crc >> 1) ^ 0x82F63B78u : crc >> 1;
+    }
+    return crc;
+}
+
+static void test_wal_commit_time_overflow(void)
+{
+    uw_t_section("WAL decoder: commit time out of range");
+    /* One valid commit record (CRC and all) whose timestamp is INT64_MAX:
+     * adding the PostgreSQL epoch overflowed (UBSan). */
+    uint8_t seg[74] = {0};
+    uint64_t start = 0x1000000;
+    seg[0] = 0x10, seg[1] = 0xd1, seg[2] = 0x02;
+    for (int i = 0; i < 8; i++)
+        seg[8 + i] = (uint8_t)(start >> (8 * i));
+    seg[37] = 0x20; /* 8 KiB pages */
+    uint8_t *rec = seg + 40;
+    rec[0] = 34;   /* xl_tot_len: 24 + 2 + 8 */
+    rec[17] = 1;   /* RM_XACT_ID, info 0: commit */
+    rec[24] = 255; /* XLR_BLOCK_ID_DATA_SHORT */
+    rec[25] = 8;
+    memset(rec + 26, 0xff, 7);
+    rec[33] = 0x7f; /* the timestamp: INT64_MAX */
+    uint32_t crc = crc32c(0xFFFFFFFFu, rec + 24, 10);
+    crc = crc32c(crc, rec, 20) ^ 0xFFFFFFFFu;
+    for (int i = 0; i < 4; i++)
+        rec[20 + i] = (uint8_t)(crc >> (8 * i));
+    uw_wal_end end;
+    uw_err err;
+    uint8_t *b = exact(seg, sizeof seg);
+    CHECK(uw_wal_decode_segment(b, sizeof seg, start, 16u << 20, &end, &err) == 0);
+    CHECK(end.end_lsn == start + 40 + 34); /* the record is read */
+    CHECK(!end.have_xact);                 /* but its time is none */
+    /* the same record with a real time (2026-11-30 12:00:00 UTC) */
+    uint64_t ts = (uint64_t)(INT64_C(1764504000000000) - UW_PG_EPOCH_US);
+    for (int i = 0; i < 8; i++)
+        b[40 + 26 + i] = (uint8_t)(ts >> (8 * i));
+    crc = crc32c(0xFFFFFFFFu, b + 40 + 24, 10);
+    crc = crc32c(crc, b + 40, 20) ^ 0xFFFFFFFFu;
+    for (int i = 0; i < 4; i++)
+        b[40 + 20 + i] = (uint8_t)(crc >> (8 * i));
+    CHECK(uw_wal_decode_segment(b, sizeof seg, start, 16u << 20, &end, &err) == 0);
+    CHECK(end.have_xact && end.xact_time_us == INT64_C(1764504000000000));
+    CHECK(end.xact_lsn == start + 40);
+    free(b);
+}
+
 static void test_http_status(void)
 {
     uw_t_section("HTTP: status line with a huge status");
@@ -75,6 +127,7 @@ static void test_http_retry_after(void)
 int main(void)
 {
     test_wal_short_segment();
+    test_wal_commit_time_overflow();
     test_http_status();
     test_http_retry_after();
     return uw_t_done("test_hostile_input");
