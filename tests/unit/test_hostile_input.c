@@ -3,11 +3,13 @@
  * corpus). The memory errors among them show under the clang ASan/UBSan build
  * of CI; the results are checked in every build. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pg/wal.h"
 #include "repo/archive_info.h"
+#include "repo/manifest.h"
 #include "storage/http.h"
 #include "unit.h"
 
@@ -100,6 +102,54 @@ static void test_wal_commit_time_overflow(void)
     free(b);
 }
 
+/* A rendered manifest with one [backup] line replaced, resealed with a valid
+ * checksum (as someone with write access to the repository can). */
+static char *manifest_with(const char *line)
+{
+    uw_manifest m;
+    uw_manifest_init(&m);
+    snprintf(m.id, sizeof m.id, "20261130-120000F");
+    snprintf(m.type, sizeof m.type, "full");
+    m.timeline = 1;
+    m.pg_version = 15;
+    m.wal_seg_size = 16u << 20;
+    snprintf(m.compress_type, sizeof m.compress_type, "zstd");
+    char *text = uw_manifest_render(&m);
+    uw_manifest_free(&m);
+    char *p = strstr(text, "pg-version=15\n"), *ck = strstr(text, "checksum=");
+    char *out = malloc(strlen(text) + strlen(line) + 100);
+    size_t n = (size_t)(p - text);
+    memcpy(out, text, n);
+    n += (size_t)sprintf(out + n, "%s\n", line);
+    p += strlen("pg-version=15\n");
+    memcpy(out + n, p, (size_t)(ck - p));
+    n += (size_t)(ck - p);
+    uint8_t d[32];
+    char hex[65];
+    uw_sha256(out, n, d);
+    uw_hex(d, 32, hex);
+    sprintf(out + n, "checksum=%s\n", hex);
+    free(text);
+    return out;
+}
+
+static void test_manifest_pg_version(void)
+{
+    uw_t_section("manifest: pg-version beyond an int");
+    /* Accepted and truncated to a negative int, which the manifest's own
+     * render then wrote back as a line its parser refuses. */
+    uw_manifest m;
+    uw_err err;
+    char *t = manifest_with("pg-version=5312345678901234567");
+    CHECK(uw_manifest_parse(t, &m, &err) < 0 && err.code == UW_E_REPO_FORMAT);
+    uw_manifest_free(&m);
+    free(t);
+    t = manifest_with("pg-version=16");
+    CHECK(uw_manifest_parse(t, &m, &err) == 0 && m.pg_version == 16);
+    uw_manifest_free(&m);
+    free(t);
+}
+
 static void test_http_status(void)
 {
     uw_t_section("HTTP: status line with a huge status");
@@ -128,6 +178,7 @@ int main(void)
 {
     test_wal_short_segment();
     test_wal_commit_time_overflow();
+    test_manifest_pg_version();
     test_http_status();
     test_http_retry_after();
     return uw_t_done("test_hostile_input");
