@@ -368,6 +368,50 @@ void uw_tl_history_free(uw_tl_history *h)
     h->n = 0;
 }
 
+/* Same format and checks as PostgreSQL's readTimeLineHistory(): lines of
+ * "<parent tli> <switch point> <reason>", ascending, comments with '#'. */
+int uw_tl_history_parse(char *text, uint32_t tli, const char *name, uw_tl_history *h, uw_err *err)
+{
+    h->e = NULL;
+    h->n = 0;
+    uint64_t prev_end = 0;
+    uint32_t prev_tli = 0;
+    int rc = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (!*line || *line == '#')
+            continue;
+        unsigned int ptli, hi, lo;
+        if (sscanf(line, "%u\t%X/%X", &ptli, &hi, &lo) != 3 &&
+            sscanf(line, "%u %X/%X", &ptli, &hi, &lo) != 3) {
+            rc = uw_fail(err, UW_E_CORRUPT, "%s: malformed line '%.80s'", name, line);
+            break;
+        }
+        uint64_t sw = (uint64_t)hi << 32 | lo;
+        /* Only the timeline ids must ascend. Switch points need not: a
+         * cluster recovered along timeline 2 that stopped before 2 began
+         * writes "1 <later point>" then "2 <earlier point>" into the history
+         * of its new timeline, and PostgreSQL accepts that. */
+        if (ptli <= prev_tli || ptli >= tli) {
+            rc = uw_fail(err, UW_E_CORRUPT, "%s: timeline ids out of order", name);
+            break;
+        }
+        h->e = uw_realloc(h->e, (h->n + 1) * sizeof *h->e);
+        h->e[h->n++] = (uw_tl_entry){ptli, prev_end, sw};
+        prev_end = sw;
+        prev_tli = ptli;
+    }
+    if (rc < 0) {
+        uw_tl_history_free(h);
+        return -1;
+    }
+    h->e = uw_realloc(h->e, (h->n + 1) * sizeof *h->e);
+    h->e[h->n++] = (uw_tl_entry){tli, prev_end, UINT64_MAX};
+    return 0;
+}
+
 int uw_archive_tl_history(const uw_archive *a, uint32_t tli, uw_tl_history *h, uw_err *err)
 {
     h->e = NULL;
@@ -389,46 +433,10 @@ int uw_archive_tl_history(const uw_archive *a, uint32_t tli, uw_tl_history *h, u
         uw_buf_free(&b);
         return -1;
     }
-    /* Same format and checks as PostgreSQL's readTimeLineHistory(): lines of
-     * "<parent tli> <switch point> <reason>", ascending, comments with '#'. */
     char *text = b.len ? (char *)b.data : "";
-    uint64_t prev_end = 0;
-    uint32_t prev_tli = 0;
-    int rc = 0;
-    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        while (*line == ' ' || *line == '\t')
-            line++;
-        if (!*line || *line == '#')
-            continue;
-        unsigned int ptli, hi, lo;
-        if (sscanf(line, "%u\t%X/%X", &ptli, &hi, &lo) != 3 &&
-            sscanf(line, "%u %X/%X", &ptli, &hi, &lo) != 3) {
-            rc = uw_fail(err, UW_E_CORRUPT, "%s: malformed line '%.80s'", f->name, line);
-            break;
-        }
-        uint64_t sw = (uint64_t)hi << 32 | lo;
-        /* Only the timeline ids must ascend. Switch points need not: a
-         * cluster recovered along timeline 2 that stopped before 2 began
-         * writes "1 <later point>" then "2 <earlier point>" into the history
-         * of its new timeline, and PostgreSQL accepts that. */
-        if (ptli <= prev_tli || ptli >= tli) {
-            rc = uw_fail(err, UW_E_CORRUPT, "%s: timeline ids out of order", f->name);
-            break;
-        }
-        h->e = uw_realloc(h->e, (h->n + 1) * sizeof *h->e);
-        h->e[h->n++] = (uw_tl_entry){ptli, prev_end, sw};
-        prev_end = sw;
-        prev_tli = ptli;
-    }
+    int rc = uw_tl_history_parse(text, tli, f->name, h, err);
     uw_buf_free(&b);
-    if (rc < 0) {
-        uw_tl_history_free(h);
-        return -1;
-    }
-    h->e = uw_realloc(h->e, (h->n + 1) * sizeof *h->e);
-    h->e[h->n++] = (uw_tl_entry){tli, prev_end, UINT64_MAX};
-    return 0;
+    return rc;
 }
 
 uint32_t uw_archive_latest_tli(const uw_archive *a, uint32_t from)
@@ -579,6 +587,10 @@ static bool copy_data(const seg_reader *s, size_t *pos, uint8_t *dst, size_t n)
             *pos += *pos == 0 ? LONG_PHD : SHORT_PHD;
         }
         size_t room = s->blcksz - *pos % s->blcksz, k = room < n ? room : n;
+        /* The first page is not checked by page_ok(): a segment shorter
+         * than a page ends inside it. */
+        if (*pos >= s->len || k > s->len - *pos)
+            return false;
         if (dst) {
             memcpy(dst, s->buf + *pos, k);
             dst += k;
@@ -661,7 +673,7 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
     uint64_t prev_lsn = 0;
     for (;;) {
         pos = (pos + 7) & ~(size_t)7;
-        if (pos >= s.len)
+        if (pos >= s.len || s.len - pos < 4) /* xl_tot_len must be there */
             break;
         if (pos % s.blcksz == 0) {
             /* A record starting on a new page: the page must be ours and
@@ -697,10 +709,13 @@ int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, ui
             if (op == 0x00 || op == 0x20 || op == 0x30 || op == 0x40) {
                 int64_t ml = main_data_len(rec, tot);
                 if (ml >= 8 && (uint64_t)ml <= tot - REC_HDR) {
-                    int64_t ts = (int64_t)uw_get64(rec + tot - (size_t)ml);
-                    out->have_xact = true;
-                    out->xact_time_us = ts + UW_PG_EPOCH_US;
-                    out->xact_lsn = lsn;
+                    int64_t ts = (int64_t)uw_get64(rec + tot - (size_t)ml), unix_us;
+                    /* A time no clock gives (beyond year 292000) is no time. */
+                    if (!__builtin_add_overflow(ts, UW_PG_EPOCH_US, &unix_us)) {
+                        out->have_xact = true;
+                        out->xact_time_us = unix_us;
+                        out->xact_lsn = lsn;
+                    }
                 }
             }
         }

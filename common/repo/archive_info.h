@@ -96,6 +96,9 @@ typedef struct {
  * has none). A missing history file for tli > 1 is UW_E_NOT_FOUND. */
 int uw_archive_tl_history(const uw_archive *a, uint32_t tli, uw_tl_history *h, uw_err *err);
 void uw_tl_history_free(uw_tl_history *h);
+/* Parse the text of timeline tli's history file (`name` for messages); text
+ * is modified. Malformed content is UW_E_CORRUPT. */
+int uw_tl_history_parse(char *text, uint32_t tli, const char *name, uw_tl_history *h, uw_err *err);
 /* recovery_target_timeline = 'latest': PostgreSQL probes for the history
  * files of from+1, from+2, ... and takes the last one found. */
 uint32_t uw_archive_latest_tli(const uw_archive *a, uint32_t from);

@@ -1,6 +1,7 @@
 #include "repo/manifest.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,7 +215,7 @@ static int parse_backup_kv(uw_manifest *m, const char *k, const char *v, uw_err 
     else if (!strcmp(k, "duration-ms"))
         ok = parse_i64(v, &m->duration_ms);
     else if (!strcmp(k, "pg-version"))
-        ok = parse_u64(v, &u) && (m->pg_version = (int)u, true);
+        ok = parse_u64(v, &u) && u <= INT_MAX && (m->pg_version = (int)u, true);
     else if (!strcmp(k, "system-id"))
         ok = parse_u64(v, &m->system_id);
     else if (!strcmp(k, "wal-segment-size"))

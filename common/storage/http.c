@@ -287,22 +287,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
     if (l >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
         /* A new response (100 Continue, then the final one): start over. */
         uw_http_headers_reset(&x->resp->headers);
-        const char *p = memchr(buf, ' ', l);
-        long st = 0;
-        x->reason[0] = '\0';
-        if (p) {
-            p++;
-            while (p < buf + l && isdigit((unsigned char)*p))
-                st = st * 10 + (*p++ - '0');
-            while (p < buf + l && *p == ' ')
-                p++;
-            size_t rl = (size_t)(buf + l - p);
-            if (rl >= sizeof x->reason)
-                rl = sizeof x->reason - 1;
-            memcpy(x->reason, p, rl);
-            x->reason[rl] = '\0';
-        }
-        x->resp->status = st;
+        x->resp->status = uw_http_status_line(buf, l, x->reason, sizeof x->reason);
         return len;
     }
     if (l)
@@ -498,12 +483,8 @@ static int classify(xfer *x, CURLcode cc, uw_err *e, bool *retry, long *retry_af
         kind = UW_E_STORAGE;
         *retry = true;
         const char *ra = uw_http_response_header(resp, "Retry-After");
-        if (ra && isdigit((unsigned char)*ra)) {
-            /* Clamped before the product: a huge value must not overflow (the
-             * wait is capped at the storage timeout anyway). */
-            long sec = strtol(ra, NULL, 10);
-            *retry_after_ms = (sec > 86400 ? 86400 : sec) * 1000;
-        }
+        if (ra)
+            *retry_after_ms = uw_http_retry_after_ms(ra);
     } else if (st == 404) {
         kind = UW_E_NOT_FOUND;
     } else if ((st >= 300 && st < 500) || st == 501 || st == 505) {

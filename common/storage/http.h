@@ -195,4 +195,11 @@ size_t uw_http_run_once(uw_http *h, bool wait);
 /* Requests submitted and not yet completed. */
 size_t uw_http_pending(const uw_http *h);
 
+/* Response parsing (exposed for the fuzz targets, tests/fuzz): the status of
+ * a status line "HTTP/1.1 503 Slow Down" of l bytes (no CRLF) with its reason
+ * phrase copied into reason (truncated, always terminated); a Retry-After
+ * value as milliseconds, -1 when it is not a number of seconds. */
+long uw_http_status_line(const char *buf, size_t l, char *reason, size_t reason_len);
+long uw_http_retry_after_ms(const char *value);
+
 #endif

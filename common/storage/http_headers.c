@@ -1,5 +1,6 @@
 /* Header lists and the request/response structs of http.h: plain data, no
  * libcurl. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +86,38 @@ void uw_http_response_clear(uw_http_response *resp)
 const char *uw_http_response_header(const uw_http_response *resp, const char *name)
 {
     return uw_http_headers_get(&resp->headers, name);
+}
+
+long uw_http_status_line(const char *buf, size_t l, char *reason, size_t reason_len)
+{
+    const char *p = memchr(buf, ' ', l);
+    long st = 0;
+    reason[0] = '\0';
+    if (p) {
+        p++;
+        /* Saturate: a status of more digits than any real one must not
+         * overflow (it is no 2xx/4xx/5xx status either way). */
+        for (; p < buf + l && isdigit((unsigned char)*p); p++)
+            if (st < 100000)
+                st = st * 10 + (*p - '0');
+        while (p < buf + l && *p == ' ')
+            p++;
+        size_t rl = (size_t)(buf + l - p);
+        if (rl >= reason_len)
+            rl = reason_len - 1;
+        memcpy(reason, p, rl);
+        reason[rl] = '\0';
+    }
+    return st;
+}
+
+/* An HTTP date is not honoured: the backoff applies. */
+long uw_http_retry_after_ms(const char *ra)
+{
+    if (!isdigit((unsigned char)*ra))
+        return -1;
+    /* The wait is capped at the storage timeout (at most an hour) anyway:
+     * clamp before scaling so that a huge value cannot overflow. */
+    long s = strtol(ra, NULL, 10);
+    return (s > 86400 ? 86400 : s) * 1000;
 }

@@ -114,4 +114,16 @@ int uw_storage_posix_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_
 int uw_storage_posix_rename_noreplace(uw_storage *st, const char *from, const char *to,
                                       uw_err *err);
 
+/* Listing responses, parsed by the drivers' list calls (and fuzzed on their own,
+ * tests/fuzz). S3 ListObjectsV2: cb gets each Contents key (with its size)
+ * and each CommonPrefixes prefix, in full; *next is the continuation token
+ * when the listing is truncated (caller frees). Azure List Blobs: cb gets the
+ * names directly under prefix, relative to it (a non-zero return sets *stop);
+ * *marker is the next page's marker, NULL (and *stop set) on the last page.
+ * A body that is no listing is UW_E_STORAGE naming `what`. */
+int uw_s3_list_parse(const char *xml, size_t len, const char *what, uw_list_cb cb, void *ctx,
+                     char **next, uw_err *err);
+int uw_azure_list_parse(const char *xml, size_t len, const char *prefix, const char *what,
+                        uw_list_cb cb, void *ctx, bool *stop, char **marker, uw_err *err);
+
 #endif

@@ -423,6 +423,61 @@ static int az_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *err
 
 /* --------------------------------------------------------------- list -- */
 
+int uw_azure_list_parse(const char *xml, size_t len, const char *prefix, const char *what,
+                        uw_list_cb cb, void *ctx, bool *stop, char **marker, uw_err *err)
+{
+    size_t plen = strlen(prefix);
+    const char *end = xml ? xml + len : NULL;
+    const char *blobs, *blobs_end;
+    *marker = NULL;
+    if (!xml || !uw_xml_find(xml, end, "EnumerationResults", &blobs, &blobs_end, NULL))
+        return uw_fail(err, UW_E_STORAGE, "%s: unexpected response (no EnumerationResults)", what);
+    if (uw_xml_find(xml, end, "Blobs", &blobs, &blobs_end, NULL)) {
+        /* Blobs and BlobPrefixes, in the order the service returns them.
+         * The next element of each kind is searched for only once it
+         * has been consumed, so a page is scanned in linear time. */
+        const char *nb = NULL, *nbe = NULL, *nba = NULL, *np = NULL, *npe = NULL, *npa = NULL;
+        bool has_blob = uw_xml_find(blobs, blobs_end, "Blob", &nb, &nbe, &nba);
+        bool has_pfx = uw_xml_find(blobs, blobs_end, "BlobPrefix", &np, &npe, &npa);
+        while (!*stop && (has_blob || has_pfx)) {
+            bool is_dir = has_pfx && (!has_blob || np < nb);
+            const char *body = is_dir ? np : nb, *body_end = is_dir ? npe : nbe;
+            if (is_dir)
+                has_pfx = uw_xml_find(npa, blobs_end, "BlobPrefix", &np, &npe, &npa);
+            else
+                has_blob = uw_xml_find(nba, blobs_end, "Blob", &nb, &nbe, &nba);
+            char *name = uw_xml_get(body, body_end, "Name", NULL);
+            if (!name || strncmp(name, prefix, plen) != 0) {
+                free(name);
+                continue;
+            }
+            char *rel = name + plen;
+            size_t rl = strlen(rel);
+            if (is_dir && rl && rel[rl - 1] == '/')
+                rel[--rl] = '\0';
+            uint64_t size = 0;
+            if (!is_dir) {
+                char *cl = uw_xml_get(body, body_end, "Content-Length", NULL);
+                size = cl ? strtoull(cl, NULL, 10) : 0;
+                free(cl);
+            }
+            if (rl && !strchr(rel, '/') && cb(ctx, rel, is_dir, size))
+                *stop = true;
+            free(name);
+        }
+    }
+    if (!*stop) {
+        *marker = uw_xml_get(xml, end, "NextMarker", NULL);
+        if (*marker && !**marker) {
+            free(*marker);
+            *marker = NULL;
+        }
+        if (!*marker)
+            *stop = true;
+    }
+    return 0;
+}
+
 static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
 {
     az_impl *az = st->impl;
@@ -450,59 +505,9 @@ static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
         free(query);
         free(marker);
         marker = NULL;
-        if (rc == 0) {
-            uw_buf_append(&resp.body, "", 1);
-            const char *xml = (const char *)resp.body.data;
-            const char *end = xml + resp.body.len - 1;
-            const char *blobs, *blobs_end;
-            if (!uw_xml_find(xml, end, "EnumerationResults", &blobs, &blobs_end, NULL)) {
-                rc = uw_fail(err, UW_E_STORAGE, "%s: unexpected response (no EnumerationResults)",
-                             what);
-            } else if (uw_xml_find(xml, end, "Blobs", &blobs, &blobs_end, NULL)) {
-                /* Blobs and BlobPrefixes, in the order the service returns them.
-                 * The next element of each kind is searched for only once it
-                 * has been consumed, so a page is scanned in linear time. */
-                const char *nb = NULL, *nbe = NULL, *nba = NULL, *np = NULL, *npe = NULL,
-                           *npa = NULL;
-                bool has_blob = uw_xml_find(blobs, blobs_end, "Blob", &nb, &nbe, &nba);
-                bool has_pfx = uw_xml_find(blobs, blobs_end, "BlobPrefix", &np, &npe, &npa);
-                while (!stop && (has_blob || has_pfx)) {
-                    bool is_dir = has_pfx && (!has_blob || np < nb);
-                    const char *body = is_dir ? np : nb, *body_end = is_dir ? npe : nbe;
-                    if (is_dir)
-                        has_pfx = uw_xml_find(npa, blobs_end, "BlobPrefix", &np, &npe, &npa);
-                    else
-                        has_blob = uw_xml_find(nba, blobs_end, "Blob", &nb, &nbe, &nba);
-                    char *name = uw_xml_get(body, body_end, "Name", NULL);
-                    if (!name || strncmp(name, prefix, plen) != 0) {
-                        free(name);
-                        continue;
-                    }
-                    char *rel = name + plen;
-                    size_t rl = strlen(rel);
-                    if (is_dir && rl && rel[rl - 1] == '/')
-                        rel[--rl] = '\0';
-                    uint64_t size = 0;
-                    if (!is_dir) {
-                        char *cl = uw_xml_get(body, body_end, "Content-Length", NULL);
-                        size = cl ? strtoull(cl, NULL, 10) : 0;
-                        free(cl);
-                    }
-                    if (rl && !strchr(rel, '/') && cb(ctx, rel, is_dir, size))
-                        stop = true;
-                    free(name);
-                }
-            }
-            if (rc == 0 && !stop) {
-                marker = uw_xml_get(xml, end, "NextMarker", NULL);
-                if (marker && !*marker) {
-                    free(marker);
-                    marker = NULL;
-                }
-                if (!marker)
-                    stop = true;
-            }
-        }
+        if (rc == 0)
+            rc = uw_azure_list_parse((const char *)resp.body.data, resp.body.len, prefix, what, cb,
+                                     ctx, &stop, &marker, err);
         uw_http_request_clear(&req);
         uw_http_response_clear(&resp);
     }

@@ -307,6 +307,56 @@ typedef struct {
     bool is_dir;
 } list_ent;
 
+typedef struct {
+    list_ent **ents;
+    size_t *n, *cap;
+} list_acc;
+
+static int list_add(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    list_acc *a = ctx;
+    if (*a->n == *a->cap) {
+        *a->cap = *a->cap ? *a->cap * 2 : 256;
+        *a->ents = uw_realloc(*a->ents, *a->cap * sizeof **a->ents);
+    }
+    (*a->ents)[(*a->n)++] = (list_ent){uw_strdup(name), size, is_dir};
+    return 0;
+}
+
+int uw_s3_list_parse(const char *x, size_t len, const char *what, uw_list_cb add, void *ctx,
+                     char **next, uw_err *err)
+{
+    *next = NULL;
+    const char *end = x ? x + len : NULL, *p = x, *b, *be;
+    if (!x || !uw_xml_find(x, end, "ListBucketResult", &b, &be, NULL))
+        return uw_fail(err, UW_E_STORAGE, "%s: unexpected response (no ListBucketResult)", what);
+    int rc = 0;
+    while (uw_xml_find(p, end, "Contents", &b, &be, &p)) {
+        char *k = uw_xml_get(b, be, "Key", NULL);
+        char *sz = uw_xml_get(b, be, "Size", NULL);
+        if (k)
+            add(ctx, k, false, sz ? strtoull(sz, NULL, 10) : 0);
+        free(k);
+        free(sz);
+    }
+    p = x;
+    while (uw_xml_find(p, end, "CommonPrefixes", &b, &be, &p)) {
+        char *k = uw_xml_get(b, be, "Prefix", NULL);
+        if (k)
+            add(ctx, k, true, 0);
+        free(k);
+    }
+    char *trunc = uw_xml_get(x, end, "IsTruncated", NULL);
+    if (trunc && strcmp(trunc, "true") == 0) {
+        *next = uw_xml_get(x, end, "NextContinuationToken", NULL);
+        if (!*next || !**next)
+            rc = uw_fail(err, UW_E_STORAGE, "%s: truncated listing without a continuation token",
+                         what);
+    }
+    free(trunc);
+    return rc;
+}
+
 /* One ListObjectsV2 page: entries appended to *ents. Returns 0/-1, sets
  * *next (malloc'd) to the continuation token when truncated. */
 static int list_page(s3_impl *s3, const char *prefix, bool delimit, const char *token,
@@ -324,45 +374,9 @@ static int list_page(s3_impl *s3, const char *prefix, bool delimit, const char *
     uw_http_response resp = {0};
     int rc = s3_exec(s3, &r, &resp, err);
     if (rc == 0) {
-        const char *x = (const char *)resp.body.data, *end = x ? x + resp.body.len : NULL, *p = x,
-                   *b, *be;
-        if (!x || !uw_xml_find(x, end, "ListBucketResult", &b, &be, NULL)) {
-            rc = uw_fail(err, UW_E_STORAGE, "%s: unexpected response (no ListBucketResult)", what);
-        } else {
-            while (uw_xml_find(p, end, "Contents", &b, &be, &p)) {
-                char *k = uw_xml_get(b, be, "Key", NULL);
-                char *sz = uw_xml_get(b, be, "Size", NULL);
-                if (k) {
-                    if (*n == *cap) {
-                        *cap = *cap ? *cap * 2 : 256;
-                        *ents = uw_realloc(*ents, *cap * sizeof **ents);
-                    }
-                    (*ents)[(*n)++] = (list_ent){k, sz ? strtoull(sz, NULL, 10) : 0, false};
-                    k = NULL;
-                }
-                free(k);
-                free(sz);
-            }
-            p = x;
-            while (uw_xml_find(p, end, "CommonPrefixes", &b, &be, &p)) {
-                char *k = uw_xml_get(b, be, "Prefix", NULL);
-                if (k) {
-                    if (*n == *cap) {
-                        *cap = *cap ? *cap * 2 : 256;
-                        *ents = uw_realloc(*ents, *cap * sizeof **ents);
-                    }
-                    (*ents)[(*n)++] = (list_ent){k, 0, true};
-                }
-            }
-            char *trunc = uw_xml_get(x, end, "IsTruncated", NULL);
-            if (trunc && strcmp(trunc, "true") == 0) {
-                *next = uw_xml_get(x, end, "NextContinuationToken", NULL);
-                if (!*next || !**next)
-                    rc = uw_fail(err, UW_E_STORAGE,
-                                 "%s: truncated listing without a continuation token", what);
-            }
-            free(trunc);
-        }
+        list_acc acc = {ents, n, cap};
+        rc = uw_s3_list_parse((const char *)resp.body.data, resp.body.len, what, list_add, &acc,
+                              next, err);
     }
     uw_http_response_clear(&resp);
     s3_req_free(&r);
