@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # a library: the scripts that source it read its globals
 # tests/lib.sh: helpers for ue-wal integration tests against a real
 # PostgreSQL 15.  Source it first thing:
 #
@@ -182,7 +183,7 @@ PITR=$T/bin/ue-pitr
 # Sanitizer build: make sure reports abort the process (a plain exit code 1
 # from a sanitizer would look like "not in archive" to restore_command).
 if grep -q '^UW_SANITIZE:BOOL=ON' "$UW_BIN_DIR/CMakeCache.txt" 2>/dev/null; then
-    UW_SANITIZED=1
+        UW_SANITIZED=1
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1}
 else
@@ -487,6 +488,11 @@ seg_range() { # seg_range FIRST LAST: all names from FIRST to LAST
     for ((i = a; i <= b; i++)); do seg_name "${1:0:8}" "$i"; done
 }
 
+# wal_segments DIR: the WAL segment files (24 hex digits) in DIR, sorted.
+wal_segments() {
+    find "$1" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}$' -printf '%f\n' | sort
+}
+
 # objects SEG [REPO]: repository files stored for SEG (one per line).
 objects() {
     find "${2:-$REPO}" -type f -name "$1-*" | sort
@@ -591,7 +597,7 @@ take_backup() {
     need_basebackup
     assert_exit_pg 0 "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" "$@"
     BACKUP_ID=$(tail -n 1 "$LAST_OUT")
-    BACKUP_LOG=$LAST_ERR
+        BACKUP_LOG=$LAST_ERR
     [[ "$BACKUP_ID" =~ ^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}I)?$ ]] ||
         { cat "$LAST_ERR" >&2; die "ue-basebackup printed '$BACKUP_ID', not a backup id"; }
 }
@@ -646,8 +652,8 @@ restore_to() {
         pg_adopt "$name" "$port"
     fi
     assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" restore --pgdata "$T/sock/$name" "$@"
-    RESTORE_LOG=$LAST_ERR
-    RESTORE_OUT=$LAST_OUT
+        RESTORE_LOG=$LAST_ERR
+        RESTORE_OUT=$LAST_OUT
     # Not started: a plain log file for a later pg_start.
     if [[ ! -e "$T/$name.log" ]]; then
         rm -f "$T/$name.log"
@@ -808,7 +814,7 @@ elif cmd == "dump":
 else:
     sys.exit("s3tool: unknown command " + cmd)
 EOF
-    S3TOOL=(python3 "$T/s3tool.py" "$1" "$2")
+        S3TOOL=(python3 "$T/s3tool.py" "$1" "$2")
 }
 
 # az_dump CONTAINER PREFIX DIR: every blob under PREFIX, listed and
@@ -929,6 +935,7 @@ _uw_exit_hooks() {
 # copies $T/bin/BINARY (default: ue-wal-push and ue-wal-fetch), e.g.
 # detached prefetchers or an orphaned asynchronous batch.  Matches the exact
 # executable path, so nothing of another test or of the system is found.
+# shellcheck disable=SC2120 # BINARY... is optional
 own_pids() {
     local -a bins=("$@")
     ((${#bins[@]})) || bins=(ue-wal-push ue-wal-fetch)
@@ -983,7 +990,7 @@ pg_bg() {
     # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
     as_pg sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
         >"$T/out/$tag.out" 2>"$T/out/$tag.err" &
-    BG_JOB=$!
+        BG_JOB=$!
     for i in $(seq 200); do
         [[ -s "$pidfile" ]] && break
         sleep 0.05
@@ -1031,7 +1038,7 @@ wait_prefetcher_gone() {
         left=$(find "$spool" -maxdepth 1 -type f \( -regextype posix-extended \
             -regex '.*/[0-9A-F]{24}' -o -name '*.uwtmp.*' -o -name last \) -printf '%f ' 2>/dev/null)
         if [[ -z "$holders" && -z "$left" ]]; then
-            PREFETCH_GONE_SECS=$(elapsed "$t0")
+                        PREFETCH_GONE_SECS=$(elapsed "$t0")
             return 0
         fi
         if ((SECONDS >= deadline)); then
@@ -1075,8 +1082,8 @@ archive_ready_dir() {
     local dir=$1 next
     shift
     ARCHIVE_CALLS=0
-    ARCHIVE_RC=0
-    ARCHIVE_FAILED=""
+        ARCHIVE_RC=0
+        ARCHIVE_FAILED=""
     ARCHIVE_LOG=$T/out/archive_ready.$(basename "$dir").log
     : >"$ARCHIVE_LOG"
     while :; do

@@ -393,7 +393,7 @@ left=$(awk -v a="$(now)" -v b="$t_promoted" 'BEGIN { printf "%d", 45 - (a - b) }
 ((left > 0)) || left=1
 wait_prefetcher_gone "$RSPOOL" "$left"
 gone_after=$(elapsed "$t_promoted")
-note "prefetcher gone and spool empty $gone_after s after promotion (spool now holds: $(ls -A "$RSPOOL" 2>/dev/null | tr '\n' ' '))"
+note "prefetcher gone and spool empty $gone_after s after promotion (spool now holds: $(find "$RSPOOL" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null))"
 [[ -z "$(own_pids ue-wal-fetch)" ]] || die "ue-wal-fetch processes still running: $(own_pids ue-wal-fetch | tr '\n' ' ')"
 ok "the prefetcher exited and emptied its spool"
 note "summary: backlog $nready .ready, $nseg segments archived, $batches batches, $noted calls from notes, catch-up ${catchup_secs}s; recovery ${restore_secs}s, $delivered/$restored from the prefetch queue; prefetcher gone ${gone_after}s after promotion"

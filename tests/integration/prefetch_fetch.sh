@@ -221,6 +221,6 @@ note "hand prefetcher gone $(elapsed "$t_hand_last") s after its last request"
 left=$(awk -v a="$(now)" -v b="$t_promoted" 'BEGIN { printf "%d", 45 - (a - b) }')
 ((left > 0)) || left=1
 wait_prefetcher_gone "$RSPOOL" "$left"
-note "recovery's prefetcher gone $(elapsed "$t_promoted") s after promotion (spool now holds: $(ls -A "$RSPOOL" 2>/dev/null | tr '\n' ' '))"
+note "recovery's prefetcher gone $(elapsed "$t_promoted") s after promotion (spool now holds: $(find "$RSPOOL" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null))"
 [[ -z "$(own_pids ue-wal-fetch)" ]] || die "ue-wal-fetch processes still running: $(own_pids ue-wal-fetch | tr '\n' ' ')"
 ok "both prefetchers exited and emptied their spools"
