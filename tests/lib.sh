@@ -51,6 +51,17 @@ die() {
     exit 1
 }
 ok() { note "ok: $*"; }
+# skip REASON...: end the test as skipped, never as passed: exit code 77,
+# which ctest reports as "Skipped" (SKIP_RETURN_CODE, tests/CMakeLists.txt).
+# Only for what the machine cannot provide (e.g. root for a mount); never
+# for a missing binary or tool that the build or scripts/setup-deps.sh
+# provides: that is a failure (die).
+UW_SKIP_RC=77
+skip() {
+    _UW_SKIPPED=1
+    printf '[%s] SKIPPED: %s\n' "$UW_TEST_NAME" "$*" >&2
+    exit "$UW_SKIP_RC"
+}
 
 _uw_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 # now: a timestamp; elapsed START: seconds since START with 2 decimals.
@@ -120,6 +131,12 @@ _uw_cleanup() {
     local rc=$? name f
     trap - EXIT INT TERM
     set +e
+    # Exit code 77 means "skipped" to ctest: only skip() may end a test so;
+    # any other command that exits 77 fails the test.
+    if ((rc == UW_SKIP_RC)) && [[ -z "${_UW_SKIPPED:-}" ]]; then
+        echo "[$UW_TEST_NAME] exit code $rc from a command (not skip()): failing the test" >&2
+        rc=1
+    fi
     [[ -n "${_UW_WATCHDOG:-}" ]] && kill "$_UW_WATCHDOG" 2>/dev/null
     [[ -s "$T/out/watchdog" ]] && cat "$T/out/watchdog" >&2
     for name in "${_UW_RUNNING[@]}"; do
@@ -135,8 +152,8 @@ _uw_cleanup() {
             rc=1
         fi
     fi
-    if ((rc == 0)); then
-        note "PASS (total $(elapsed "$_UW_T0") s)"
+    if ((rc == 0 || rc == UW_SKIP_RC)); then
+        if ((rc == 0)); then note "PASS (total $(elapsed "$_UW_T0") s)"; else note "SKIPPED (total $(elapsed "$_UW_T0") s)"; fi
         if [[ "${UW_KEEP:-0}" == 1 ]]; then note "kept $T (UW_KEEP=1)"; else rm -rf "$T"; fi
     else
         echo "[$UW_TEST_NAME] FAILED with exit code $rc after $(elapsed "$_UW_T0") s; test directory kept: $T" >&2
@@ -169,11 +186,10 @@ _UW_WATCHDOG=$!
 # ---------------------------------------------------------------- binaries --
 : "${UW_BIN_DIR:?UW_BIN_DIR must point at the cmake build directory}"
 mkdir -p "$T/bin"
-for _b in ue-wal-push ue-wal-fetch ue-pitr; do
+for _b in ue-wal-push ue-wal-fetch ue-pitr ue-basebackup; do
     [[ -x "$UW_BIN_DIR/$_b" ]] || die "binary not found: $UW_BIN_DIR/$_b (build the project first)"
     cp "$UW_BIN_DIR/$_b" "$T/bin/$_b"
 done
-[[ -x "$UW_BIN_DIR/ue-basebackup" ]] && cp "$UW_BIN_DIR/ue-basebackup" "$T/bin/"
 chmod 755 "$T/bin" "$T"/bin/*
 unset _b
 PUSH=$T/bin/ue-wal-push
@@ -582,7 +598,7 @@ flip_byte() {
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ------------------------------------------------ base backups and restores --
-# ue-basebackup (optional binary: tests that need it call need_basebackup).
+# ue-basebackup (always built; need_basebackup stays for the tests that call it).
 BASEBACKUP=$T/bin/ue-basebackup
 need_basebackup() {
     [[ -x "$BASEBACKUP" ]] || die "ue-basebackup not found in $UW_BIN_DIR (build the project first)"
