@@ -171,7 +171,9 @@ trap 'exit 130' INT
 
 # Watchdog: stop the test (and so its clusters, through the EXIT trap) before
 # ctest's own timeout would SIGKILL it and leave servers running.
-UW_TEST_TIMEOUT=${UW_TEST_TIMEOUT:-600}
+# Generous: it only catches a hang that no wait_* bound caught (a loaded
+# machine makes some tests take several times their idle duration).
+UW_TEST_TIMEOUT=${UW_TEST_TIMEOUT:-1700}
 (
     exec </dev/null >/dev/null 2>&1
     for ((_i = 0; _i < UW_TEST_TIMEOUT; _i++)); do
@@ -347,13 +349,14 @@ pgbench_run() {
 }
 
 # basebackup PORT NAME [args...]: pg_basebackup -X none (WAL must come
-# from the archive) into $T/NAME; fails after 180 s (it waits for the end
-# segment to be archived, so a broken archive_command would hang it).
+# from the archive) into $T/NAME; fails after 600 s (it waits for the end
+# segment to be archived, so a broken archive_command would hang it; the
+# bound is generous: it only catches that hang, on however slow a machine).
 basebackup() {
     local port=$1 name=$2
     shift 2
     pg_dir "$T/$name" 700
-    if ! as_pg timeout 180 "$PGBIN/pg_basebackup" -h "$T/sock" -p "$port" -U postgres \
+    if ! as_pg timeout 600 "$PGBIN/pg_basebackup" -h "$T/sock" -p "$port" -U postgres \
         -D "$T/$name" -X none -c fast --no-sync "$@" >"$T/out/$name.basebackup" 2>&1; then
         cat "$T/out/$name.basebackup" >&2
         die "pg_basebackup of port $port into $name failed (or timed out waiting for WAL archiving)"
@@ -407,12 +410,12 @@ enable_archiving() {
     local name=$1 conf=${2:-$CONF} stanza=${3:-$STANZA}
     pg_conf "$name" "archive_command = '$PUSH --config $conf --stanza $stanza %p'"
     pg_reload "$name"
-    local port=${_UW_PORT[$name]} i
-    for i in $(seq 50); do
+    local port=${_UW_PORT[$name]} deadline=$((SECONDS + 120))
+    while ((SECONDS < deadline)); do
         [[ $(q "$port" "show archive_command") == *ue-wal-push* ]] && return 0
         sleep 0.1
     done
-    die "archive_command of $name not reloaded"
+    die "archive_command of $name not reloaded within 120 s"
 }
 
 # setup_restore NAME PORT [CONFIG] [STANZA]: turn base backup $T/NAME into
@@ -428,15 +431,28 @@ setup_restore() {
 }
 
 # ------------------------------------------------------------------ waiting --
+# Waiting: every wait_* helper polls for its condition, and its TIMEOUT is
+# the time allowed WITHOUT PROGRESS (a file archived, a segment replayed, a
+# file appearing): the deadline moves on with every sign of progress, so a
+# slow or loaded machine is never mistaken for a hang, while a hang still
+# fails after TIMEOUT seconds.  The watchdog (UW_TEST_TIMEOUT) bounds the
+# whole test.
+
 # wait_archived PORT SEGNAME [TIMEOUT=60]: until pg_stat_archiver shows
-# SEGNAME (or a later segment) archived.  A .backup file named after
-# segment X only proves that segments before X are archived.
+# SEGNAME (or a later segment) archived; TIMEOUT seconds without a file
+# archived fail the test.  A .backup file named after segment X only proves
+# that segments before X are archived.
 wait_archived() {
-    local port=$1 seg=$2 timeout=${3:-60} deadline row last
+    local port=$1 seg=$2 timeout=${3:-60} deadline row last count seen=""
     deadline=$((SECONDS + timeout))
     while :; do
         row=$(q_try "$port" "select coalesce(last_archived_wal,''), archived_count, failed_count, coalesce(last_failed_wal,'') from pg_stat_archiver") || row=""
         last=${row%%|*}
+        count=$(cut -d'|' -f2 <<<"$row")
+        if [[ -n "$count" && "$count" != "$seen" ]]; then
+            seen=$count
+            deadline=$((SECONDS + timeout))
+        fi
         if [[ "$last" =~ ^[0-9A-F]{24}$ ]]; then
             [[ ! "$last" < "$seg" ]] && return 0
         elif [[ "$last" =~ ^([0-9A-F]{24})\. ]]; then
@@ -447,20 +463,28 @@ wait_archived() {
             echo "pg_stat_archiver (last_archived_wal|archived_count|failed_count|last_failed_wal): $row" >&2
             local name=${_UW_NAME[$port]:-}
             [[ -n "$name" ]] && { echo "----- $T/$name.log (tail) -----" >&2; tail -n 30 "$T/$name.log" >&2; }
-            die "segment $seg not archived within ${timeout}s on port $port"
+            die "segment $seg not archived on port $port: no file archived for ${timeout}s"
         fi
         sleep 0.2
     done
 }
 
-# wait_promoted PORT [TIMEOUT=120]: until pg_is_in_recovery() is false.
-# Fails early if the postmaster dies.
+# wait_promoted PORT [TIMEOUT=120]: until pg_is_in_recovery() is false;
+# TIMEOUT seconds without recovery progress (replay position, or segments
+# restored according to the server log) fail the test.  Fails early if the
+# postmaster dies.
 wait_promoted() {
-    local port=$1 timeout=${2:-120} deadline r name=${_UW_NAME[$1]:-}
+    local port=$1 timeout=${2:-120} deadline r name=${_UW_NAME[$1]:-} mark seen=""
     deadline=$((SECONDS + timeout))
     while :; do
-        r=$(q_try "$port" "select pg_is_in_recovery()") || r=""
-        [[ "$r" == f ]] && return 0
+        r=$(q_try "$port" "select pg_is_in_recovery(), pg_last_wal_replay_lsn()") || r=""
+        [[ "$r" == f* ]] && return 0
+        mark=$r
+        [[ -n "$name" ]] && mark+=" $(grep -c 'restored log file' "$T/$name.log" 2>/dev/null)"
+        if [[ "$mark" != "$seen" ]]; then
+            seen=$mark
+            deadline=$((SECONDS + timeout))
+        fi
         _uw_check_sanitizer "$name"
         if [[ -n "$name" ]] && ! pg_running "$name"; then
             tail -n 40 "$T/$name.log" >&2
@@ -468,9 +492,20 @@ wait_promoted() {
         fi
         if ((SECONDS >= deadline)); then
             [[ -n "$name" ]] && tail -n 40 "$T/$name.log" >&2
-            die "cluster on port $port not promoted within ${timeout}s"
+            die "cluster on port $port not promoted: no recovery progress for ${timeout}s"
         fi
         sleep 0.2
+    done
+}
+
+# wait_port PORT [TIMEOUT=60]: until something accepts TCP connections on
+# 127.0.0.1:PORT (a helper server the test started in the background).
+wait_port() {
+    local port=$1 timeout=${2:-60} deadline
+    deadline=$((SECONDS + timeout))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        ((SECONDS < deadline)) || die "nothing listens on 127.0.0.1:$port after ${timeout}s"
+        sleep 0.1
     done
 }
 
@@ -953,28 +988,28 @@ _uw_exit_hooks() {
 # executable path, so nothing of another test or of the system is found.
 # shellcheck disable=SC2120 # BINARY... is optional
 own_pids() {
-    local -a bins=("$@")
+    local -a bins=("$@") match=()
     ((${#bins[@]})) || bins=(ue-wal-push ue-wal-fetch)
-    local d pid exe b
-    for d in /proc/[0-9]*; do
-        pid=${d#/proc/}
-        exe=$(readlink "$d/exe" 2>/dev/null) || continue
-        for b in "${bins[@]}"; do
-            [[ "$exe" == "$T/bin/$b" || "$exe" == "$T/bin/$b (deleted)" ]] && echo "$pid"
-        done
+    local b
+    for b in "${bins[@]}"; do
+        ((${#match[@]})) && match+=(-o)
+        match+=(-lname "$T/bin/$b" -o -lname "$T/bin/$b (deleted)")
     done
+    # One find over /proc, not a readlink per process: a scan must stay
+    # cheap on a loaded machine, where forks are slow.
+    { find /proc/[0-9]*/exe -maxdepth 0 \( "${match[@]}" \) 2>/dev/null || true; } | cut -d/ -f3
     return 0
 }
 # kill_own_processes: SIGKILL (by pid) whatever own_pids finds; waits up
-# to 5 s for them to go.
+# to 30 s for them to go.
 kill_own_processes() {
-    local pids i
+    local pids deadline=$((SECONDS + 30))
     pids=$(own_pids)
     [[ -n "$pids" ]] || return 0
     echo "[$UW_TEST_NAME] killing leftover processes of $T/bin: ${pids//$'\n'/ }" >&2
     # shellcheck disable=SC2086 # one pid per word
     kill -KILL $pids 2>/dev/null
-    for i in $(seq 50); do
+    while ((SECONDS < deadline)); do
         [[ -z "$(own_pids)" ]] && return 0
         sleep 0.1
     done
@@ -983,14 +1018,14 @@ kill_own_processes() {
 # set_archive_command NAME COMMAND: archive_command = COMMAND, reload, wait
 # until a new session sees it.
 set_archive_command() {
-    local name=$1 cmd=$2 port=${_UW_PORT[$1]} i
+    local name=$1 cmd=$2 port=${_UW_PORT[$1]} deadline=$((SECONDS + 120))
     pg_conf "$name" "archive_command = '$cmd'"
     pg_reload "$name"
-    for i in $(seq 100); do
+    while ((SECONDS < deadline)); do
         [[ "$(q "$port" "show archive_command")" == "$cmd" ]] && return 0
         sleep 0.1
     done
-    die "archive_command of $name not reloaded"
+    die "archive_command of $name not reloaded within 120 s"
 }
 
 # pg_bg TAG CMD...: start CMD in the background as the PostgreSQL OS user,
@@ -998,7 +1033,7 @@ set_archive_command() {
 # pid of CMD itself (to signal it: not that of runuser), and BG_JOB, the
 # shell job to `wait` for.
 pg_bg() {
-    local tag=$1 i
+    local tag=$1 deadline=$((SECONDS + 120))
     shift
     pg_dir "$T/pids" 755
     local pidfile=$T/pids/$tag
@@ -1007,8 +1042,9 @@ pg_bg() {
     as_pg sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
         >"$T/out/$tag.out" 2>"$T/out/$tag.err" &
         BG_JOB=$!
-    for i in $(seq 200); do
+    while ((SECONDS < deadline)); do
         [[ -s "$pidfile" ]] && break
+        kill -0 "$BG_JOB" 2>/dev/null || break
         sleep 0.05
     done
     BG_PID=$(cat "$pidfile" 2>/dev/null) || BG_PID=""
@@ -1018,13 +1054,10 @@ pg_bg() {
 # spool_lock_holders SPOOL: pids holding SPOOL/lock open (a prefetcher keeps
 # its flock on it for its whole life).
 spool_lock_holders() {
-    local lock fd
+    local lock
     lock=$(readlink -f "$1")/lock
-    for fd in /proc/[0-9]*/fd/*; do
-        [[ "$(readlink "$fd" 2>/dev/null)" == "$lock" ]] || continue
-        fd=${fd#/proc/}
-        echo "${fd%%/*}"
-    done | sort -u
+    # One find over every open file (see own_pids).
+    { find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 -lname "$lock" 2>/dev/null || true; } | cut -d/ -f3 | sort -u
     return 0
 }
 # spool_segments SPOOL: the WAL segments spooled in SPOOL (names, sorted).
@@ -1033,13 +1066,19 @@ spool_segments() {
         -printf '%f\n' 2>/dev/null | sort
 }
 # wait_lock_free DIR TIMEOUT: until no process holds DIR/lock (an
-# asynchronous pusher or a prefetcher has left); fails after TIMEOUT seconds.
+# asynchronous pusher or a prefetcher has left); fails after TIMEOUT seconds
+# in which DIR did not change (no note, error or status written).
 wait_lock_free() {
-    local dir=$1 deadline=$((SECONDS + $2)) holders
+    local dir=$1 deadline=$((SECONDS + $2)) holders mark seen=""
     while :; do
         holders=$(spool_lock_holders "$dir")
         [[ -z "$holders" ]] && return 0
-        ((SECONDS < deadline)) || die "$dir/lock still held after $2 s by: ${holders//$'\n'/ }"
+        mark=$(find "$dir" -maxdepth 1 -printf '%f %s\n' 2>/dev/null | sort | cksum)
+        if [[ "$mark" != "$seen" ]]; then
+            seen=$mark
+            deadline=$((SECONDS + $2))
+        fi
+        ((SECONDS < deadline)) || die "$dir/lock still held by ${holders//$'\n'/ }, and nothing written in $dir for $2 s"
         sleep 0.1
     done
 }
