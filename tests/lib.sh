@@ -988,16 +988,16 @@ _uw_exit_hooks() {
 # executable path, so nothing of another test or of the system is found.
 # shellcheck disable=SC2120 # BINARY... is optional
 own_pids() {
-    local -a bins=("$@") match=()
+    local -a bins=("$@") exes=()
     ((${#bins[@]})) || bins=(ue-wal-push ue-wal-fetch)
     local b
     for b in "${bins[@]}"; do
-        ((${#match[@]})) && match+=(-o)
-        match+=(-lname "$T/bin/$b" -o -lname "$T/bin/$b (deleted)")
+        ((${#exes[@]})) && exes+=(-o)
+        exes+=(-lname "$T/bin/$b" -o -lname "$T/bin/$b (deleted)")
     done
     # One find over /proc, not a readlink per process: a scan must stay
     # cheap on a loaded machine, where forks are slow.
-    { find /proc/[0-9]*/exe -maxdepth 0 \( "${match[@]}" \) 2>/dev/null || true; } | cut -d/ -f3
+    { find /proc/[0-9]*/exe -maxdepth 0 \( "${exes[@]}" \) 2>/dev/null || true; } | cut -d/ -f3
     return 0
 }
 # kill_own_processes: SIGKILL (by pid) whatever own_pids finds; waits up
