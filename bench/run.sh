@@ -67,6 +67,7 @@ port_of() { [[ $1 == plain ]] && echo "$PORT" || echo $((PORT + 1)); }
 
 # ------------------------------------------------------------ cleanup -----
 STARTED=()
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     local rc=$?
     set +e
@@ -81,7 +82,7 @@ cleanup() {
         [[ $rc -ne 0 ]] && echo "[bench] failed (exit $rc); rerun with BENCH_KEEP=1 to keep the logs ($DIR/log)" >&2
         [[ -f $DIR/$MARK ]] && rm -rf "$DIR"
     fi
-    exit $rc
+    exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -100,12 +101,12 @@ if [[ $REUSE == 1 && -f $DIR/ready && $(cat "$DIR/ready") == "$CORPUS_STAMP" ]];
 if [[ $REUSE == 1 && $REUSING == 0 ]]; then log "BENCH_REUSE=1 but $DIR holds no corpora for $CORPUS_STAMP: generating"; fi
 if [[ $REUSING == 1 ]]; then
     log "reusing $DIR ($CORPUS_STAMP)"
-    rm -rf "$DIR"/*/run "$DIR"/bin
+    rm -rf "${DIR:?}"/*/run "${DIR:?}"/bin
 else
     if [[ -d $DIR ]]; then
         # Leftovers of an interrupted run: stop its servers first.
         for pid in "$DIR"/*/pgdata/postmaster.pid; do
-            [[ -f $pid ]] && as_pg "$PGBIN/pg_ctl" -D "$(dirname "$pid")" -m immediate -w stop >/dev/null 2>&1 || true
+            if [[ -f $pid ]]; then as_pg "$PGBIN/pg_ctl" -D "$(dirname "$pid")" -m immediate -w stop >/dev/null 2>&1 || true; fi
         done
         rm -rf "$DIR"
     fi
@@ -372,7 +373,7 @@ run_push() { # run_push CORPUS ue|pb sync|async RUN [LEVEL]
     fi
     chown -R "$PGUSER_OS:" "$run"
     sync
-    out=$(as_pg DRIVE_GRACE=30 DRIVE_TREE_PSS=$([[ $mode == async ]] && echo 1 || echo 0) "$BIN/drive" push "$run/pgdata" "$d/list" "$cmd" 2>>"$DIR/log/$c.push.log") ||
+    out=$(as_pg DRIVE_GRACE=30 DRIVE_TREE_PSS="$([[ $mode == async ]] && echo 1 || echo 0)" "$BIN/drive" push "$run/pgdata" "$d/list" "$cmd" 2>>"$DIR/log/$c.push.log") ||
         { tail -5 "$DIR/log/$c.push.log" >&2; die "$c: push $tool $mode failed"; }
     local objects got bytes
     objects=$(count_objects "$tool" "$run/repo")
@@ -406,7 +407,7 @@ run_fetch() { # run_fetch CORPUS ue|pb sync|async RUN
     fi
     chown -R "$PGUSER_OS:" "$run"
     sync
-    out=$(as_pg DRIVE_GRACE=3 DRIVE_TREE_PSS=$([[ $mode == async ]] && echo 1 || echo 0) DRIVE_COLLECT="$run/fetched" "$BIN/drive" fetch "$run/pgdata" "$d/list" "$cmd" 2>>"$DIR/log/$c.fetch.log") ||
+    out=$(as_pg DRIVE_GRACE=3 DRIVE_TREE_PSS="$([[ $mode == async ]] && echo 1 || echo 0)" DRIVE_COLLECT="$run/fetched" "$BIN/drive" fetch "$run/pgdata" "$d/list" "$cmd" 2>>"$DIR/log/$c.fetch.log") ||
         { tail -5 "$DIR/log/$c.fetch.log" >&2; die "$c: fetch $tool $mode failed"; }
     while read -r n; do
         cmp -s "$d/corpus/$n" "$run/fetched/$n" || die "$c: fetch $tool $mode delivered a wrong $n"
@@ -416,8 +417,9 @@ run_fetch() { # run_fetch CORPUS ue|pb sync|async RUN
 }
 
 run_ceiling() { # run_ceiling CORPUS RUN
-    local c=$1 r=$2 d=$DIR/$1 out
-    out=$(cd "$d/corpus" && "$BIN/ceiling" -l "$LEVEL" $(cat "$d/list"))
+    local c=$1 r=$2 d=$DIR/$1 out files
+    mapfile -t files <"$d/list"
+    out=$(cd "$d/corpus" && "$BIN/ceiling" -l "$LEVEL" "${files[@]}")
     printf '%s\tceiling\tcpu\t%s\t%s\t\t\t%s\t%s\n' "$c" "$r" "$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")" \
         "$(sed -n 's/.*out_bytes=\([0-9]*\).*/\1/p' <<<"$out")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
     log "$c ceiling run $r: $out"
@@ -427,7 +429,7 @@ warm_cluster() { # read the data directory once, so both backups start from the 
     find "$DIR/$1/pgdata/base" "$DIR/$1/pgdata/global" -type f -exec cat {} + >/dev/null
 }
 
-newest() { ls -1d "$1"/*/ | sort | tail -1; }   # backup ids sort by time
+newest() { printf '%s\n' "$1"/*/ | sort | tail -1; }   # backup ids sort by time
 
 # Backups at another compression go to the same repositories (the cluster
 # archives into those; a full backup does not depend on the earlier ones) with
@@ -451,7 +453,7 @@ run_backup() { # run_backup CORPUS ue|pb RUN [LEVEL]
     else
         out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$PGBR --config=$conf --stanza=$STANZA backup --type=full --process-max=$PMAX" 2>>"$DIR/log/$c.backup.log") ||
             { tail -5 "$DIR/log/$c.backup.log" >&2; die "$c: pgbackrest backup failed"; }
-        dir=$(ls -1d "$d"/bk/pb/backup/$STANZA/*F | sort | tail -1)
+        dir=$(printf '%s\n' "$d/bk/pb/backup/$STANZA/"*F | sort | tail -1)
     fi
     record "$c" "backup$(variant "$lvl")" "$tool" "$r" "$out" "$(du -sb "$dir" | cut -f1)"
 }

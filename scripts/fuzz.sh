@@ -58,7 +58,8 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 run_one() {
-    local t=$1 dir=$OUT/$t
+    local t=$1 dir
+    dir=$OUT/$t
     rm -rf "$dir"
     mkdir -p "$dir/corpus" "$dir/artifacts"
     local start=$SECONDS rc=0

@@ -23,6 +23,8 @@ PACKAGES=(
     postgresql-15 postgresql-contrib # postgresql-15 ships pgbench, pg_basebackup, ...
     python3 zstd util-linux          # util-linux: runuser
     python3-boto3 openssl            # object-storage tests: boto3 reference client, test certificates
+    shellcheck clang-format          # scripts/lint.sh
+    gcovr                            # scripts/coverage.sh
 )
 # Node.js and npm run the loopback object-storage servers. A machine that
 # already has them (e.g. from NodeSource, whose nodejs conflicts with Debian's

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # a library: the scripts that source it read its globals
 # tests/lib.sh: helpers for ue-wal integration tests against a real
 # PostgreSQL 15.  Source it first thing:
 #
@@ -50,6 +51,17 @@ die() {
     exit 1
 }
 ok() { note "ok: $*"; }
+# skip REASON...: end the test as skipped, never as passed: exit code 77,
+# which ctest reports as "Skipped" (SKIP_RETURN_CODE, tests/CMakeLists.txt).
+# Only for what the machine cannot provide (e.g. root for a mount); never
+# for a missing binary or tool that the build or scripts/setup-deps.sh
+# provides: that is a failure (die).
+UW_SKIP_RC=77
+skip() {
+    _UW_SKIPPED=1
+    printf '[%s] SKIPPED: %s\n' "$UW_TEST_NAME" "$*" >&2
+    exit "$UW_SKIP_RC"
+}
 
 _uw_sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 # now: a timestamp; elapsed START: seconds since START with 2 decimals.
@@ -119,6 +131,12 @@ _uw_cleanup() {
     local rc=$? name f
     trap - EXIT INT TERM
     set +e
+    # Exit code 77 means "skipped" to ctest: only skip() may end a test so;
+    # any other command that exits 77 fails the test.
+    if ((rc == UW_SKIP_RC)) && [[ -z "${_UW_SKIPPED:-}" ]]; then
+        echo "[$UW_TEST_NAME] exit code $rc from a command (not skip()): failing the test" >&2
+        rc=1
+    fi
     [[ -n "${_UW_WATCHDOG:-}" ]] && kill "$_UW_WATCHDOG" 2>/dev/null
     [[ -s "$T/out/watchdog" ]] && cat "$T/out/watchdog" >&2
     for name in "${_UW_RUNNING[@]}"; do
@@ -134,8 +152,8 @@ _uw_cleanup() {
             rc=1
         fi
     fi
-    if ((rc == 0)); then
-        note "PASS (total $(elapsed "$_UW_T0") s)"
+    if ((rc == 0 || rc == UW_SKIP_RC)); then
+        if ((rc == 0)); then note "PASS (total $(elapsed "$_UW_T0") s)"; else note "SKIPPED (total $(elapsed "$_UW_T0") s)"; fi
         if [[ "${UW_KEEP:-0}" == 1 ]]; then note "kept $T (UW_KEEP=1)"; else rm -rf "$T"; fi
     else
         echo "[$UW_TEST_NAME] FAILED with exit code $rc after $(elapsed "$_UW_T0") s; test directory kept: $T" >&2
@@ -153,7 +171,9 @@ trap 'exit 130' INT
 
 # Watchdog: stop the test (and so its clusters, through the EXIT trap) before
 # ctest's own timeout would SIGKILL it and leave servers running.
-UW_TEST_TIMEOUT=${UW_TEST_TIMEOUT:-600}
+# Generous: it only catches a hang that no wait_* bound caught (a loaded
+# machine makes some tests take several times their idle duration).
+UW_TEST_TIMEOUT=${UW_TEST_TIMEOUT:-1700}
 (
     exec </dev/null >/dev/null 2>&1
     for ((_i = 0; _i < UW_TEST_TIMEOUT; _i++)); do
@@ -168,11 +188,10 @@ _UW_WATCHDOG=$!
 # ---------------------------------------------------------------- binaries --
 : "${UW_BIN_DIR:?UW_BIN_DIR must point at the cmake build directory}"
 mkdir -p "$T/bin"
-for _b in ue-wal-push ue-wal-fetch ue-pitr; do
+for _b in ue-wal-push ue-wal-fetch ue-pitr ue-basebackup; do
     [[ -x "$UW_BIN_DIR/$_b" ]] || die "binary not found: $UW_BIN_DIR/$_b (build the project first)"
     cp "$UW_BIN_DIR/$_b" "$T/bin/$_b"
 done
-[[ -x "$UW_BIN_DIR/ue-basebackup" ]] && cp "$UW_BIN_DIR/ue-basebackup" "$T/bin/"
 chmod 755 "$T/bin" "$T"/bin/*
 unset _b
 PUSH=$T/bin/ue-wal-push
@@ -182,7 +201,7 @@ PITR=$T/bin/ue-pitr
 # Sanitizer build: make sure reports abort the process (a plain exit code 1
 # from a sanitizer would look like "not in archive" to restore_command).
 if grep -q '^UW_SANITIZE:BOOL=ON' "$UW_BIN_DIR/CMakeCache.txt" 2>/dev/null; then
-    UW_SANITIZED=1
+        UW_SANITIZED=1
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:abort_on_error=1}
 else
@@ -330,13 +349,14 @@ pgbench_run() {
 }
 
 # basebackup PORT NAME [args...]: pg_basebackup -X none (WAL must come
-# from the archive) into $T/NAME; fails after 180 s (it waits for the end
-# segment to be archived, so a broken archive_command would hang it).
+# from the archive) into $T/NAME; fails after 600 s (it waits for the end
+# segment to be archived, so a broken archive_command would hang it; the
+# bound is generous: it only catches that hang, on however slow a machine).
 basebackup() {
     local port=$1 name=$2
     shift 2
     pg_dir "$T/$name" 700
-    if ! as_pg timeout 180 "$PGBIN/pg_basebackup" -h "$T/sock" -p "$port" -U postgres \
+    if ! as_pg timeout 600 "$PGBIN/pg_basebackup" -h "$T/sock" -p "$port" -U postgres \
         -D "$T/$name" -X none -c fast --no-sync "$@" >"$T/out/$name.basebackup" 2>&1; then
         cat "$T/out/$name.basebackup" >&2
         die "pg_basebackup of port $port into $name failed (or timed out waiting for WAL archiving)"
@@ -390,12 +410,12 @@ enable_archiving() {
     local name=$1 conf=${2:-$CONF} stanza=${3:-$STANZA}
     pg_conf "$name" "archive_command = '$PUSH --config $conf --stanza $stanza %p'"
     pg_reload "$name"
-    local port=${_UW_PORT[$name]} i
-    for i in $(seq 50); do
+    local port=${_UW_PORT[$name]} deadline=$((SECONDS + 120))
+    while ((SECONDS < deadline)); do
         [[ $(q "$port" "show archive_command") == *ue-wal-push* ]] && return 0
         sleep 0.1
     done
-    die "archive_command of $name not reloaded"
+    die "archive_command of $name not reloaded within 120 s"
 }
 
 # setup_restore NAME PORT [CONFIG] [STANZA]: turn base backup $T/NAME into
@@ -411,15 +431,28 @@ setup_restore() {
 }
 
 # ------------------------------------------------------------------ waiting --
+# Waiting: every wait_* helper polls for its condition, and its TIMEOUT is
+# the time allowed WITHOUT PROGRESS (a file archived, a segment replayed, a
+# file appearing): the deadline moves on with every sign of progress, so a
+# slow or loaded machine is never mistaken for a hang, while a hang still
+# fails after TIMEOUT seconds.  The watchdog (UW_TEST_TIMEOUT) bounds the
+# whole test.
+
 # wait_archived PORT SEGNAME [TIMEOUT=60]: until pg_stat_archiver shows
-# SEGNAME (or a later segment) archived.  A .backup file named after
-# segment X only proves that segments before X are archived.
+# SEGNAME (or a later segment) archived; TIMEOUT seconds without a file
+# archived fail the test.  A .backup file named after segment X only proves
+# that segments before X are archived.
 wait_archived() {
-    local port=$1 seg=$2 timeout=${3:-60} deadline row last
+    local port=$1 seg=$2 timeout=${3:-60} deadline row last count seen=""
     deadline=$((SECONDS + timeout))
     while :; do
         row=$(q_try "$port" "select coalesce(last_archived_wal,''), archived_count, failed_count, coalesce(last_failed_wal,'') from pg_stat_archiver") || row=""
         last=${row%%|*}
+        count=$(cut -d'|' -f2 <<<"$row")
+        if [[ -n "$count" && "$count" != "$seen" ]]; then
+            seen=$count
+            deadline=$((SECONDS + timeout))
+        fi
         if [[ "$last" =~ ^[0-9A-F]{24}$ ]]; then
             [[ ! "$last" < "$seg" ]] && return 0
         elif [[ "$last" =~ ^([0-9A-F]{24})\. ]]; then
@@ -430,20 +463,28 @@ wait_archived() {
             echo "pg_stat_archiver (last_archived_wal|archived_count|failed_count|last_failed_wal): $row" >&2
             local name=${_UW_NAME[$port]:-}
             [[ -n "$name" ]] && { echo "----- $T/$name.log (tail) -----" >&2; tail -n 30 "$T/$name.log" >&2; }
-            die "segment $seg not archived within ${timeout}s on port $port"
+            die "segment $seg not archived on port $port: no file archived for ${timeout}s"
         fi
         sleep 0.2
     done
 }
 
-# wait_promoted PORT [TIMEOUT=120]: until pg_is_in_recovery() is false.
-# Fails early if the postmaster dies.
+# wait_promoted PORT [TIMEOUT=120]: until pg_is_in_recovery() is false;
+# TIMEOUT seconds without recovery progress (replay position, or segments
+# restored according to the server log) fail the test.  Fails early if the
+# postmaster dies.
 wait_promoted() {
-    local port=$1 timeout=${2:-120} deadline r name=${_UW_NAME[$1]:-}
+    local port=$1 timeout=${2:-120} deadline r name=${_UW_NAME[$1]:-} mark seen=""
     deadline=$((SECONDS + timeout))
     while :; do
-        r=$(q_try "$port" "select pg_is_in_recovery()") || r=""
-        [[ "$r" == f ]] && return 0
+        r=$(q_try "$port" "select pg_is_in_recovery(), pg_last_wal_replay_lsn()") || r=""
+        [[ "$r" == f* ]] && return 0
+        mark=$r
+        [[ -n "$name" ]] && mark+=" $(grep -c 'restored log file' "$T/$name.log" 2>/dev/null)"
+        if [[ "$mark" != "$seen" ]]; then
+            seen=$mark
+            deadline=$((SECONDS + timeout))
+        fi
         _uw_check_sanitizer "$name"
         if [[ -n "$name" ]] && ! pg_running "$name"; then
             tail -n 40 "$T/$name.log" >&2
@@ -451,9 +492,20 @@ wait_promoted() {
         fi
         if ((SECONDS >= deadline)); then
             [[ -n "$name" ]] && tail -n 40 "$T/$name.log" >&2
-            die "cluster on port $port not promoted within ${timeout}s"
+            die "cluster on port $port not promoted: no recovery progress for ${timeout}s"
         fi
         sleep 0.2
+    done
+}
+
+# wait_port PORT [TIMEOUT=60]: until something accepts TCP connections on
+# 127.0.0.1:PORT (a helper server the test started in the background).
+wait_port() {
+    local port=$1 timeout=${2:-60} deadline
+    deadline=$((SECONDS + timeout))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        ((SECONDS < deadline)) || die "nothing listens on 127.0.0.1:$port after ${timeout}s"
+        sleep 0.1
     done
 }
 
@@ -485,6 +537,11 @@ seg_range() { # seg_range FIRST LAST: all names from FIRST to LAST
     a=$(seg_no "$1")
     b=$(seg_no "$2")
     for ((i = a; i <= b; i++)); do seg_name "${1:0:8}" "$i"; done
+}
+
+# wal_segments DIR: the WAL segment files (24 hex digits) in DIR, sorted.
+wal_segments() {
+    find "$1" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}$' -printf '%f\n' | sort
 }
 
 # objects SEG [REPO]: repository files stored for SEG (one per line).
@@ -576,7 +633,7 @@ flip_byte() {
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ------------------------------------------------ base backups and restores --
-# ue-basebackup (optional binary: tests that need it call need_basebackup).
+# ue-basebackup (always built; need_basebackup stays for the tests that call it).
 BASEBACKUP=$T/bin/ue-basebackup
 need_basebackup() {
     [[ -x "$BASEBACKUP" ]] || die "ue-basebackup not found in $UW_BIN_DIR (build the project first)"
@@ -591,7 +648,7 @@ take_backup() {
     need_basebackup
     assert_exit_pg 0 "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" "$@"
     BACKUP_ID=$(tail -n 1 "$LAST_OUT")
-    BACKUP_LOG=$LAST_ERR
+        BACKUP_LOG=$LAST_ERR
     [[ "$BACKUP_ID" =~ ^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}I)?$ ]] ||
         { cat "$LAST_ERR" >&2; die "ue-basebackup printed '$BACKUP_ID', not a backup id"; }
 }
@@ -646,8 +703,8 @@ restore_to() {
         pg_adopt "$name" "$port"
     fi
     assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" restore --pgdata "$T/sock/$name" "$@"
-    RESTORE_LOG=$LAST_ERR
-    RESTORE_OUT=$LAST_OUT
+        RESTORE_LOG=$LAST_ERR
+        RESTORE_OUT=$LAST_OUT
     # Not started: a plain log file for a later pg_start.
     if [[ ! -e "$T/$name.log" ]]; then
         rm -f "$T/$name.log"
@@ -808,7 +865,7 @@ elif cmd == "dump":
 else:
     sys.exit("s3tool: unknown command " + cmd)
 EOF
-    S3TOOL=(python3 "$T/s3tool.py" "$1" "$2")
+        S3TOOL=(python3 "$T/s3tool.py" "$1" "$2")
 }
 
 # az_dump CONTAINER PREFIX DIR: every blob under PREFIX, listed and
@@ -929,29 +986,30 @@ _uw_exit_hooks() {
 # copies $T/bin/BINARY (default: ue-wal-push and ue-wal-fetch), e.g.
 # detached prefetchers or an orphaned asynchronous batch.  Matches the exact
 # executable path, so nothing of another test or of the system is found.
+# shellcheck disable=SC2120 # BINARY... is optional
 own_pids() {
-    local -a bins=("$@")
+    local -a bins=("$@") exes=()
     ((${#bins[@]})) || bins=(ue-wal-push ue-wal-fetch)
-    local d pid exe b
-    for d in /proc/[0-9]*; do
-        pid=${d#/proc/}
-        exe=$(readlink "$d/exe" 2>/dev/null) || continue
-        for b in "${bins[@]}"; do
-            [[ "$exe" == "$T/bin/$b" || "$exe" == "$T/bin/$b (deleted)" ]] && echo "$pid"
-        done
+    local b
+    for b in "${bins[@]}"; do
+        ((${#exes[@]})) && exes+=(-o)
+        exes+=(-lname "$T/bin/$b" -o -lname "$T/bin/$b (deleted)")
     done
+    # One find over /proc, not a readlink per process: a scan must stay
+    # cheap on a loaded machine, where forks are slow.
+    { find /proc/[0-9]*/exe -maxdepth 0 \( "${exes[@]}" \) 2>/dev/null || true; } | cut -d/ -f3
     return 0
 }
 # kill_own_processes: SIGKILL (by pid) whatever own_pids finds; waits up
-# to 5 s for them to go.
+# to 30 s for them to go.
 kill_own_processes() {
-    local pids i
+    local pids deadline=$((SECONDS + 30))
     pids=$(own_pids)
     [[ -n "$pids" ]] || return 0
     echo "[$UW_TEST_NAME] killing leftover processes of $T/bin: ${pids//$'\n'/ }" >&2
     # shellcheck disable=SC2086 # one pid per word
     kill -KILL $pids 2>/dev/null
-    for i in $(seq 50); do
+    while ((SECONDS < deadline)); do
         [[ -z "$(own_pids)" ]] && return 0
         sleep 0.1
     done
@@ -960,14 +1018,14 @@ kill_own_processes() {
 # set_archive_command NAME COMMAND: archive_command = COMMAND, reload, wait
 # until a new session sees it.
 set_archive_command() {
-    local name=$1 cmd=$2 port=${_UW_PORT[$1]} i
+    local name=$1 cmd=$2 port=${_UW_PORT[$1]} deadline=$((SECONDS + 120))
     pg_conf "$name" "archive_command = '$cmd'"
     pg_reload "$name"
-    for i in $(seq 100); do
+    while ((SECONDS < deadline)); do
         [[ "$(q "$port" "show archive_command")" == "$cmd" ]] && return 0
         sleep 0.1
     done
-    die "archive_command of $name not reloaded"
+    die "archive_command of $name not reloaded within 120 s"
 }
 
 # pg_bg TAG CMD...: start CMD in the background as the PostgreSQL OS user,
@@ -975,7 +1033,7 @@ set_archive_command() {
 # pid of CMD itself (to signal it: not that of runuser), and BG_JOB, the
 # shell job to `wait` for.
 pg_bg() {
-    local tag=$1 i
+    local tag=$1 deadline=$((SECONDS + 120))
     shift
     pg_dir "$T/pids" 755
     local pidfile=$T/pids/$tag
@@ -983,9 +1041,10 @@ pg_bg() {
     # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
     as_pg sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
         >"$T/out/$tag.out" 2>"$T/out/$tag.err" &
-    BG_JOB=$!
-    for i in $(seq 200); do
+        BG_JOB=$!
+    while ((SECONDS < deadline)); do
         [[ -s "$pidfile" ]] && break
+        kill -0 "$BG_JOB" 2>/dev/null || break
         sleep 0.05
     done
     BG_PID=$(cat "$pidfile" 2>/dev/null) || BG_PID=""
@@ -999,7 +1058,8 @@ pg_bg() {
 spool_lock_holders() {
     local lock
     lock=$(readlink -f "$1" 2>/dev/null || echo "$1")/lock
-    find /proc/[0-9]*/fd -maxdepth 1 -lname "$lock" 2>/dev/null | cut -d/ -f3 | sort -u
+    # One find over every open file (see own_pids).
+    { find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 -lname "$lock" 2>/dev/null || true; } | cut -d/ -f3 | sort -u
     return 0
 }
 # spool_segments SPOOL: the WAL segments spooled in SPOOL (names, sorted).
@@ -1008,13 +1068,19 @@ spool_segments() {
         -printf '%f\n' 2>/dev/null | sort
 }
 # wait_lock_free DIR TIMEOUT: until no process holds DIR/lock (an
-# asynchronous pusher or a prefetcher has left); fails after TIMEOUT seconds.
+# asynchronous pusher or a prefetcher has left); fails after TIMEOUT seconds
+# in which DIR did not change (no note, error or status written).
 wait_lock_free() {
-    local dir=$1 deadline=$((SECONDS + $2)) holders
+    local dir=$1 deadline=$((SECONDS + $2)) holders mark seen=""
     while :; do
         holders=$(spool_lock_holders "$dir")
         [[ -z "$holders" ]] && return 0
-        ((SECONDS < deadline)) || die "$dir/lock still held after $2 s by: ${holders//$'\n'/ }"
+        mark=$(find "$dir" -maxdepth 1 -printf '%f %s\n' 2>/dev/null | sort | cksum)
+        if [[ "$mark" != "$seen" ]]; then
+            seen=$mark
+            deadline=$((SECONDS + $2))
+        fi
+        ((SECONDS < deadline)) || die "$dir/lock still held by ${holders//$'\n'/ }, and nothing written in $dir for $2 s"
         sleep 0.1
     done
 }
@@ -1029,7 +1095,7 @@ wait_prefetcher_gone() {
         left=$(find "$spool" -maxdepth 1 -type f \( -regextype posix-extended \
             -regex '.*/[0-9A-F]{24}' -o -name '*.uwtmp.*' -o -name last \) -printf '%f ' 2>/dev/null)
         if [[ -z "$holders" && -z "$left" ]]; then
-            PREFETCH_GONE_SECS=$(elapsed "$t0")
+                        PREFETCH_GONE_SECS=$(elapsed "$t0")
             return 0
         fi
         if ((SECONDS >= deadline)); then
@@ -1073,8 +1139,8 @@ archive_ready_dir() {
     local dir=$1 next
     shift
     ARCHIVE_CALLS=0
-    ARCHIVE_RC=0
-    ARCHIVE_FAILED=""
+        ARCHIVE_RC=0
+        ARCHIVE_FAILED=""
     ARCHIVE_LOG=$T/out/archive_ready.$(basename "$dir").log
     : >"$ARCHIVE_LOG"
     while :; do

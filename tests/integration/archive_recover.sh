@@ -110,7 +110,7 @@ leftover=$(find "$REPO" -type f \( -name '*.tmp' -o -name '*.partial.*' -o -name
 # Copies of archived (.done) segments still in pg_wal.
 pg_dir "$T/walcopy" 700
 n=0
-for f in $(ls "$T/src/pg_wal" | grep -E '^[0-9A-F]{24}$' | sort); do
+for f in $(wal_segments "$T/src/pg_wal"); do
     [[ -e "$T/src/pg_wal/archive_status/$f.done" ]] || continue
     cp "$T/src/pg_wal/$f" "$T/walcopy/$f"
     n=$((n + 1))
@@ -161,9 +161,7 @@ if [[ "$CIPHER" != none ]]; then
         LC_ALL=C grep -qaF -- "$blanks" "$T/walcopy/$seg" && plain=$((plain + 1))
     done
     ((plain > 0)) || die "self-check: no raw segment contains the plaintext pattern"
-    leaks=$(for o in $(find "$REPO" -type f -name '*.enc'); do
-        LC_ALL=C grep -laF -- "$blanks" "$o" || true
-    done | head -3)
+    leaks=$(find "$REPO" -type f -name '*.enc' -exec env LC_ALL=C grep -laF -- "$blanks" {} + | head -3 || true)
     [[ -z "$leaks" ]] || die "encrypted objects contain plaintext WAL: $leaks"
     ok "no plaintext in the encrypted repository ($plain raw segments contain the probe)"
 fi
@@ -189,6 +187,7 @@ if [[ "$src_sum" != "$dst_sum" ]]; then
     diff <(echo "$src_sum") <(echo "$dst_sum") >&2 || true
     die "restored cluster differs from the source"
 fi
+# shellcheck disable=SC2001 # indents every line
 sed 's/^/    /' <<<"$src_sum"
 ok "restored cluster matches the source ($(wc -l <<<"$src_sum") tables)"
 [[ $(q "$P_RESTORE" "select note from uw_marker where id = 1") == "before switch" ]] ||

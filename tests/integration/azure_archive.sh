@@ -33,6 +33,7 @@ AZTOOL=(python3 "$UW_SRC_DIR/tests/azure_tool.py")
 export AZ_ENDPOINT=http://127.0.0.1:$AZ_PORT AZ_ACCOUNT=$ACCOUNT AZ_KEY=$KEY
 
 # Stop Azurite before lib.sh's cleanup (which removes $T on success).
+# shellcheck disable=SC2154 # _rc is set by the trap itself
 trap '_rc=$?; bash "$UW_SRC_DIR/tests/objstore.sh" stop "$OBJSTORE" >/dev/null 2>&1; (exit $_rc); _uw_cleanup' EXIT
 
 # ------------------------------------------------------------- 1. azurite --
@@ -43,8 +44,8 @@ UW_AZURE_PORT=$AZ_PORT bash "$UW_SRC_DIR/tests/objstore.sh" start "$OBJSTORE" az
 note "Azurite on 127.0.0.1:$AZ_PORT, container $CONTAINER ($(elapsed "$t0") s)"
 
 # az_cfg: the azure repository settings (without credentials).
-az_cfg=(repo1-type=azure repo1-azure-account=$ACCOUNT repo1-azure-container=$CONTAINER
-    repo1-azure-endpoint=http://127.0.0.1 repo1-storage-port=$AZ_PORT
+az_cfg=(repo1-type=azure "repo1-azure-account=$ACCOUNT" "repo1-azure-container=$CONTAINER"
+    repo1-azure-endpoint=http://127.0.0.1 "repo1-storage-port=$AZ_PORT"
     repo1-azure-uri-style=path repo1-azure-block-size=1MiB repo1-storage-timeout=10)
 
 # az_list PREFIX: "size name" of every blob under PREFIX (azure_tool's view).
@@ -118,7 +119,7 @@ grep -q "HTTP 403" "$LAST_ERR" || die "wrong key: no HTTP 403 in the message: $(
 grep -q -- "$KEY" "$LAST_ERR" && die "the account key appears in the error message"
 assert_file_absent "$T/fetched/bad"
 ok "wrong key: ue-wal-fetch exits 17 after $secs s: $(head -1 "$LAST_ERR")"
-seg_file=$(ls "$T/src/pg_wal" | grep -E '^[0-9A-F]{24}$' | sort | head -1)
+seg_file=$(wal_segments "$T/src/pg_wal" | head -1)
 t0=$(now)
 assert_exit_pg 17 "$PUSH" --config "$BAD" --stanza "$STANZA" "$T/src/pg_wal/$seg_file"
 ok "wrong key: ue-wal-push exits 17 after $(elapsed "$t0") s"
@@ -136,7 +137,7 @@ ok "SAS token: stanza-create"
 # An archived segment still in pg_wal (wal_keep_size), uncompressed: 16 MiB
 # in 1 MiB blocks.
 big_seg=""
-for f in $(ls "$T/src/pg_wal" | grep -E '^[0-9A-F]{24}$' | sort); do
+for f in $(wal_segments "$T/src/pg_wal"); do
     [[ -e "$T/src/pg_wal/archive_status/$f.done" ]] && { big_seg=$f; break; }
 done
 [[ -n "$big_seg" ]] || die "no archived segment left in pg_wal"
@@ -168,7 +169,7 @@ ROCONF=$T/ro.conf
 write_config -f "$ROCONF" "${az_cfg[@]}" repo1-path=/sas compress-type=none "repo1-azure-sas=$ROSAS"
 rm -f "$T/fetched/$big_seg"
 assert_exit_pg 0 "$FETCH" --config "$ROCONF" --stanza "$STANZA" "$big_seg" "$T/fetched/$big_seg"
-other=$(ls "$T/src/pg_wal" | grep -E '^[0-9A-F]{24}$' | sort | grep -v "$big_seg" | head -1)
+other=$(wal_segments "$T/src/pg_wal" | grep -v "$big_seg" | head -1)
 cp "$T/src/pg_wal/$other" "$T/walcopy/$other"
 chown "$PGUSER_OS:" "$T/walcopy/$other" 2>/dev/null || true
 assert_exit_pg 17 "$PUSH" --config "$ROCONF" --stanza "$STANZA" "$T/walcopy/$other"

@@ -31,7 +31,7 @@ note "cluster ready: $(q "$P" "select pg_size_pretty(pg_database_size('postgres'
 
 backups_dir=$REPO/$STANZA/backup
 for round in 1 2 3; do
-    before=$(ls "$backups_dir" 2>/dev/null | sort | tr '\n' ' ') || before=""
+    before=$(find "$backups_dir" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort | tr '\n' ' ') || before=""
     # Level 9 and one worker: the big relation file's copy (caught by the
     # size of its temporary) lasts long enough to be killed in flight.
     pg_bg "backup$round" "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" --compress-level 9 --process-max 1

@@ -64,7 +64,6 @@ chmod 755 "$T/gated_fetch"
 cp -a "$T/base" "$T/rec"
 setup_restore rec "$P_REC"
 pg_conf rec "restore_command = '$T/gated_fetch %f %p'"
-RSPOOL=$T/rec/pg_wal/ue-wal-prefetch
 pg_start_nowait rec
 
 # fetch_pids: the test's ue-wal-fetch processes. While the gate holds the

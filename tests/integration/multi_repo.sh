@@ -26,6 +26,7 @@ OBJSTORE=$T/objstore
 AZTOOL=(python3 "$UW_SRC_DIR/tests/azure_tool.py")
 export AZ_ENDPOINT=http://127.0.0.1:$AZ_PORT AZ_ACCOUNT=$ACCOUNT AZ_KEY=$KEY
 
+# shellcheck disable=SC2154 # _rc is set by the trap itself
 trap '_rc=$?; bash "$UW_SRC_DIR/tests/objstore.sh" stop "$OBJSTORE" >/dev/null 2>&1; (exit $_rc); _uw_cleanup' EXIT
 
 az_start() {
@@ -117,7 +118,7 @@ fetch_ok() { # fetch_ok SEG [args...]: fetch into $T/fetched and compare with pg
     assert_exit_pg 0 "$FETCH" --config "$CONF" --stanza "$STANZA" "$@" "$s" "$T/fetched/$s"
     cmp -s "$T/fetched/$s" "$T/src/pg_wal/$s" || die "fetched $s differs from pg_wal/$s"
 }
-segs=($(seg_range "$first_seg" "$last_seg"))
+mapfile -t segs < <(seg_range "$first_seg" "$last_seg")
 ((${#segs[@]} >= 6)) || die "only ${#segs[@]} segments archived; the test needs 6"
 gone=${segs[1]}
 bad=${segs[2]}
@@ -153,7 +154,7 @@ ok "a segment in neither repository: exit 1"
 # More holes in repo1: every other segment after the first three.
 holes=0
 for ((i = 4; i < ${#segs[@]}; i += 2)); do
-    rm -f $(objects "${segs[$i]}")
+    objects "${segs[$i]}" | xargs -r rm -f
     holes=$((holes + 1))
 done
 src_sum=$(table_checksum "$P")

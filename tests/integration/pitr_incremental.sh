@@ -125,6 +125,7 @@ wait_archived "$P" "$seg" 120
 sum_end=$(table_checksum "$P")
 [[ "$sum_end" != "$sum_incr1" ]] || die "self-check: the data did not change after the first incremental"
 note "source at the end: $(grep -c . <<<"$sum_end") tables"
+# shellcheck disable=SC2001 # indents every line
 sed 's/^/    /' <<<"$sum_end"
 
 # compare WHAT EXPECTED PORT: table_checksum of PORT equals EXPECTED.

@@ -194,7 +194,7 @@ if [[ -x "$UW_BIN_DIR/tests/test_storage_s3" ]]; then
     assert_exit 0 env UW_S3_TEST_CONFIG="$UNIT" "$UW_BIN_DIR/tests/test_storage_s3"
     ok "test_storage_s3 against s3rver: $(tail -n 1 "$LAST_OUT") ($(elapsed "$t0") s)"
 else
-    note "tests/test_storage_s3 not built: skipped"
+    die "tests/test_storage_s3 not built (it always is: build the project)"
 fi
 
 # --------------------------------------------------------- 5. multipart --
@@ -287,5 +287,5 @@ if [[ -x "$BASEBACKUP" ]]; then
     pg_stop bb
     rm -f "/tmp/ue-wal-$STANZA.backup.lock"
 else
-    note "ue-basebackup not built: base backup part skipped"
+    die "ue-basebackup not built (it always is: build the project)"
 fi

@@ -47,7 +47,7 @@ PY
 echo "" >"$T/pattern"
 python3 "$T/proxy.py" "$PROXY_PORT" "$S3_PORT" "$T/pattern" </dev/null >"$T/out/proxy.out" 2>&1 &
 bg_register $!
-sleep 0.5
+wait_port "$PROXY_PORT"
 pg_init src "$P"
 pg_conf src "archive_mode = on" "archive_command = ''"
 pg_start src

@@ -51,7 +51,7 @@ s3_conf() {
         repo1-s3-key-secret=S3RVER repo1-storage-timeout=10 "$@"
 }
 archiver() { q "$P" "select archived_count, failed_count, coalesce(last_archived_wal, ''), coalesce(last_failed_wal, '') from pg_stat_archiver"; }
-ready_files() { ls "$T/src/pg_wal/archive_status" | sed -n 's/^\([0-9A-F]\{24\}\)\.ready$/\1/p' | sort; }
+ready_files() { find "$T/src/pg_wal/archive_status" -maxdepth 1 -printf '%f\n' | sed -n 's/^\([0-9A-F]\{24\}\)\.ready$/\1/p' | sort; }
 
 # -------------------------------------------------------------- 1. setup --
 objstore_start "$T/objstore" s3 UW_S3_PORT="$S3_PORT" UW_S3_BUCKET="$BUCKET"
@@ -272,7 +272,7 @@ assert_exit_pg 0 "$PITR" --config "$PROXY" --stanza "$STANZA" stanza-create
 pg_dir "$T/walcopy" 700
 pg_dir "$T/fetched" 700
 # Three archived segments still in pg_wal (wal_keep_size), copied for pushes.
-mapfile -t kept < <(ls "$T/src/pg_wal/archive_status" | sed -n 's/^\([0-9A-F]\{24\}\)\.done$/\1/p' | sort | tail -n 3)
+mapfile -t kept < <(find "$T/src/pg_wal/archive_status" -maxdepth 1 -printf '%f\n' | sed -n 's/^\([0-9A-F]\{24\}\)\.done$/\1/p' | sort | tail -n 3)
 ((${#kept[@]} == 3)) || die "fewer than 3 archived segments left in pg_wal"
 seg=${kept[0]}
 seg2=${kept[1]}

@@ -32,7 +32,8 @@ static int srv_fd = -1, srv_port;
 static pthread_t srv_thread, conn_threads[MAX_CONN];
 static int nconn_threads;
 static pthread_mutex_t srv_mu = PTHREAD_MUTEX_INITIALIZER;
-static int accepted, flaky_count, slow_count, throttle_count, reqtimeout_count, huge_count, requests;
+static int accepted, flaky_count, slow_count, throttle_count, reqtimeout_count, huge_count,
+    requests;
 static char last_auth[256];
 
 static int send_all(int fd, const char *p, size_t n)

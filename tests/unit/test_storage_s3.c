@@ -2,8 +2,8 @@
  *
  * Needs a server: UW_S3_TEST_CONFIG names an ue-wal config file whose repo1
  * is an s3 repository with repo1-s3-part-size=5MiB (tests/integration/
- * s3_archive.sh runs this against s3rver). Without it the test is skipped
- * (and passes), so that `ctest` needs no server.
+ * s3_archive.sh runs this against s3rver, and fails if it is missing).
+ * Without it the test exits 77, "skipped" (never "passed").
  *
  * Covers: keys with spaces, '=', '+', ',' and UTF-8; empty objects; stat;
  * list of objects and sub-prefixes; listing across continuation tokens (more
@@ -85,7 +85,7 @@ int main(void)
     if (!conf || !*conf) {
         printf("test_storage_s3: skipped (set UW_S3_TEST_CONFIG; tests/integration/s3_archive.sh "
                "runs it against s3rver)\n");
-        return 0;
+        return 77; /* "skipped": SKIP_RETURN_CODE in tests/CMakeLists.txt */
     }
     uw_log_init("test_storage_s3");
     char *argv[] = {"test_storage_s3", "--config", (char *)conf, NULL};
