@@ -148,7 +148,7 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
         int st = uw_storage_stat(r->st, object, &size, err);
         if (st < 0)
             rc = -1;
-        else if (st == 0 || size < 112)
+        else if (st == 0 || size < UW_OBJ_HEADER_LEN + UW_OBJ_TRAILER_LEN)
             rc = uw_fail(err, UW_E_STORAGE, "%s: '%s' is missing after it was written", r->st->desc,
                          object);
         else if (stored)
