@@ -1,13 +1,14 @@
 /* Repository layout and stanza metadata.
  *
  *   <stanza>/stanza.info                       cluster identity and cipher parameters
- *   <stanza>/archive/<first 16 of name>/<walname>-<sha256>[.zst]
- *   <stanza>/archive/history/<TTTTTTTT>.history-<sha256>[.zst]
+ *   <stanza>/archive/<first 16 of name>/<walname>-<content id>[.zst][.enc]
+ *   <stanza>/archive/history/<TTTTTTTT>.history-<content id>[.zst][.enc]
  *   <stanza>/backup/<backup id>/...            (base backups)
  *
  * Object names start with the WAL file's own name so an operator can find a
- * segment by name in any repository; the SHA-256 of the original content in the
- * name makes a re-push of identical content recognisable without reading it. */
+ * segment by name in any repository; the content id (the SHA-256 of the original
+ * content, keyed with HMAC in an encrypted stanza: uw_content_id) in the name
+ * makes a re-push of identical content recognisable without reading it. */
 #ifndef UW_REPO_H
 #define UW_REPO_H
 
