@@ -14,6 +14,7 @@
 #  (6) a plain stanza's object replaced by a ~33 KB zstd bomb (1 GiB of
 #      zeros) with the real header and trailer: fetch fails with 150 while
 #      writing no more than a segment (run under a 32 MiB file size limit)
+#  format versions: stanza.info and object header of another version -> 153
 # Each case has a positive control on the intact repository. A case that
 # fails is reported and the others still run (the test fails at the end), so
 # that one run against older code shows every weakness at once.
@@ -114,6 +115,28 @@ cp -p "$T/enc_obj.saved" "$enc_obj"
 assert_exit_pg 0 "$FETCH" --config "$CONF" --stanza "$STANZA" "$segN1" "$DST/ok"
 rm -f "$DST/ok"
 ok "control: restored stanza.info and object fetch again"
+
+# ---- format versions -------------------------------------------------------
+# Another stanza.info format (self-consistent checksum) and another object
+# format version byte: exit 153, nothing at %p.
+python3 - "$INFO" <<'EOF'
+import hashlib, re, sys
+p = sys.argv[1]
+text = open(p).read()
+body = re.sub(r"(?m)^format=\d+$", "format=9", text[: text.index("checksum=")])
+open(p, "w").write(body + "checksum=" + hashlib.sha256(body.encode()).hexdigest() + "\n")
+EOF
+expect_exit 153 as_pg "$FETCH" --config "$CONF" --stanza "$STANZA" "$segN1" "$DST/x"
+expect_absent "$DST/x" "stanza.info of another format delivered a file"
+note "stanza.info format=9: exit $LAST_RC ($(head -c 200 "$LAST_ERR" | tr '\n' ' '))"
+cp -p "$T/stanza.info.saved" "$INFO"
+pobj=$(objects "$segN1" "$T/plainrepo")
+cp -p "$pobj" "$T/pobj.saved"
+printf '9' | dd of="$pobj" bs=1 seek=11 conv=notrunc status=none
+expect_exit 153 as_pg "$FETCH" --config "$PCONF" --stanza "$STANZA" "$segN1" "$DST/x"
+expect_absent "$DST/x" "object of another format version delivered a file"
+note "object format version '9': exit $LAST_RC ($(head -c 200 "$LAST_ERR" | tr '\n' ' '))"
+cp -p "$T/pobj.saved" "$pobj"
 
 # ---- (5) substitution of a segment ----------------------------------------
 objN=$(objects "$segN")
