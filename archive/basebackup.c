@@ -228,7 +228,8 @@ static int store_text(const uw_backup_ctx *b, uw_manifest *m, const char *name, 
                            b->level,
                            1,
                            b->repo->have_key ? &b->repo->key : NULL,
-                           NULL};
+                           NULL,
+                           e.path};
     uw_digest d;
     uw_sink *wr = uw_object_writer(&o, dest, &d, err);
     if (!wr)

@@ -71,15 +71,17 @@ int pitr_stanza_create(const uw_config *cfg, uw_err *err)
         info.wal_seg_size = c.wal_seg_size;
         info.created = (int64_t)time(NULL);
         snprintf(info.cipher_type, sizeof info.cipher_type, "%s", cipher);
-        if (strcmp(cipher, "none") != 0) {
-            uw_key key;
+        uw_key key = {0};
+        bool enc = strcmp(cipher, "none") != 0;
+        if (enc) {
             uw_kdf_params_new(&info.kdf);
             if ((rc = uw_kdf_derive(uw_cfg_str(cfg, UW_OPT_CIPHER_PASS), &info.kdf, &key, err)) < 0)
                 break;
             uw_key_check(&key, info.key_check);
-            uw_key_wipe(&key);
         }
-        if ((rc = uw_repo_save_info(r, &info, err)) < 0)
+        rc = uw_repo_save_info(r, &info, enc ? &key : NULL, err);
+        uw_key_wipe(&key);
+        if (rc < 0)
             break;
         uw_log(UW_LOG_INFO,
                "created stanza '%s' in %s (system %llu, PostgreSQL %d, %u-byte WAL "

@@ -47,15 +47,19 @@
       "container, a file of a posix repository it may not open): not retried")                     \
     X(UW_E_CORRUPT, 150, "corrupt",                                                                \
       "the object exists but is corrupt or truncated (checksum mismatch)")                         \
-    X(UW_E_DECRYPT, 151, "decrypt", "wrong cipher passphrase, or a tampered encrypted object")     \
+    X(UW_E_DECRYPT, 151, "decrypt",                                                                \
+      "wrong cipher passphrase, a tampered encrypted object or stanza.info, "                      \
+      "or an unencrypted stanza where the configuration asks for encryption")                      \
     X(UW_E_FOREIGN, 152, "foreign",                                                                \
       "the object belongs to another cluster (its header names another system identifier, or "     \
       "none: 0 is no wildcard)")                                                                   \
     X(UW_E_FORMAT_VERSION, 153, "format-version",                                                  \
-      "the object was written by an unknown format version")                                       \
+      "the object or stanza.info was written by another repository format "                        \
+      "version (see Repository layout)")                                                           \
     X(UW_E_UNREADABLE, 154, "unreadable",                                                          \
-      "ue-wal-fetch: the object is listed in the repository but cannot be opened or read (a "      \
-      "dangling link, permission denied): fix the repository; never taken for \"not archived\"")
+      "ue-wal-fetch: the object is listed in the repository but cannot be "                        \
+      "opened or read (a dangling link, permission denied): fix the "                              \
+      "repository; never taken for \"not archived\"")
 
 typedef enum {
 #define UW_ERROR_ENUM(sym, num, name, meaning) sym = num,

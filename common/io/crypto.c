@@ -31,13 +31,18 @@ int uw_kdf_derive(const char *passphrase, const uw_kdf_params *p, uw_key *key, u
 {
     if (!passphrase || !*passphrase)
         return uw_fail(err, UW_E_CRYPTO, "cipher-type is aes-256-gcm but cipher-pass is not set");
-    if (p->n < 2 || (p->n & (p->n - 1)) || p->n > (1u << 22) || p->r < 1 || p->r > 64 || p->p < 1 ||
-        p->p > 16)
-        return uw_fail(err, UW_E_REPO_FORMAT, "unsupported scrypt parameters in stanza info");
-    uint64_t maxmem = 128 * p->n * p->r * p->p + (1u << 20);
+    /* Bounded before any multiplication: the values come from the repository. */
+    if (p->n < 2 || (p->n & (p->n - 1)) || p->n > (1u << 20) || p->r < 1 || p->r > 64 || p->p < 1 ||
+        p->p > UW_KDF_MAX_P || 128 * p->n * p->r > UW_KDF_MAX_MEM)
+        return uw_fail(err, UW_E_REPO_FORMAT,
+                       "unsupported scrypt parameters in stanza info (n=%llu r=%u p=%u)",
+                       (unsigned long long)p->n, p->r, p->p);
+    /* OpenSSL's scrypt holds one lane (128 * n * r bytes) at a time. */
+    uint64_t maxmem = 128 * p->n * p->r + (1u << 20);
     if (EVP_PBE_scrypt(passphrase, strlen(passphrase), p->salt, UW_SALT_LEN, p->n, p->r, p->p,
                        maxmem, key->master, UW_KEY_LEN) != 1)
         return uw_fail(err, UW_E_CRYPTO, "scrypt key derivation failed");
+    uw_key_expand(key);
     return 0;
 }
 
@@ -50,6 +55,45 @@ void uw_key_check(const uw_key *key, char out[65])
     uw_hex(mac, 32, out);
 }
 
+static void hkdf(const uint8_t *ikm, const uint8_t *salt, size_t salt_len, const char *info,
+                 uint8_t out[UW_KEY_LEN])
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    size_t len = UW_KEY_LEN;
+    if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 ||
+        EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) <= 0 ||
+        EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)salt_len) <= 0 ||
+        EVP_PKEY_CTX_set1_hkdf_key(ctx, ikm, UW_KEY_LEN) <= 0 ||
+        EVP_PKEY_CTX_add1_hkdf_info(ctx, (const uint8_t *)info, (int)strlen(info)) <= 0 ||
+        EVP_PKEY_derive(ctx, out, &len) <= 0)
+        abort(); /* only fails on OpenSSL misconfiguration */
+    EVP_PKEY_CTX_free(ctx);
+}
+
+void uw_key_expand(uw_key *key)
+{
+    static const uint8_t salt[] = "ue-wal sub-keys";
+    hkdf(key->master, salt, sizeof salt - 1, "ue-wal metadata mac v2", key->meta);
+    hkdf(key->master, salt, sizeof salt - 1, "ue-wal content id v2", key->name);
+}
+
+void uw_hmac(const uint8_t key[UW_KEY_LEN], const void *data, size_t len, uint8_t out[32])
+{
+    unsigned int n = 32;
+    HMAC(EVP_sha256(), key, UW_KEY_LEN, data, len, out, &n);
+}
+
+void uw_content_id(const uw_key *key, const uint8_t sha256[32], uint8_t out[32])
+{
+    if (!key) {
+        memmove(out, sha256, 32);
+        return;
+    }
+    uint8_t mac[32];
+    uw_hmac(key->name, sha256, 32, mac);
+    memcpy(out, mac, 32);
+}
+
 void uw_key_wipe(uw_key *key)
 {
     OPENSSL_cleanse(key, sizeof *key);
@@ -57,17 +101,7 @@ void uw_key_wipe(uw_key *key)
 
 void uw_object_key(const uw_key *master, const uint8_t salt[UW_SALT_LEN], uint8_t out[UW_KEY_LEN])
 {
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    size_t len = UW_KEY_LEN;
-    static const char info[] = "ue-wal object v1";
-    if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 ||
-        EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) <= 0 ||
-        EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, UW_SALT_LEN) <= 0 ||
-        EVP_PKEY_CTX_set1_hkdf_key(ctx, master->master, UW_KEY_LEN) <= 0 ||
-        EVP_PKEY_CTX_add1_hkdf_info(ctx, (const uint8_t *)info, sizeof info - 1) <= 0 ||
-        EVP_PKEY_derive(ctx, out, &len) <= 0)
-        abort(); /* only fails on OpenSSL misconfiguration */
-    EVP_PKEY_CTX_free(ctx);
+    hkdf(master->master, salt, UW_SALT_LEN, "ue-wal object v1", out);
 }
 
 /* ---- chunked AES-256-GCM ---- */

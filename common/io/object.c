@@ -8,14 +8,59 @@
 #define CIPHER_NONE 0
 #define CIPHER_AES256GCM 1
 
-/* Header layout (52 bytes):
- *  0 u32 skippable magic | 4 u32 frame size (44) | 8 "UEW1" | 12 kind | 13 compressor
- * 14 cipher | 15 reserved | 16 u64 system id | 24 u32 chunk | 28 salt[16] | 44 check[8] */
+/* Header layout (84 bytes):
+ *  0 u32 skippable magic | 4 u32 frame size (76) | 8 "UEW2" | 12 kind | 13 compressor
+ * 14 cipher | 15 reserved | 16 u64 system id | 24 u32 chunk | 28 salt[16]
+ * 44 name hash[32] | 76 check[8] */
+#define HDR_NAME 44
+#define HDR_CHECK 76
 static void header_check(const uint8_t *hdr, uint8_t out[8])
 {
     uint8_t d[32];
-    uw_sha256(hdr, 44, d);
+    uw_sha256(hdr, HDR_CHECK, d);
     memcpy(out, d, 8);
+}
+
+static void name_hash(const char *name, uint8_t out[32])
+{
+    char *text = uw_sprintf("ue-wal object name\n%s", name ? name : "");
+    uw_sha256(text, strlen(text), out);
+    free(text);
+}
+
+/* Passes at most `max` bytes on: a decompression bomb fails on the first byte
+ * beyond what the object may hold, not after filling a disk. */
+typedef struct {
+    uw_sink base;
+    uint64_t max, seen;
+} limit_sink;
+
+static int limit_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    limit_sink *l = (limit_sink *)s;
+    if (len > l->max - l->seen)
+        return uw_fail(err, UW_E_CORRUPT, "content expands beyond the %llu bytes it may hold",
+                       (unsigned long long)l->max);
+    l->seen += len;
+    return uw_sink_write(s->next, buf, len, err);
+}
+
+static int limit_finish(uw_sink *s, uw_err *err)
+{
+    return uw_sink_finish(s->next, err);
+}
+
+static void limit_destroy(uw_sink *s)
+{
+    free(s);
+}
+
+static uw_sink *limit_new(uint64_t max, uw_sink *next)
+{
+    limit_sink *l = uw_calloc(1, sizeof *l);
+    l->base = (uw_sink){limit_write, limit_finish, limit_destroy, next, false, NULL};
+    l->max = max;
+    return &l->base;
 }
 
 /* Trailer layout (60 bytes):
@@ -92,7 +137,8 @@ uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_diges
     uint8_t hdr[UW_OBJ_HEADER_LEN] = {0};
     uw_put32(hdr, SKIP_MAGIC);
     uw_put32(hdr + 4, UW_OBJ_HEADER_LEN - 8);
-    memcpy(hdr + 8, "UEW1", 4);
+    memcpy(hdr + 8, "UEW", 3);
+    hdr[11] = UW_OBJ_FORMAT_VERSION;
     hdr[12] = (uint8_t)opts->kind;
     hdr[13] = opts->compressor->id;
     hdr[14] = opts->key ? CIPHER_AES256GCM : CIPHER_NONE;
@@ -106,7 +152,8 @@ uw_sink *uw_object_writer(const uw_obj_write_opts *opts, uw_sink *dest, uw_diges
         }
         uw_object_key(opts->key, hdr + 28, okey);
     }
-    header_check(hdr, hdr + 44);
+    name_hash(opts->name, hdr + HDR_NAME);
+    header_check(hdr, hdr + HDR_CHECK);
     if (uw_sink_write(dest, hdr, sizeof hdr, err) < 0) {
         uw_sink_free(dest);
         return NULL;
@@ -153,12 +200,25 @@ static int reader_setup(reader_sink *r, uw_err *err)
     uint8_t chk[8];
     if (uw_get32(r->hdr) != SKIP_MAGIC || memcmp(r->hdr + 8, "UEW", 3) != 0)
         return uw_fail(err, UW_E_CORRUPT, "'%s' is not a ue-wal object (bad header)", name);
-    if (r->hdr[11] != '1')
+    if (r->hdr[11] != UW_OBJ_FORMAT_VERSION)
         return uw_fail(err, UW_E_FORMAT_VERSION,
-                       "'%s' was written by an unsupported format version '%c'", name, r->hdr[11]);
+                       "'%s' was written by an unsupported object format version '%c' (this "
+                       "version reads '%c': create a new stanza for it)",
+                       name, r->hdr[11] >= 0x20 && r->hdr[11] < 0x7f ? r->hdr[11] : '?',
+                       UW_OBJ_FORMAT_VERSION);
     header_check(r->hdr, chk);
-    if (uw_get32(r->hdr + 4) != UW_OBJ_HEADER_LEN - 8 || memcmp(chk, r->hdr + 44, 8) != 0)
+    if (uw_get32(r->hdr + 4) != UW_OBJ_HEADER_LEN - 8 || memcmp(chk, r->hdr + HDR_CHECK, 8) != 0)
         return uw_fail(err, UW_E_CORRUPT, "'%s' has a corrupt header", name);
+    if (r->opts.bind) {
+        /* Unencrypted this only catches a rename (an attacker could rewrite the
+         * header); encrypted the header is authenticated by every GCM tag. */
+        uint8_t want[32];
+        name_hash(r->opts.bind, want);
+        if (memcmp(want, r->hdr + HDR_NAME, 32) != 0)
+            return uw_fail(err, UW_E_CORRUPT,
+                           "'%s' was stored for another name than '%s' (renamed or substituted)",
+                           name, r->opts.bind);
+    }
     const uw_compressor *c = uw_compressor_by_id(r->hdr[13]);
     if (!c)
         return uw_fail(err, UW_E_FORMAT_VERSION, "'%s' uses unknown compressor id %u", name,
@@ -173,6 +233,8 @@ static int reader_setup(reader_sink *r, uw_err *err)
     uw_sink *chain = uw_hash_sink(uw_tee_sink(r->dest), &r->digest);
     if (r->opts.pipeline)
         chain = uw_pipe_sink(chain);
+    if (r->opts.max_size)
+        chain = limit_new(r->opts.max_size, chain);
     chain = c->decompress(chain);
     if (r->hdr[14] == CIPHER_AES256GCM) {
         if (!r->opts.key) {
@@ -259,8 +321,10 @@ static int reader_finish(uw_sink *s, uw_err *err)
     if (r->digest.size != uw_get64(t + 12))
         return uw_fail(err, UW_E_CORRUPT, "'%s' restored %llu bytes, expected %llu", name,
                        (unsigned long long)r->digest.size, (unsigned long long)uw_get64(t + 12));
+    uint8_t id[32];
+    uw_content_id(r->opts.expect_is_id ? r->opts.key : NULL, r->digest.sha256, id);
     if (memcmp(r->digest.sha256, t + 20, 32) != 0 ||
-        (r->have_expect && memcmp(r->digest.sha256, r->expect_sha, 32) != 0))
+        (r->have_expect && memcmp(id, r->expect_sha, 32) != 0))
         return uw_fail(err, UW_E_CORRUPT, "'%s' failed SHA-256 verification", name);
     if (r->out)
         *r->out = r->digest;

@@ -1,8 +1,13 @@
-/* The repository object format, shared by WAL and backup files.
+/* The repository object format, shared by WAL, backup files and metadata.
  *
- *   header  : zstd skippable frame (magic 0x184D2A5E) holding "UEW1", kind,
- *             compressor id, cipher id, system identifier, cipher chunk size,
- *             salt, and the first 8 bytes of the SHA-256 of the header itself
+ *   header  : zstd skippable frame (magic 0x184D2A5E) holding "UEW2" (the
+ *             format version is the fourth byte), kind, compressor id, cipher
+ *             id, system identifier, cipher chunk size, salt, the SHA-256 of
+ *             the name the object is stored for (WAL file name, backup file
+ *             path, "manifest:<id>"), and the first 8 bytes of the SHA-256 of
+ *             the header itself. Encrypted, the header is the GCM chunks'
+ *             associated data, so the name binding is authenticated: an object
+ *             renamed to another name in the repository is refused.
  *   payload : the compressed stream, sealed in AES-256-GCM chunks if encrypted
  *   trailer : zstd skippable frame holding "UEWT", the original size and the
  *             SHA-256 of the original content, and its own 8-byte check
@@ -21,7 +26,8 @@
 #include "io/crypto.h"
 #include "io/sink.h"
 
-#define UW_OBJ_HEADER_LEN 52
+#define UW_OBJ_HEADER_LEN 84
+#define UW_OBJ_FORMAT_VERSION '2'
 #define UW_OBJ_TRAILER_LEN 60
 
 typedef enum { UW_OBJ_WAL = 1, UW_OBJ_FILE = 2, UW_OBJ_META = 3 } uw_obj_kind;
@@ -36,6 +42,7 @@ typedef struct {
     /* When set, the object is discarded instead of stored if the content's
      * digest turns out different (the source changed since it was hashed). */
     const uint8_t *expect_sha256;
+    const char *name; /* bound into the header (NULL: "") */
 } uw_obj_write_opts;
 
 /* Returns a sink taking the original content; it writes the framed object into
@@ -50,6 +57,13 @@ typedef struct {
     const uw_key *key;            /* needed when the object is encrypted */
     const char *name;             /* for messages */
     bool pipeline;                /* verify and deliver on a second thread (large objects) */
+    const char *bind;             /* the name the header must be bound to (NULL: not checked) */
+    /* Most bytes the content may have (0: no limit): decompression stops with
+     * UW_E_CORRUPT as soon as it would produce more (decompression bombs). */
+    uint64_t max_size;
+    /* expect_sha256 is a content id from an object name (uw_content_id with
+     * `key`), not the plain SHA-256. */
+    bool expect_is_id;
 } uw_obj_read_opts;
 
 /* Returns a sink taking the raw object bytes; it writes the verified original

@@ -268,7 +268,10 @@ static void dedupe(uw_archive *a, uw_arch_file *arr, size_t *n)
                 inconsistent = true;
             else if (keep < 0)
                 keep = (ssize_t)k;
-            if (strcmp(arr[k].sha256, arr[i].sha256) != 0)
+            /* Encrypted stanzas name content by a keyed id, which differs
+             * between repositories (each has its own key salt). */
+            if (!arr[k].repo->have_key && !arr[i].repo->have_key &&
+                strcmp(arr[k].sha256, arr[i].sha256) != 0)
                 inconsistent = true;
             k = l;
         }
@@ -346,8 +349,9 @@ static int read_object(const uw_arch_file *f, uw_buf *out, uw_err *err)
     int rc;
     for (int attempt = 0;; attempt++) {
         out->len = 0;
-        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, f->object,
-                              false};
+        uw_obj_read_opts o = {
+            r->info.system_id,    sha, r->have_key ? &r->key : NULL, f->object, false, f->name,
+            r->info.wal_seg_size, true};
         uw_sink *reader = uw_object_reader(&o, uw_buf_sink(out), NULL);
         rc = uw_storage_read(r->st, f->object, reader, err);
         if (rc == 0)

@@ -1,4 +1,5 @@
 #include "repo/manifest.h"
+#include "io/object.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -347,6 +348,32 @@ char *uw_backup_object(const uw_repo *r, const uw_mf_entry *e)
     return uw_sprintf("%s/backup/%s/pg_data/%s%s", r->stanza, e->ref, e->path, e->ext);
 }
 
+/* The name a manifest object is bound to: another backup's manifest cannot
+ * stand in for this one. */
+static char *manifest_bind(const char *id)
+{
+    return uw_sprintf("manifest:%s", id);
+}
+
+/* Read the manifest's text: plain (checksummed) in a plain stanza; in an
+ * encrypted one an encrypted, authenticated object, so that it reveals no path,
+ * size or content hash and cannot be edited without the passphrase. */
+static int manifest_get(uw_repo *r, const char *id, const char *path, uw_buf *b, uw_err *err)
+{
+    if (!r->have_key)
+        return uw_storage_get_max(r->st, path, b, UW_MANIFEST_MAX, err);
+    char *bind = manifest_bind(id);
+    uw_obj_read_opts o = {r->info.system_id, NULL, &r->key, path, false, bind,
+                          UW_MANIFEST_MAX,   false};
+    uw_sink *reader = uw_object_reader(&o, uw_buf_sink(b), NULL);
+    int rc = uw_storage_read(r->st, path, reader, err);
+    if (rc == 0)
+        rc = uw_sink_finish(reader, err);
+    uw_sink_free(reader);
+    free(bind);
+    return rc;
+}
+
 int uw_manifest_load(uw_repo *r, const char *id, uw_manifest *m, uw_err *err)
 {
     if (!valid_id(id))
@@ -356,11 +383,13 @@ int uw_manifest_load(uw_repo *r, const char *id, uw_manifest *m, uw_err *err)
     int rc;
     for (int attempt = 0;; attempt++) {
         b.len = 0;
-        rc = uw_storage_get(r->st, path, &b, err);
+        rc = manifest_get(r, id, path, &b, err);
         if (rc == 0 || !uw_retry_wait(attempt, err))
             break;
     }
-    if (rc == 0 && (rc = uw_manifest_parse(b.len ? (char *)b.data : "", m, err)) < 0)
+    if (rc == 0 && memchr(b.data, '\0', b.len))
+        rc = uw_fail(err, UW_E_REPO_FORMAT, "%s/%s is not a text manifest", r->st->desc, path);
+    else if (rc == 0 && (rc = uw_manifest_parse(b.len ? (char *)b.data : "", m, err)) < 0)
         uw_wrap(err, "%s/%s", r->st->desc, path);
     if (rc == 0 && strcmp(m->id, id) != 0) {
         uw_manifest_free(m);
@@ -379,7 +408,24 @@ int uw_manifest_save(uw_repo *r, const uw_manifest *m, uw_err *err)
 {
     char *text = uw_manifest_render(m);
     char *path = uw_sprintf("%s/backup/%s/manifest", r->stanza, m->id);
-    int rc = uw_storage_put(r->st, path, text, strlen(text), err);
+    int rc;
+    if (!r->have_key) {
+        rc = uw_storage_put(r->st, path, text, strlen(text), err);
+    } else {
+        char *bind = manifest_bind(m->id);
+        uw_obj_write_opts o = {
+            UW_OBJ_META, r->info.system_id, uw_compressor_by_name("zstd"), 3, 1, &r->key, NULL,
+            bind};
+        uw_sink *dest = uw_storage_write(r->st, path, err);
+        uw_sink *w = dest ? uw_object_writer(&o, dest, NULL, err) : NULL;
+        rc = w ? uw_sink_write(w, text, strlen(text), err) : -1;
+        if (rc == 0)
+            rc = uw_sink_finish(w, err);
+        uw_sink_free(w);
+        if (rc < 0)
+            uw_wrap(err, "%s", r->st->desc);
+        free(bind);
+    }
     free(path);
     free(text);
     return rc;

@@ -4,7 +4,8 @@
  *
  * Stored at <stanza>/backup/<id>/manifest as text: a [backup] section of
  * key=value lines, a [files] section of tab-separated entries, and a final
- * checksum=<sha256 of everything before it> line. Paths are percent-encoded and
+ * checksum=<sha256 of everything before it> line. In an encrypted stanza that
+ * text is stored as an encrypted object (io/object.h) bound to "manifest:<id>". Paths are percent-encoded and
  * validated on load (no absolute paths, no "..", no empty components), so a
  * tampered manifest cannot make a restore write outside the data directory.
  *
@@ -22,6 +23,8 @@
 #include "repo/repo.h"
 
 #define UW_BACKUP_ID_MAX 64
+/* Most bytes a manifest may have (read from an untrusted repository). */
+#define UW_MANIFEST_MAX (512ull << 20)
 
 typedef struct {
     char *path;         /* relative to the data directory: "base/5/1259", "pg_tblspc/16385" */

@@ -10,6 +10,8 @@
 
 #include "core/log.h"
 
+#include <openssl/crypto.h>
+
 int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err)
 {
     const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
@@ -74,18 +76,30 @@ void uw_repos_close(uw_repo *repos, int count)
     free(repos);
 }
 
-char *uw_stanza_info_render(const uw_stanza_info *info)
+char *uw_stanza_info_render(const uw_stanza_info *info, const uw_key *key)
 {
-    char *body = uw_sprintf("[stanza]\nformat=1\nsystem-id=%" PRIu64 "\npg-version=%d\n"
+    char *body = uw_sprintf("[stanza]\nformat=%d\nsystem-id=%" PRIu64 "\npg-version=%d\n"
                             "wal-segment-size=%" PRIu32 "\ncreated=%" PRId64 "\ncipher-type=%s\n",
-                            info->system_id, info->pg_version, info->wal_seg_size, info->created,
-                            info->cipher_type);
+                            UW_STANZA_FORMAT, info->system_id, info->pg_version, info->wal_seg_size,
+                            info->created, info->cipher_type);
     if (strcmp(info->cipher_type, "none") != 0) {
         char salt[2 * UW_SALT_LEN + 1];
         uw_hex(info->kdf.salt, UW_SALT_LEN, salt);
         char *enc = uw_sprintf("%skdf-salt=%s\nkdf-n=%" PRIu64 "\nkdf-r=%" PRIu32 "\nkdf-p=%" PRIu32
                                "\nkey-check=%s\n",
                                body, salt, info->kdf.n, info->kdf.r, info->kdf.p, info->key_check);
+        free(body);
+        body = enc;
+        /* Everything above, cipher-type and KDF parameters included, is
+         * authenticated with a key only the passphrase gives. */
+        uint8_t mac[32];
+        char mhex[65];
+        if (key)
+            uw_hmac(key->meta, body, strlen(body), mac);
+        else
+            memset(mac, 0, sizeof mac); /* fails authentication: never written by the tools */
+        uw_hex(mac, 32, mhex);
+        enc = uw_sprintf("%smac=%s\n", body, mhex);
         free(body);
         body = enc;
     }
@@ -96,6 +110,24 @@ char *uw_stanza_info_render(const uw_stanza_info *info)
     char *text = uw_sprintf("%schecksum=%s\n", body, hex);
     free(body);
     return text;
+}
+
+int uw_stanza_info_auth(const char *text, const uw_key *key, uw_err *err)
+{
+    const char *m = strstr(text, "\nmac=");
+    if (!m)
+        return uw_fail(err, UW_E_DECRYPT, "encrypted stanza info carries no authentication code");
+    m++;
+    uint8_t mac[32];
+    char hex[65];
+    uw_hmac(key->meta, text, (size_t)(m - text), mac);
+    uw_hex(mac, 32, hex);
+    /* The mac covers everything before it, and only the checksum may follow:
+     * a line appended after it would otherwise override an authenticated one. */
+    if (strnlen(m + 4, 65) < 65 || CRYPTO_memcmp(hex, m + 4, 64) != 0 || m[68] != '\n' ||
+        strncmp(m + 69, "checksum=", 9) != 0)
+        return uw_fail(err, UW_E_DECRYPT, "stanza info failed authentication (tampered)");
+    return 0;
 }
 
 int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err)
@@ -114,7 +146,7 @@ int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err)
     char *copy = uw_strdup(text);
     copy[ck - text] = '\0';
     int rc = 0;
-    bool have_sysid = false, have_seg = false;
+    bool have_sysid = false, have_seg = false, have_format = false;
     for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
         if (line[0] == '[' || line[0] == '#')
@@ -124,9 +156,18 @@ int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err)
             continue;
         *eq = '\0';
         const char *k = line, *v = eq + 1;
-        if (!strcmp(k, "format") && strcmp(v, "1") != 0)
-            rc = uw_fail(err, UW_E_REPO_FORMAT, "stanza info format %s is not supported", v);
-        else if (!strcmp(k, "system-id"))
+        if (!strcmp(k, "format")) {
+            char *end;
+            long f = strtol(v, &end, 10);
+            if (!*v || *end || f < 1)
+                rc = uw_fail(err, UW_E_REPO_FORMAT, "stanza info has a malformed format");
+            else if (f != UW_STANZA_FORMAT)
+                rc = uw_fail(err, UW_E_FORMAT_VERSION,
+                             "stanza info format %ld is not supported (this version reads %d: "
+                             "create a new stanza)",
+                             f, UW_STANZA_FORMAT);
+            have_format = true;
+        } else if (!strcmp(k, "system-id"))
             info->system_id = strtoull(v, NULL, 10), have_sysid = true;
         else if (!strcmp(k, "pg-version"))
             info->pg_version = atoi(v);
@@ -153,6 +194,8 @@ int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err)
     free(copy);
     if (rc)
         return rc;
+    if (!have_format)
+        return uw_fail(err, UW_E_REPO_FORMAT, "stanza info has no format line");
     if (!have_sysid || !have_seg || !uw_wal_seg_size_valid(info->wal_seg_size))
         return uw_fail(err, UW_E_REPO_FORMAT, "stanza info lacks system-id or wal-segment-size");
     return 0;
@@ -170,7 +213,7 @@ int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err)
     int rc = -1;
     for (int attempt = 0;; attempt++) {
         buf.len = 0;
-        rc = uw_storage_get(r->st, path, &buf, err);
+        rc = uw_storage_get_max(r->st, path, &buf, UW_STANZA_INFO_MAX, err);
         if (rc == 0 || !uw_retry_wait(attempt, err))
             break;
     }
@@ -185,24 +228,52 @@ int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err)
         uw_wrap(err, "%s/%s", r->st->desc, path);
         goto done;
     }
+    const char *pass = uw_cfg_str(cfg, UW_OPT_CIPHER_PASS);
+    if (strcmp(r->info.cipher_type, "none") == 0) {
+        /* Whoever can write the repository can rewrite a keyless file: a
+         * configuration that expects encryption never accepts a plain stanza. */
+        const char *want = uw_cfg_str(cfg, UW_OPT_CIPHER_TYPE);
+        if ((want && strcmp(want, "none") != 0) || (pass && *pass)) {
+            rc = uw_fail(err, UW_E_DECRYPT,
+                         "stanza '%s' in %s says it is not encrypted but cipher-%s is configured: "
+                         "refusing a possible downgrade (was stanza.info replaced?)",
+                         r->stanza, r->st->desc,
+                         want && strcmp(want, "none") != 0 ? "type" : "pass");
+            goto done;
+        }
+    } else if (strcmp(r->info.cipher_type, "aes-256-gcm") != 0) {
+        rc = uw_fail(err, UW_E_FORMAT_VERSION, "stanza '%s' in %s uses unknown cipher-type '%s'",
+                     r->stanza, r->st->desc, r->info.cipher_type);
+        goto done;
+    }
     r->have_info = true;
     if (strcmp(r->info.cipher_type, "none") != 0) {
-        const char *pass = uw_cfg_str(cfg, UW_OPT_CIPHER_PASS);
         if (!pass) {
+            r->have_info = false;
             rc = uw_fail(err, UW_E_CRYPTO,
                          "stanza '%s' in %s is encrypted: set cipher-pass in the config file or "
                          "UE_WAL_CIPHER_PASS",
                          r->stanza, r->st->desc);
             goto done;
         }
-        if ((rc = uw_kdf_derive(pass, &r->info.kdf, &r->key, err)) < 0)
+        if ((rc = uw_kdf_derive(pass, &r->info.kdf, &r->key, err)) < 0) {
+            r->have_info = false;
             goto done;
+        }
         char check[65];
         uw_key_check(&r->key, check);
         if (strcmp(check, r->info.key_check) != 0) {
             uw_key_wipe(&r->key);
-            rc = uw_fail(err, UW_E_DECRYPT, "wrong cipher passphrase for stanza '%s' in %s",
+            r->have_info = false;
+            rc = uw_fail(err, UW_E_DECRYPT,
+                         "wrong cipher passphrase for stanza '%s' in %s (or tampered stanza info)",
                          r->stanza, r->st->desc);
+            goto done;
+        }
+        if ((rc = uw_stanza_info_auth(buf.len ? (char *)buf.data : "", &r->key, err)) < 0) {
+            uw_key_wipe(&r->key);
+            r->have_info = false;
+            uw_wrap(err, "%s/%s", r->st->desc, path);
             goto done;
         }
         r->have_key = true;
@@ -214,9 +285,9 @@ done:
     return rc;
 }
 
-int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, uw_err *err)
+int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, const uw_key *key, uw_err *err)
 {
-    char *text = uw_stanza_info_render(info);
+    char *text = uw_stanza_info_render(info, key);
     char *path = info_path(r);
     int rc = uw_storage_put(r->st, path, text, strlen(text), err);
     free(path);
@@ -290,7 +361,10 @@ int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_he
 
 int uw_repo_wal_read_failed(uw_repo *r, const char *walname, const char *object, uw_err *err)
 {
-    if (err->code != UW_E_NOT_FOUND && err->code != UW_E_STORAGE_DENIED)
+    /* Missing, refused, or a link or non-regular file where the object is
+     * listed: the repository holds it but cannot deliver it. */
+    if (err->code != UW_E_NOT_FOUND && err->code != UW_E_STORAGE_DENIED &&
+        err->code != UW_E_REPO_FORMAT)
         return -1;
     uw_err cause = *err, e;
     uw_err_clear(&e);
@@ -306,6 +380,13 @@ int uw_repo_wal_read_failed(uw_repo *r, const char *walname, const char *object,
         return -1; /* removed since it was listed (expire): a miss */
     return uw_fail(err, UW_E_UNREADABLE, "%s holds '%s' for %s but it cannot be read: %s",
                    r->st->desc, object, walname, cause.msg);
+}
+
+void uw_repo_content_id_hex(const uw_repo *r, const uint8_t sha256[32], char out[65])
+{
+    uint8_t id[32];
+    uw_content_id(r->have_key ? &r->key : NULL, sha256, id);
+    uw_hex(id, 32, out);
 }
 
 bool uw_retry_wait(int attempt, const uw_err *err)

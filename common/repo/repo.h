@@ -1,13 +1,14 @@
 /* Repository layout and stanza metadata.
  *
  *   <stanza>/stanza.info                       cluster identity and cipher parameters
- *   <stanza>/archive/<first 16 of name>/<walname>-<sha256>[.zst]
- *   <stanza>/archive/history/<TTTTTTTT>.history-<sha256>[.zst]
+ *   <stanza>/archive/<first 16 of name>/<walname>-<content id>[.zst][.enc]
+ *   <stanza>/archive/history/<TTTTTTTT>.history-<content id>[.zst][.enc]
  *   <stanza>/backup/<backup id>/...            (base backups)
  *
  * Object names start with the WAL file's own name so an operator can find a
- * segment by name in any repository; the SHA-256 of the original content in the
- * name makes a re-push of identical content recognisable without reading it. */
+ * segment by name in any repository; the content id (the SHA-256 of the original
+ * content, keyed with HMAC in an encrypted stanza: uw_content_id) in the name
+ * makes a re-push of identical content recognisable without reading it. */
 #ifndef UW_REPO_H
 #define UW_REPO_H
 
@@ -52,10 +53,21 @@ void uw_repo_release(uw_repo *r);
 /* Load <stanza>/stanza.info; missing gives UW_E_STANZA. Derives the cipher key
  * when the stanza is encrypted, failing with UW_E_DECRYPT on a wrong passphrase. */
 int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err);
-/* Serialise/parse stanza info (text with a SHA-256 line, so corruption is caught). */
-char *uw_stanza_info_render(const uw_stanza_info *info);
+/* Serialise/parse stanza info: text with a SHA-256 line, so corruption is
+ * caught; an encrypted stanza's also carries mac=HMAC(meta key, everything
+ * before it), so that no field (cipher-type, KDF parameters) can be edited
+ * without the passphrase. `key` is needed to render an encrypted one. A
+ * format other than UW_STANZA_FORMAT is UW_E_FORMAT_VERSION. */
+#define UW_STANZA_FORMAT 2
+/* Most bytes a stanza.info may have (it is read from an untrusted repository). */
+#define UW_STANZA_INFO_MAX (64 * 1024)
+char *uw_stanza_info_render(const uw_stanza_info *info, const uw_key *key);
 int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err);
-int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, uw_err *err);
+/* Verify an encrypted stanza info's mac line with the key (UW_E_DECRYPT). */
+int uw_stanza_info_auth(const char *text, const uw_key *key, uw_err *err);
+int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, const uw_key *key, uw_err *err);
+/* The content id of an object name: uw_content_id with the stanza's key. */
+void uw_repo_content_id_hex(const uw_repo *r, const uint8_t sha256[32], char out[65]);
 
 /* Directory of the archived object for a WAL name, relative to the repo root. */
 char *uw_repo_wal_dir(const uw_repo *r, const char *walname);

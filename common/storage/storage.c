@@ -104,6 +104,44 @@ int uw_storage_get(uw_storage *st, const char *path, uw_buf *out, uw_err *err)
     return rc;
 }
 
+/* Stops a read as soon as it passes `max` bytes. */
+typedef struct {
+    uw_sink base;
+    uint64_t max, seen;
+} cap_sink;
+
+static int cap_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    cap_sink *c = (cap_sink *)s;
+    if (len > c->max - c->seen)
+        return uw_fail(err, UW_E_REPO_FORMAT, "larger than the %llu bytes such a file may have",
+                       (unsigned long long)c->max);
+    c->seen += len;
+    return uw_sink_write(s->next, buf, len, err);
+}
+
+static int cap_finish(uw_sink *s, uw_err *err)
+{
+    return uw_sink_finish(s->next, err);
+}
+
+static void cap_destroy(uw_sink *s)
+{
+    free(s);
+}
+
+int uw_storage_get_max(uw_storage *st, const char *path, uw_buf *out, uint64_t max, uw_err *err)
+{
+    cap_sink *c = uw_calloc(1, sizeof *c);
+    c->base = (uw_sink){cap_write, cap_finish, cap_destroy, uw_buf_sink(out), false, NULL};
+    c->max = max;
+    int rc = uw_storage_read(st, path, &c->base, err);
+    if (rc < 0 && err && err->code == UW_E_REPO_FORMAT)
+        uw_wrap(err, "%s: '%s'", st->desc, path);
+    uw_sink_free(&c->base);
+    return rc;
+}
+
 int uw_storage_put(uw_storage *st, const char *path, const void *data, size_t len, uw_err *err)
 {
     uw_sink *s = uw_storage_write(st, path, err);

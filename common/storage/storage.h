@@ -96,6 +96,9 @@ bool uw_storage_temp_stale(const char *name, const char *host, int64_t age, int6
 const char *uw_file_type_name(unsigned mode);
 /* Read a whole small object into memory. */
 int uw_storage_get(uw_storage *st, const char *path, uw_buf *out, uw_err *err);
+/* The same, failing with UW_E_REPO_FORMAT as soon as more than `max` bytes
+ * arrive: metadata from an untrusted repository is read with a bound. */
+int uw_storage_get_max(uw_storage *st, const char *path, uw_buf *out, uint64_t max, uw_err *err);
 /* Write a whole small object. */
 int uw_storage_put(uw_storage *st, const char *path, const void *data, size_t len, uw_err *err);
 

@@ -36,7 +36,8 @@ static int store(const uw_backup_ctx *ctx, int fd, const char *src, uw_mf_entry 
                                ctx->level,
                                1,
                                r->have_key ? &r->key : NULL,
-                               NULL};
+                               NULL,
+                               e->path};
         uw_digest content, file;
         uw_sink *w = uw_object_writer(&o, dest, &content, err);
         if (!w)

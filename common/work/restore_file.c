@@ -102,8 +102,17 @@ static int read_object(const uw_restore_ctx *ctx, const uw_mf_entry *x, const ui
     uw_repo *r = ctx->repo;
     char *object = uw_backup_object(r, x);
     /* Large files: decompress here, hash and write on a second core. */
-    uw_obj_read_opts o = {r->info.system_id, expect, r->have_key ? &r->key : NULL, object,
-                          x->size >= (32u << 20)};
+    /* The content is at most the file (a delta: its pages, with 8 bytes of
+     * framing per page of at least 1 KiB, and the size record). */
+    uint64_t max = x->base[0] ? x->size + x->size / 64 + 4096 : x->size;
+    uw_obj_read_opts o = {r->info.system_id,
+                          expect,
+                          r->have_key ? &r->key : NULL,
+                          object,
+                          x->size >= (32u << 20),
+                          x->path,
+                          max ? max : 1,
+                          false};
     uw_sink *reader = uw_object_reader(&o, dest, NULL);
     int rc = uw_storage_read(r->st, object, reader, err);
     if (rc == 0)

@@ -108,9 +108,9 @@ static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, 
         close(fd);
         return -1;
     }
-    uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor,
-                           job->level, job->threads,      r->have_key ? &r->key : NULL,
-                           job->sha256};
+    uw_obj_write_opts o = {UW_OBJ_WAL,  r->info.system_id, job->compressor,
+                           job->level,  job->threads,      r->have_key ? &r->key : NULL,
+                           job->sha256, job->name};
     uw_sink *w = uw_object_writer(&o, dest, NULL, err);
     if (!w) {
         close(fd);
@@ -129,7 +129,7 @@ static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, 
 int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stored, uw_err *err)
 {
     char sha[65];
-    uw_hex(job->sha256, 32, sha);
+    uw_repo_content_id_hex(r, job->sha256, sha);
     char *existing = NULL, existing_sha[65];
     *already = 0;
     int found = uw_repo_wal_find(r, job->name, &existing, existing_sha, err);
@@ -164,7 +164,7 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
         int st = uw_storage_stat(r->st, object, &size, err);
         if (st < 0)
             rc = -1;
-        else if (st == 0 || size < 112)
+        else if (st == 0 || size < UW_OBJ_HEADER_LEN + UW_OBJ_TRAILER_LEN)
             rc = uw_fail(err, UW_E_STORAGE, "%s: '%s' is missing after it was written", r->st->desc,
                          object);
         else if (stored)
@@ -174,9 +174,67 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
     return rc;
 }
 
+/* Checks, before a fetched segment is delivered, that its first page is the
+ * one its name promises (system, segment address, a timeline not after the
+ * name's) and that it has the segment size: an object renamed to another
+ * segment's name is refused even where no key authenticates the name. */
+typedef struct {
+    uw_sink base;
+    const uw_repo *r;
+    uw_wal_name w;
+    const char *name;
+    uint8_t hdr[UW_WAL_LONG_HEADER_LEN];
+    uint64_t seen;
+} walcheck_sink;
+
+static int walcheck_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
+{
+    walcheck_sink *c = (walcheck_sink *)s;
+    if (c->seen < sizeof c->hdr) {
+        size_t n = sizeof c->hdr - (size_t)c->seen;
+        memcpy(c->hdr + c->seen, buf, n < len ? n : len);
+    }
+    c->seen += len;
+    return uw_sink_write(s->next, buf, len, err);
+}
+
+static int walcheck_finish(uw_sink *s, uw_err *err)
+{
+    walcheck_sink *c = (walcheck_sink *)s;
+    const uw_stanza_info *in = &c->r->info;
+    uw_wal_header h;
+    if (c->seen != in->wal_seg_size)
+        return uw_fail(err, UW_E_CORRUPT, "'%s' holds %llu bytes, not a %u-byte segment", c->name,
+                       (unsigned long long)c->seen, in->wal_seg_size);
+    if (uw_wal_header_parse(c->hdr, sizeof c->hdr, &h, err) < 0) {
+        err->code = UW_E_CORRUPT;
+        return uw_wrap(err, "'%s'", c->name);
+    }
+    uint64_t addr = uw_wal_segno(&c->w, in->wal_seg_size) * in->wal_seg_size;
+    /* The first page of a timeline's first segment is copied from the old
+     * timeline, so its page timeline may be lower than the name's. */
+    if (h.pageaddr != addr || h.tli > c->w.tli || h.tli == 0 || h.system_id != in->system_id ||
+        h.seg_size != in->wal_seg_size)
+        return uw_fail(err, UW_E_CORRUPT,
+                       "'%s' holds the WAL of another segment (timeline %u, page address %llX, "
+                       "system %llu): substituted object?",
+                       c->name, h.tli, (unsigned long long)h.pageaddr,
+                       (unsigned long long)h.system_id);
+    return uw_sink_finish(s->next, err);
+}
+
+static void walcheck_destroy(uw_sink *s)
+{
+    free(s);
+}
+
 int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_flags,
                  uw_digest *digest, uw_err *err)
 {
+    uw_wal_name w;
+    if (uw_wal_parse(name, &w, err) < 0)
+        return -1;
+    bool segment = w.kind == UW_WAL_SEGMENT || w.kind == UW_WAL_PARTIAL;
     char *object = NULL, sha_hex[65];
     int found = uw_repo_wal_find(r, name, &object, sha_hex, err);
     if (found < 0)
@@ -192,7 +250,20 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
             rc = -1;
             break;
         }
-        uw_obj_read_opts o = {r->info.system_id, sha, r->have_key ? &r->key : NULL, object, false};
+        if (segment) {
+            walcheck_sink *c = uw_calloc(1, sizeof *c);
+            c->base =
+                (uw_sink){walcheck_write, walcheck_finish, walcheck_destroy, file, false, NULL};
+            c->r = r;
+            c->w = w;
+            c->name = name;
+            file = &c->base;
+        }
+        /* Every archived file fits in a segment (history and backup files are
+         * small): nothing decompresses beyond that. */
+        uw_obj_read_opts o = {
+            r->info.system_id,    sha, r->have_key ? &r->key : NULL, object, false, name,
+            r->info.wal_seg_size, true};
         uw_digest d;
         uw_sink *reader = uw_object_reader(&o, file, &d);
         rc = uw_storage_read(r->st, object, reader, err);
@@ -268,7 +339,7 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
         if (dest) {
             uw_obj_write_opts o = {UW_OBJ_WAL, r->info.system_id, job->compressor,
                                    job->level, job->threads,      r->have_key ? &r->key : NULL,
-                                   NULL};
+                                   NULL,       job->name};
             w = uw_object_writer(&o, dest, &d, err);
         }
         rc = w ? uw_sink_from_fd(w, fd, job->path, err) : -1;
@@ -286,7 +357,7 @@ int uw_push_single_pass(uw_repo *r, uw_push_job *job, int *already, uint64_t *st
     }
     if (rc == 0) {
         char sha[65], *existing = NULL, existing_sha[65];
-        uw_hex(job->sha256, 32, sha);
+        uw_repo_content_id_hex(r, job->sha256, sha);
         /* Checked again now that the checksum is known: the name must still be free. */
         int found = uw_repo_wal_find(r, job->name, &existing, existing_sha, err);
         if (found < 0) {

@@ -30,9 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uw_err err;
     uw_config *cfg = uw_config_load(6, argv, UW_CMD_FETCH, &err);
     if (cfg) {
-        uw_cfg_str(cfg, "repo1-path");
-        uw_cfg_int(cfg, "archive-get-queue-max");
-        uw_cfg_bool(cfg, "archive-async");
+        uw_cfg_repo_str(cfg, 1, UW_OPT_REPO_PATH);
+        uw_cfg_int(cfg, UW_OPT_ARCHIVE_GET_QUEUE_MAX);
+        uw_cfg_bool(cfg, UW_OPT_ARCHIVE_ASYNC);
         free(uw_cfg_cli_repo_args(cfg));
         uw_config_free(cfg);
     } else {

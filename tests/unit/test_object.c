@@ -107,8 +107,14 @@ typedef struct {
 static int write_obj(const wopts *o, const uint8_t *data, size_t len, size_t piece, uw_buf *out,
                      uw_digest *dg, rec_state *st, uw_err *err)
 {
-    uw_obj_write_opts opts = {
-        o->kind ? o->kind : UW_OBJ_WAL, o->sysid, o->comp, 3, o->threads, o->key, o->expect};
+    uw_obj_write_opts opts = {o->kind ? o->kind : UW_OBJ_WAL,
+                              o->sysid,
+                              o->comp,
+                              3,
+                              o->threads,
+                              o->key,
+                              o->expect,
+                              "unit-object"};
     uw_err_clear(err);
     uw_sink *w = uw_object_writer(&opts, rec_new(st), dg, err);
     if (!w)
@@ -122,7 +128,7 @@ static int write_obj(const wopts *o, const uint8_t *data, size_t len, size_t pie
 static int read_obj(const uint8_t *obj, size_t len, const uw_key *key, uint64_t sysid,
                     const uint8_t *expect, size_t piece, rec_state *st, uw_digest *dg, uw_err *err)
 {
-    uw_obj_read_opts opts = {sysid, expect, key, "unit-object", false};
+    uw_obj_read_opts opts = {sysid, expect, key, "unit-object", false, "unit-object", 0, false};
     uw_err_clear(err);
     uw_sink *r = uw_object_reader(&opts, rec_new(st), dg);
     int rc = feed(r, obj, len, piece, err);
@@ -185,7 +191,7 @@ static void test_round_trips(void)
                     /* Framing: skippable frame, "UEW1", compressor and cipher ids. */
                     CHECKF(obj.len >= UW_OBJ_HEADER_LEN + UW_OBJ_TRAILER_LEN &&
                                memcmp(obj.data, "\x5E\x2A\x4D\x18", 4) == 0 &&
-                               memcmp(obj.data + 8, "UEW1", 4) == 0 && obj.data[12] == UW_OBJ_WAL &&
+                               memcmp(obj.data + 8, "UEW2", 4) == 0 && obj.data[12] == UW_OBJ_WAL &&
                                obj.data[13] == comps[ci]->id &&
                                obj.data[14] == (keys[ki] ? 1 : 0) &&
                                memcmp(obj.data + obj.len - 52, "UEWT", 4) == 0,
@@ -334,8 +340,8 @@ static void expect_reject(const sample *s, const uint8_t *obj, size_t len, const
 static void fix_header_check(uint8_t *hdr)
 {
     uint8_t d[32];
-    uw_sha256(hdr, 44, d);
-    memcpy(hdr + 44, d, 8);
+    uw_sha256(hdr, 76, d);
+    memcpy(hdr + 76, d, 8);
 }
 
 static void section_for(const char *what, int ci, int ki, int text)
@@ -534,14 +540,20 @@ static void test_checks(void)
     make_sample(&sp, zstd, NULL, true, 5000, 77);
     copy = malloc(sp.obj.len);
     memcpy(copy, sp.obj.data, sp.obj.len);
-    copy[11] = '2';
+    copy[11] = '3';
     fix_header_check(copy);
     expect_reject(&sp, copy, sp.obj.len, NULL, 0, UW_E_FORMAT_VERSION, UW_E_FORMAT_VERSION,
-                  "version 2%.0zu", (size_t)0);
+                  "version 3%.0zu", (size_t)0);
     memcpy(copy, sp.obj.data, sp.obj.len);
-    copy[11] = '2'; /* without fixing the check: version or corrupt */
+    copy[11] = '3'; /* without fixing the check: version or corrupt */
     expect_reject(&sp, copy, sp.obj.len, NULL, 0, UW_E_FORMAT_VERSION, UW_E_CORRUPT,
-                  "version 2 (unsigned)%.0zu", (size_t)0);
+                  "version 3 (unsigned)%.0zu", (size_t)0);
+    /* The previous format (version 1) is refused as a version, never misread. */
+    memcpy(copy, sp.obj.data, sp.obj.len);
+    copy[11] = '1';
+    fix_header_check(copy);
+    expect_reject(&sp, copy, sp.obj.len, NULL, 0, UW_E_FORMAT_VERSION, UW_E_FORMAT_VERSION,
+                  "version 1%.0zu", (size_t)0);
     memcpy(copy, sp.obj.data, sp.obj.len);
     copy[13] = 0x7F;
     fix_header_check(copy);
@@ -671,7 +683,8 @@ static void test_parallel_parts(void)
                 char what[96];
                 snprintf(what, sizeof what, "%zu bytes, %d threads%s", n, threads[ti],
                          ki ? ", encrypted" : "");
-                uw_obj_write_opts opts = {UW_OBJ_WAL, 42, zstd, 3, threads[ti], keys[ki], NULL};
+                uw_obj_write_opts opts = {UW_OBJ_WAL,  42,       zstd, 3,
+                                          threads[ti], keys[ki], NULL, "unit-object"};
                 rec_state st;
                 uw_digest wd = {{0}, 0};
                 uw_err err;
@@ -700,7 +713,7 @@ static void test_parallel_parts(void)
             }
     }
     /* A file that is shorter than its size said (truncated while read). */
-    uw_obj_write_opts opts = {UW_OBJ_WAL, 42, zstd, 3, 2, NULL, NULL};
+    uw_obj_write_opts opts = {UW_OBJ_WAL, 42, zstd, 3, 2, NULL, NULL, NULL};
     rec_state st;
     uw_err err;
     uw_sink *w = uw_object_writer(&opts, rec_new(&st), NULL, &err);
@@ -737,7 +750,7 @@ static void test_pipeline(void)
         CHECK_OK(write_obj(&o, data, n, 0, &obj, &wd, &st, &err) == 0, err);
         const size_t pieces[] = {0, 1000, 65536 + 3};
         for (size_t pi = 0; pi < 3; pi++) {
-            uw_obj_read_opts ro = {9, sha, keys[ki], "pipelined", true};
+            uw_obj_read_opts ro = {9, sha, keys[ki], "pipelined", true, NULL, 0, false};
             rec_state rs;
             uw_digest rd = {{0}, 0};
             uw_err_clear(&err);
@@ -766,7 +779,7 @@ static void test_pipeline(void)
         }
         /* Damage in the last part is still caught. */
         obj.data[obj.len - UW_OBJ_TRAILER_LEN - 5] ^= 0x10;
-        uw_obj_read_opts ro = {9, sha, keys[ki], "pipelined", true};
+        uw_obj_read_opts ro = {9, sha, keys[ki], "pipelined", true, NULL, 0, false};
         rec_state rs;
         uw_digest rd;
         uw_sink *r = uw_object_reader(&ro, rec_new(&rs), &rd);
@@ -775,6 +788,116 @@ static void test_pipeline(void)
         uw_buf_free(&rs.data);
         uw_buf_free(&obj);
     }
+    free(data);
+}
+
+/* Read obj with explicit options (bind, limit, content id). */
+static int read_with(const uint8_t *obj, size_t len, const uw_obj_read_opts *o, rec_state *st,
+                     uw_err *err)
+{
+    uw_err_clear(err);
+    uw_sink *r = uw_object_reader(o, rec_new(st), NULL);
+    return feed(r, obj, len, 4096, err);
+}
+
+/* Issue 10 items 5, 6 and 10: an object is bound to the name it was stored
+ * for, output stops at the declared bound, and an encrypted stanza's content
+ * ids are keyed. */
+static void test_binding_and_limits(void)
+{
+    uw_t_section("name binding, size limits, content ids");
+    const uw_compressor *zstd = uw_compressor_by_name("zstd");
+    size_t n = 300000;
+    uint8_t *data = malloc(n);
+    fill_text(data, n);
+    uint8_t sha[32];
+    uw_sha256(data, n, sha);
+    const uw_key *keys[] = {NULL, &key_a};
+    for (int ki = 0; ki < 2; ki++) {
+        uw_obj_write_opts wo = {UW_OBJ_WAL, 5,        zstd, 3,
+                                1,          keys[ki], NULL, "000000010000000000000007"};
+        rec_state st, rs;
+        uw_err err;
+        uw_err_clear(&err);
+        uw_sink *w = uw_object_writer(&wo, rec_new(&st), NULL, &err);
+        CHECK_OK(w && feed(w, data, n, 0, &err) == 0, err);
+        uw_buf obj = st.data;
+        uw_obj_read_opts ro = {5, sha,  keys[ki], "obj", false, "000000010000000000000007",
+                               n, false};
+        CHECK_OK(read_with(obj.data, obj.len, &ro, &rs, &err) == 0 && rs.finished == 1, err);
+        uw_buf_free(&rs.data);
+        /* Read for another name (the object was renamed): refused, nothing finished. */
+        ro.bind = "000000010000000000000008";
+        CHECK_FAIL_CODE(read_with(obj.data, obj.len, &ro, &rs, &err) < 0, err, UW_E_CORRUPT);
+        CHECK_CONTAINS(err.msg, "another name");
+        CHECK_INT(rs.finished, 0);
+        uw_buf_free(&rs.data);
+        /* The header rewritten to the other name (check fixed): plain objects
+         * can be re-labelled by whoever writes the repository, encrypted ones
+         * fail authentication. */
+        uint8_t *copy = malloc(obj.len);
+        memcpy(copy, obj.data, obj.len);
+        char *label = uw_sprintf("ue-wal object name\n%s", ro.bind);
+        uw_sha256(label, strlen(label), copy + 44);
+        free(label);
+        fix_header_check(copy);
+        int rc = read_with(copy, obj.len, &ro, &rs, &err);
+        if (keys[ki])
+            CHECK_FAIL_CODE(rc < 0, err, UW_E_DECRYPT);
+        else
+            CHECK_OK(rc == 0, err);
+        uw_buf_free(&rs.data);
+        free(copy);
+        /* A limit below the content: fails at the first byte beyond it. */
+        ro.bind = "000000010000000000000007";
+        ro.max_size = 100000;
+        CHECK_FAIL_CODE(read_with(obj.data, obj.len, &ro, &rs, &err) < 0, err, UW_E_CORRUPT);
+        CHECK_CONTAINS(err.msg, "expands beyond");
+        CHECKF(rs.data.len <= 100000, "%zu bytes passed a 100000-byte limit", rs.data.len);
+        CHECK_INT(rs.finished, 0);
+        uw_buf_free(&rs.data);
+        ro.max_size = n; /* exactly the size is fine */
+        CHECK_OK(read_with(obj.data, obj.len, &ro, &rs, &err) == 0, err);
+        uw_buf_free(&rs.data);
+        /* Content ids: keyed in an encrypted stanza, the plain SHA-256 otherwise. */
+        uint8_t id[32];
+        uw_content_id(keys[ki], sha, id);
+        CHECK((memcmp(id, sha, 32) == 0) == (keys[ki] == NULL));
+        ro.expect_sha256 = id;
+        ro.expect_is_id = true;
+        CHECK_OK(read_with(obj.data, obj.len, &ro, &rs, &err) == 0, err);
+        uw_buf_free(&rs.data);
+        if (keys[ki]) {
+            ro.expect_sha256 = sha; /* the plain hash is not the name of encrypted content */
+            CHECK_FAIL_CODE(read_with(obj.data, obj.len, &ro, &rs, &err) < 0, err, UW_E_CORRUPT);
+            uw_buf_free(&rs.data);
+            uint8_t other[32];
+            uw_content_id(&key_b, sha, other);
+            CHECK(memcmp(other, id, 32) != 0);
+        }
+        uw_buf_free(&obj);
+    }
+    /* A decompression bomb: 64 MiB of zeros compress to a few KiB; a reader
+     * limited to 1 MiB stops after at most one decompressed block beyond it. */
+    size_t big = 64u << 20;
+    uint8_t *zeros = calloc(1, 1u << 20);
+    uw_obj_write_opts wo = {UW_OBJ_WAL, 5, zstd, 19, 1, NULL, NULL, "bomb"};
+    rec_state st, rs;
+    uw_err err;
+    uw_err_clear(&err);
+    uw_sink *w = uw_object_writer(&wo, rec_new(&st), NULL, &err);
+    int rc = 0;
+    for (size_t off = 0; off < big && rc == 0; off += 1u << 20)
+        rc = uw_sink_write(w, zeros, 1u << 20, &err);
+    CHECK_OK(rc == 0 && uw_sink_finish(w, &err) == 0, err);
+    uw_sink_free(w);
+    CHECKF(st.data.len < 64 * 1024, "bomb is %zu bytes", st.data.len);
+    uw_obj_read_opts ro = {0, NULL, NULL, "bomb", false, "bomb", 1u << 20, false};
+    CHECK_FAIL_CODE(read_with(st.data.data, st.data.len, &ro, &rs, &err) < 0, err, UW_E_CORRUPT);
+    CHECKF(rs.data.len <= (1u << 20), "%zu bytes delivered", rs.data.len);
+    uw_buf_free(&rs.data);
+    uw_buf_free(&st.data);
+    free(zeros);
     free(data);
 }
 
@@ -794,6 +917,7 @@ int main(void)
     test_checks();
     test_parallel_parts();
     test_pipeline();
+    test_binding_and_limits();
     uw_t_section_end();
     printf("(%d damaged plain zstd objects decoded to the exact original content)\n", harmless);
     printf("(%.2f s cpu)\n", (double)(clock() - t0) / CLOCKS_PER_SEC);

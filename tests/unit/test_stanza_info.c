@@ -87,7 +87,7 @@ static void test_round_trip(void)
     uw_err_clear(&err);
 
     sample_plain(&in);
-    char *text = uw_stanza_info_render(&in);
+    char *text = uw_stanza_info_render(&in, NULL);
     CHECK_CONTAINS(text, "system-id=7234567890123456789\n");
     CHECK_CONTAINS(text, "wal-segment-size=16777216\n");
     CHECK_CONTAINS(text, "cipher-type=none\n");
@@ -99,13 +99,13 @@ static void test_round_trip(void)
     CHECK_INT(out.pg_version, 15);
     CHECK_STR(out.cipher_type, "none");
     /* rendering is deterministic */
-    char *again = uw_stanza_info_render(&out);
+    char *again = uw_stanza_info_render(&out, NULL);
     CHECK_STR(again, text);
     free(again);
     free(text);
 
     sample_cipher(&in);
-    text = uw_stanza_info_render(&in);
+    text = uw_stanza_info_render(&in, NULL);
     CHECK_CONTAINS(text, "cipher-type=aes-256-gcm\n");
     CHECK_CONTAINS(text, "kdf-n=32768\n");
     CHECK_CONTAINS(text, "key-check=0123456789abcdef");
@@ -125,7 +125,7 @@ static void test_round_trip(void)
     in.system_id = UINT64_MAX;
     in.wal_seg_size = 1u << 30;
     in.created = INT64_MAX;
-    text = uw_stanza_info_render(&in);
+    text = uw_stanza_info_render(&in, NULL);
     CHECK_OK(uw_stanza_info_parse(text, &out, &err) == 0, err);
     CHECK(same(&in, &out));
     free(text);
@@ -136,7 +136,7 @@ static void test_corruption(void)
     uw_t_section("corrupted stanza info");
     uw_stanza_info in;
     sample_cipher(&in);
-    char *text = uw_stanza_info_render(&in);
+    char *text = uw_stanza_info_render(&in, NULL);
     size_t len = strlen(text);
 
     /* Change each digit (not the checksum itself) to another digit. */
@@ -200,18 +200,20 @@ static void test_corruption(void)
     expect_bad("checksum=", "only the checksum key");
 
     uw_t_section("self-consistent but unsupported");
-    char *f2 = replace(text, "format=1\n", "format=2\n");
-    CHECK_CONTAINS(f2, "format=2\n");
-    t = resign(f2);
-    free(f2);
-    {
+    /* Other format versions (the old format 1 included) are exit 153. */
+    const char *versions[] = {"format=1\n", "format=3\n", "format=10\n"};
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        char *f2 = replace(text, "format=2\n", versions[i]);
+        CHECK_CONTAINS(f2, versions[i]);
+        t = resign(f2);
+        free(f2);
         uw_stanza_info out;
         uw_err err;
         uw_err_clear(&err);
-        CHECK_FAIL_CODE(uw_stanza_info_parse(t, &out, &err) < 0, err, UW_E_REPO_FORMAT);
+        CHECK_FAIL_CODE(uw_stanza_info_parse(t, &out, &err) < 0, err, UW_E_FORMAT_VERSION);
         CHECK_CONTAINS(err.msg, "format");
+        free(t);
     }
-    free(t);
     /* resign() itself produces a valid file from a valid body */
     t = resign(text);
     {
@@ -222,8 +224,8 @@ static void test_corruption(void)
     }
     free(t);
     const char *swaps[][2] = {
-        {"format=1\n", "format=10\n"},
-        {"format=1\n", "format=\n"},
+        {"format=2\n", "format=\n"},
+        {"format=2\n", ""},
         {"wal-segment-size=67108864\n", "wal-segment-size=12345\n"},
         {"wal-segment-size=67108864\n", "wal-segment-size=2147483648\n"},
         {"wal-segment-size=67108864\n", ""},
@@ -243,9 +245,60 @@ static void test_corruption(void)
     free(text);
 }
 
+/* An encrypted stanza's info is authenticated with a key from the passphrase:
+ * no field can be changed (cipher-type=none, cheaper or costlier KDF
+ * parameters) by someone who can only recompute the keyless checksum. */
+static void test_auth(void)
+{
+    uw_t_section("authenticated stanza info");
+    uw_stanza_info in, out;
+    uw_err err;
+    uw_err_clear(&err);
+    sample_cipher(&in);
+    in.kdf.n = 1u << 10; /* fast for the test */
+    uw_key key, other;
+    CHECK_OK(uw_kdf_derive("stanza info pass", &in.kdf, &key, &err) == 0, err);
+    CHECK_OK(uw_kdf_derive("another pass", &in.kdf, &other, &err) == 0, err);
+    char *text = uw_stanza_info_render(&in, &key);
+    CHECK_CONTAINS(text, "\nmac=");
+    CHECK_OK(uw_stanza_info_parse(text, &out, &err) == 0, err);
+    CHECK_OK(uw_stanza_info_auth(text, &key, &err) == 0, err);
+    CHECK_FAIL_CODE(uw_stanza_info_auth(text, &other, &err) < 0, err, UW_E_DECRYPT);
+    const char *edits[][2] = {
+        {"cipher-type=aes-256-gcm\n", "cipher-type=none\n"},
+        {"kdf-n=1024\n", "kdf-n=2048\n"},
+        {"kdf-r=8\n", "kdf-r=9\n"},
+        {"system-id=7234567890123456789\n", "system-id=7234567890123456788\n"},
+        {"mac=", "mac=0"},
+        {"checksum=", "cipher-type=none\nchecksum="},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        char *r = replace(text, edits[i][0], edits[i][1]);
+        char *t = resign(r);
+        CHECKF(strcmp(t, text) != 0, "edit %zu changed nothing", i);
+        uw_err_clear(&err);
+        CHECKF(uw_stanza_info_auth(t, &key, &err) < 0 && err.code == UW_E_DECRYPT,
+               "edit %zu accepted", i);
+        free(t);
+        free(r);
+    }
+    /* Without the mac line at all. */
+    char *r = uw_strdup(text);
+    char *m = strstr(r, "mac=");
+    memmove(m, strchr(m, '\n') + 1, strlen(strchr(m, '\n') + 1) + 1);
+    char *t = resign(r);
+    CHECK_FAIL_CODE(uw_stanza_info_auth(t, &key, &err) < 0, err, UW_E_DECRYPT);
+    free(t);
+    free(r);
+    free(text);
+    uw_key_wipe(&key);
+    uw_key_wipe(&other);
+}
+
 int main(void)
 {
     test_round_trip();
     test_corruption();
+    test_auth();
     return uw_t_done("test_stanza_info");
 }
