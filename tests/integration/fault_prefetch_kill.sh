@@ -134,6 +134,13 @@ cp -a "$T/base" "$T/bad"
 setup_restore bad "$P_BAD"
 pg_conf bad "restore_command = '$FETCH --config $CONF --stanza $STANZA $QUEUE %f %p'"
 pg_start_nowait bad
+# pg_ctl returns before the postmaster writes its pid file: wait for it, or
+# the loop below would end before the server ever ran.
+deadline=$((SECONDS + 120))
+until [[ -e "$T/bad/postmaster.pid" ]] || grep -q FATAL "$T/bad.log" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "the server for the damaged-object recovery did not start in 120 s"
+    sleep 0.05
+done
 deadline=$((SECONDS + 300))
 while pg_running bad; do
     ((SECONDS < deadline)) || die "recovery through the damaged $mid neither stopped nor finished in 300 s"
