@@ -68,7 +68,8 @@ static uw_sink *cap_sink_new(void)
 static void decode(const uw_key *key, const uint8_t *b, size_t len, uint8_t step_seed)
 {
     static const size_t steps[] = {1, 7, 52, 60, 113, 4096, 65536};
-    uw_obj_read_opts o = {0, NULL, key, "fuzz", false};
+    /* Unbound (so that mutations reach the decoder), capped like any real read. */
+    uw_obj_read_opts o = {0, NULL, key, "fuzz", false, NULL, 1u << 20, false};
     uw_sink *r = uw_object_reader(&o, cap_sink_new(), NULL);
     uw_err err;
     int rc = 0;

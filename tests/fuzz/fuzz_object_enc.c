@@ -4,7 +4,9 @@
 #include "fuzz_object.h"
 
 const uw_key fuzz_key = {{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
-                          17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}};
+                          17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32},
+                         {0},
+                         {0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

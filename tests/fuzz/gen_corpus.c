@@ -16,7 +16,9 @@
 #include "repo/repo.h"
 
 static const uw_key fuzz_key = {{1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
-                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32}};
+                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32},
+                                {0},
+                                {0}};
 
 static void put(const char *dir, const char *sub, const char *name, const void *data, size_t len)
 {
@@ -34,8 +36,8 @@ static void object(const char *dir, const char *sub, const char *name, uw_obj_ki
 {
     uw_buf out = {0};
     uw_err err;
-    uw_obj_write_opts o = {kind, 7312345678901234567ULL, uw_compressor_by_name(compress), 3, 0, key,
-                           NULL};
+    uw_obj_write_opts o = {
+        kind, 7312345678901234567ULL, uw_compressor_by_name(compress), 3, 0, key, NULL, name};
     uw_sink *w = uw_object_writer(&o, uw_buf_sink(&out), NULL, &err);
     if (!w || uw_sink_write(w, content, len, &err) < 0 || uw_sink_finish(w, &err) < 0) {
         fprintf(stderr, "fuzz-gen-corpus: %s\n", err.msg);
@@ -61,13 +63,13 @@ int main(int argc, char **argv)
     si.wal_seg_size = 16u << 20;
     si.created = 1764500000;
     snprintf(si.cipher_type, sizeof si.cipher_type, "none");
-    char *t = uw_stanza_info_render(&si);
+    char *t = uw_stanza_info_render(&si, NULL);
     put(dir, "stanza_info", "plain", t, strlen(t));
     free(t);
     snprintf(si.cipher_type, sizeof si.cipher_type, "aes-256-gcm");
     uw_kdf_params_new(&si.kdf);
     uw_key_check(&fuzz_key, si.key_check);
-    t = uw_stanza_info_render(&si);
+    t = uw_stanza_info_render(&si, &fuzz_key);
     put(dir, "stanza_info", "encrypted", t, strlen(t));
     free(t);
 
