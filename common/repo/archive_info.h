@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "pg/wal_decode.h"
 #include "repo/repo.h"
 
 /* One archived segment (or history/partial/backup file). */
@@ -122,32 +123,14 @@ typedef struct {
 void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t start_lsn,
                       uw_reach *out);
 
-/* What the records in the last reachable segment(s) say. */
-typedef struct {
-    uint64_t end_lsn; /* end of the last valid record */
-    bool have_xact;
-    int64_t xact_time_us;  /* newest commit/abort time (unix microseconds) */
-    uint64_t xact_lsn;     /* where that record starts */
-    char xact_segment[48]; /* segment holding it */
-} uw_wal_end;
-
 /* Decode the segment where `reach` ends, and earlier ones (on the history h,
  * not before segment min_segno) until a transaction record is found.
  * max_segments bounds how many segments are read. */
 int uw_archive_wal_end(const uw_archive *a, const uw_tl_history *h, const uw_reach *reach,
                        uint64_t min_segno, int max_segments, uw_wal_end *out, uw_err *err);
 
-/* Decode one segment's records. Returns 0 and fills out (end_lsn = start of
- * the segment when it holds no complete record), -1 on a malformed segment
- * header. */
-int uw_wal_decode_segment(const uint8_t *buf, size_t len, uint64_t seg_start, uint32_t seg_size,
-                          uw_wal_end *out, uw_err *err);
-
 /* Segment name helper: buf holds at least 32 bytes. */
 void uw_seg_name(uint32_t tli, uint64_t segno, uint32_t seg_size, char *buf, size_t len);
-
-/* PostgreSQL timestamps (microseconds since 2000-01-01) to unix microseconds. */
-#define UW_PG_EPOCH_US INT64_C(946684800000000)
 
 /* "2026-11-25T12:00:00Z" (microseconds shown when not zero); buf >= 40. */
 void uw_iso_time(int64_t unix_us, char *buf, size_t len);
