@@ -113,6 +113,10 @@ const uw_opt_def uw_options[] = {
      "restore: start the server and wait for the target"},
     {"port", UW_OPT_INT, NULL, 1, 65535, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
      "restore --start: port of the restored server"},
+    {"tablespace-map", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY | UW_OPTF_LIST,
+     UW_CMD_PITR, "restore: OID=DIR, restore tablespace OID into DIR (repeatable)"},
+    {"tablespace-map-all", UW_OPT_STRING, NULL, 0, 0, NULL, UW_OPTF_CLI_ONLY, UW_CMD_PITR,
+     "restore: restore every other tablespace into DIR/<oid>"},
 };
 
 const int uw_option_count = (int)(sizeof uw_options / sizeof uw_options[0]);
