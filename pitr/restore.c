@@ -37,6 +37,7 @@ static void restore_free(restore *rs)
         uw_repos_close(rs->repos, rs->nrepos);
     free(rs->usable);
     free(rs->pgdata);
+    restore_ts_map_free(&rs->map);
 }
 
 /* Open every repository, keep those holding the stanza of one cluster (the
@@ -88,13 +89,18 @@ static int load_repos(restore *rs, uw_err *err)
     return 0;
 }
 
-/* Phase 1, nothing written yet: which backup, whether the archive reaches the
- * target, whether the data directory can take it, and pg_ctl for --start. */
+/* Phase 1, nothing written yet: which backup, what its manifest may create,
+ * whether the archive reaches the target, whether the data directory can take
+ * it, and pg_ctl for --start. */
 static int plan(restore *rs, char **pg_ctl, uw_err *err)
 {
     int rc = load_repos(rs, err);
     if (rc == 0)
         rc = restore_choose_backup(rs, err);
+    /* Before anything else reads its entries: the links and modes it may ask
+     * for, and the tablespace locations. */
+    if (rc == 0)
+        rc = restore_confine(&rs->m, &rs->map, err);
     if (rc == 0)
         rc = restore_check_wal(rs, err);
     if (rc == 0)
@@ -208,6 +214,9 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
     if (!uw_cfg_str(cfg, UW_OPT_PGDATA))
         return uw_fail(err, UW_E_OPTION,
                        "option 'pgdata' is required: the directory to restore into");
+    if (restore_ts_map_parse(uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP),
+                             uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP_ALL), &rs.map, err) < 0)
+        return -1;
     double t0 = (uw_now_ms() / 1e3);
     char *pg_ctl = NULL;
     int rc = plan(&rs, &pg_ctl, err);

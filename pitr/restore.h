@@ -1,7 +1,8 @@
 /* ue-pitr restore, internal: the phases of one restore and what they share.
  *
  * restore.c is the driver: it reads the target, plans (repositories, backup
- * choice, WAL and chain checks, the data directory's state), then writes
+ * choice, the links and modes its manifest may ask for, WAL and chain checks,
+ * the data directory's state), then writes
  * (directories and links, files, recovery configuration) and optionally starts
  * the server. Each phase lives in its own file:
  *
@@ -10,6 +11,8 @@
  *                       come through callbacks)
  *   restore_conf.c      shell and postgresql.conf quoting, the recovery block
  *                       of postgresql.auto.conf (pure)
+ *   restore_confine.c   which links and modes a manifest may ask for, and the
+ *                       tablespace map (pure)
  *   restore_check.c     the repositories: backup lists, WAL reach, the chain
  *   restore_pgdata.c    the data directory: checks, directories, tablespace
  *                       links, --delta cleanup, sync, directory times
@@ -142,6 +145,50 @@ bool restore_pick_done(const restore_pick *p);
 /* The error when no repository had a backup: UW_E_RESTORE saying why. */
 int restore_pick_fail(const restore_pick *p, const char *stanza, uw_err *err);
 
+/* ----------------------------------------------------- links and modes -- */
+
+/* Longest link location accepted (PostgreSQL's MAXPGPATH). */
+#define RESTORE_LOCATION_MAX 1024
+
+/* --tablespace-map OID=DIR (repeatable) and --tablespace-map-all DIR. */
+typedef struct {
+    char *oid;
+    char *dir;
+    bool used; /* the backup has this tablespace */
+} restore_ts_mapping;
+
+typedef struct {
+    restore_ts_mapping *maps;
+    size_t n;
+    char *all; /* --tablespace-map-all, or NULL */
+} restore_ts_map;
+
+/* Is `path` (relative to the data directory) where PostgreSQL has a link:
+ * pg_tblspc/<oid> or pg_wal? */
+bool restore_link_allowed(const char *path);
+/* A link location: absolute, not "/", no empty, "." or ".." components, no
+ * control characters, shorter than RESTORE_LOCATION_MAX. */
+bool restore_location_valid(const char *dir);
+/* The permission bits a restored entry gets: directories within 0750, files
+ * within 0640 (no set-id, sticky or group/world-writable bits). */
+uint32_t restore_mode_mask(char type, uint32_t mode);
+/* `list`: the --tablespace-map values, one per line (may be NULL); `all`:
+ * --tablespace-map-all (may be NULL). UW_E_OPTION naming the bad value. */
+int restore_ts_map_parse(const char *list, const char *all, restore_ts_map *map, uw_err *err);
+void restore_ts_map_free(restore_ts_map *map);
+/* Check and rewrite backup m before anything is written: a link anywhere but
+ * pg_tblspc/<oid> and pg_wal, or to an unclean location, is UW_E_REPO_FORMAT
+ * naming the entry; tablespace links are pointed where the map says; modes
+ * are masked (restore_mode_mask, with a warning for set-id, sticky or
+ * writable bits). A map entry for a tablespace the backup does not have is
+ * UW_E_RESTORE. */
+int restore_confine(uw_manifest *m, restore_ts_map *map, uw_err *err);
+/* tablespace_map for backup m (after restore_confine): "<oid> <location>" per
+ * tablespace link. PostgreSQL recreates the links from this file when it
+ * starts from a backup, so the restore writes it from the confined, mapped
+ * links instead of restoring the backup's copy. */
+void restore_tablespace_map(const uw_manifest *m, uw_buf *out);
+
 /* ------------------------------------------------- recovery configuration -- */
 
 #define RESTORE_BLOCK_BEGIN "# ue-wal restore begin"
@@ -197,6 +244,7 @@ typedef struct {
     char owner[64];
     bool set_owner;
     bool delta;
+    restore_ts_map map; /* --tablespace-map, --tablespace-map-all */
     /* results */
     size_t files_written, files_skipped, removed;
     uint64_t bytes_written, bytes_skipped, bytes_read;

@@ -62,7 +62,9 @@ static int by_size_desc(const void *a, const void *b)
 }
 
 /* The pool's jobs: every file but global/pg_control (returned apart),
- * largest first, so that one big file does not start last and run alone. */
+ * largest first, so that one big file does not start last and run alone.
+ * tablespace_map is not taken from the repository: restore_recovery.c writes
+ * it from the links the restore created. */
 static const uw_mf_entry *plan_jobs(const restore *rs, pool_state *p)
 {
     const uw_mf_entry *control = NULL;
@@ -70,7 +72,7 @@ static const uw_mf_entry *plan_jobs(const restore *rs, pool_state *p)
     p->njobs = 0;
     for (size_t i = 0; i < rs->m.count; i++) {
         const uw_mf_entry *e = &rs->m.entries[i];
-        if (e->type != 'f')
+        if (e->type != 'f' || !strcmp(e->path, "tablespace_map"))
             continue;
         if (!strcmp(e->path, "global/pg_control"))
             control = e;

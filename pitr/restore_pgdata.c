@@ -104,7 +104,10 @@ static void find_owner(restore *rs)
         snprintf(rs->owner, sizeof rs->owner, "%u", (unsigned)rs->uid);
 }
 
-/* Tablespace locations: absolute paths outside the data directory. */
+/* Link locations (tablespaces, a pg_wal link): absolute paths outside the
+ * data directory (restore_confine.c checked them and applied the map). A
+ * location must be empty or new: content the restore did not write may belong
+ * to another cluster. */
 static int check_tablespaces(const restore *rs, uw_err *err)
 {
     struct stat st;
@@ -113,13 +116,15 @@ static int check_tablespaces(const restore *rs, uw_err *err)
         const uw_mf_entry *e = &rs->m.entries[i];
         if (e->type != 'l')
             continue;
+        const char *what = strcmp(e->path, "pg_wal") ? "tablespace location" : "WAL location";
         if (stat(e->link, &st) == 0 && !S_ISDIR(st.st_mode))
-            return uw_fail(err, UW_E_RESTORE, "tablespace location '%s' (%s) is not a directory",
-                           e->link, e->path);
+            return uw_fail(err, UW_E_RESTORE, "%s '%s' (%s) is not a directory", what, e->link,
+                           e->path);
         if (!rs->delta && !dir_empty(e->link, &exists))
             return uw_fail(err, UW_E_RESTORE,
-                           "tablespace location '%s' (%s) is not empty: empty it or use --delta",
-                           e->link, e->path);
+                           "%s '%s' (%s) is not empty: empty it, map it elsewhere "
+                           "(--tablespace-map) or use --delta",
+                           what, e->link, e->path);
         /* --delta may only rewrite a location this data directory already
          * links to: a non-empty one elsewhere may be a live cluster's (the
          * source of the backup, on the same host). */
@@ -131,10 +136,9 @@ static int check_tablespaces(const restore *rs, uw_err *err)
                 linked[n] = '\0';
             if (n < 0 || strcmp(linked, e->link) != 0)
                 return uw_fail(err, UW_E_RESTORE,
-                               "tablespace location '%s' (%s) is not empty and this data directory "
-                               "does not link to it: it may belong to another cluster; empty it "
-                               "first",
-                               e->link, e->path);
+                               "%s '%s' (%s) is not empty and this data directory does not link "
+                               "to it: it may belong to another cluster; empty it first",
+                               what, e->link, e->path);
         }
     }
     return 0;

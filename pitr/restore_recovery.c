@@ -176,8 +176,24 @@ static int write_file(const restore *rs, const char *rel, const void *data, size
     return rc;
 }
 
+/* PostgreSQL recreates the tablespace links from tablespace_map when it starts
+ * from a backup: the file says where the restore put them (mapped, and
+ * confined to what restore_confine.c accepts), never what the repository's
+ * copy says. Written when the backup has the file or a tablespace. */
+static int write_tablespace_map(const restore *rs, uw_err *err)
+{
+    uw_buf map = {0};
+    restore_tablespace_map(&rs->m, &map);
+    int rc = 0;
+    if (map.len || uw_manifest_find(&rs->m, "tablespace_map"))
+        rc = write_file(rs, "tablespace_map", map.len ? map.data : (const uint8_t *)"", map.len,
+                        err);
+    uw_buf_free(&map);
+    return rc;
+}
+
 /* The directories PostgreSQL needs, without the files a copied data directory
- * must not start with; then recovery.signal. */
+ * must not start with; then tablespace_map and recovery.signal. */
 static int prepare_dirs(restore *rs, uw_err *err)
 {
     for (int i = 0; needed_dirs[i]; i++) {
@@ -199,6 +215,8 @@ static int prepare_dirs(restore *rs, uw_err *err)
         }
         free(path);
     }
+    if (write_tablespace_map(rs, err) < 0)
+        return -1;
     return write_file(rs, "recovery.signal", "", 0, err);
 }
 

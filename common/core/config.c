@@ -233,6 +233,17 @@ static int parse_cli(uw_config *cfg, int argc, char **argv, uw_err *err)
             return uw_fail(err, UW_E_OPTION, "option '%s' requires a value", name);
         if (validate(d, name, v, "command line", err) < 0)
             return -1;
+        if (def->flags & UW_OPTF_LIST) {
+            /* Repeatable: the values accumulate, one per line. */
+            if (strchr(v, '\n'))
+                return uw_fail(err, UW_E_OPTION, "option '%s': the value contains a newline", name);
+            if (cfg->slots[slot].src == SRC_CLI) {
+                char *all = uw_sprintf("%s\n%s", cfg->slots[slot].value, v);
+                set_slot(cfg, slot, all, SRC_CLI);
+                free(all);
+                continue;
+            }
+        }
         set_slot(cfg, slot, v, SRC_CLI);
     }
     return 0;

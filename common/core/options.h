@@ -42,6 +42,7 @@ typedef enum { UW_OPT_STRING, UW_OPT_INT, UW_OPT_BOOL, UW_OPT_ENUM, UW_OPT_SIZE 
 #define UW_OPTF_CLI_ONLY 0x02  /* command-line only (e.g. restore targets) */
 #define UW_OPTF_REPO 0x04      /* repo-indexed: written repoN-<name> (N = 1..UW_REPO_MAX) */
 #define UW_OPTF_NO_STANZA 0x08 /* [global] only */
+#define UW_OPTF_LIST 0x10      /* repeatable on the command line: values kept one per line */
 
 /* Commands, as a bitmask, so an option can say where it applies. */
 #define UW_CMD_PUSH 0x01

@@ -318,6 +318,34 @@ static void test_forms(void)
     free(cf);
 }
 
+static void test_list(void)
+{
+    uw_t_section("repeatable options (UW_OPTF_LIST)");
+    const char *f = ini("[global]\nrepo1-path=/r\n");
+    char *cf = opt("config", f);
+    uw_err err;
+    uw_config *cfg = load(UW_CMD_PITR, &err, cf, "--stanza=s", "--tablespace-map", "1=/a b",
+                          "--tablespace-map=22=/c", "--tablespace-map-all", "/x",
+                          "--tablespace-map-all=/y", NULL);
+    if (CHECK_OK(cfg != NULL, err)) {
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP), "1=/a b\n22=/c");
+        CHECK_STR(uw_cfg_source(cfg, UW_OPT_TABLESPACE_MAP), "command line");
+        /* Not a list: the last one given wins, as for every other option. */
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP_ALL), "/y");
+    }
+    uw_config_free(cfg);
+    cfg = load(UW_CMD_PITR, &err, cf, "--stanza=s", "--tablespace-map=1=/a", NULL);
+    if (CHECK_OK(cfg != NULL, err))
+        CHECK_STR(uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP), "1=/a");
+    uw_config_free(cfg);
+    /* Values are kept one per line: a newline inside one is refused. */
+    cfg = load(UW_CMD_PITR, &err, cf, "--stanza=s", "--tablespace-map=1=/a\n2=/b", NULL);
+    CHECK_FAIL_CODE(cfg == NULL, err, UW_E_OPTION);
+    CHECK_CONTAINS(err.msg, "tablespace-map");
+    uw_config_free(cfg);
+    free(cf);
+}
+
 static void test_positional(void)
 {
     uw_t_section("positional arguments, --help, --version");
@@ -1101,6 +1129,7 @@ int main(void)
     clear_env();
     test_precedence();
     test_forms();
+    test_list();
     test_positional();
     test_cli_errors();
     test_env_errors();
