@@ -237,8 +237,13 @@ int uw_fetch_one(uw_repo *r, const char *name, const char *dest, unsigned file_f
     bool segment = w.kind == UW_WAL_SEGMENT || w.kind == UW_WAL_PARTIAL;
     char *object = NULL, sha_hex[65];
     int found = uw_repo_wal_find(r, name, &object, sha_hex, err);
-    if (found < 0)
+    if (found < 0) {
+        /* The listing met a link or a non-regular file (a planted entry): the
+         * archive cannot be read, which recovery must not take for its end. */
+        if (err->code == UW_E_REPO_FORMAT)
+            err->code = UW_E_UNREADABLE;
         return -1;
+    }
     if (!found)
         return uw_fail(err, UW_E_NOT_FOUND, "'%s' is not in %s", name, r->st->desc);
     uint8_t sha[32];

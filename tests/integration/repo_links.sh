@@ -5,11 +5,11 @@
 #      ue-basebackup's cleanup must not delete what the link points to; it
 #      warns naming the link, and the new backup is still taken
 #  (b) a link in place of a repository object: ue-wal-fetch refuses it
-#      (exit 16, naming it) and never reads through it
+#      (exit 154, naming it: above 125, so recovery stops) and never reads through it
 #  (c) a FIFO where a file is expected never hangs a tool (each call runs
 #      under a generous `timeout 60`; a hang is exit 124, a failure):
 #      the configuration file -> 3, the file to push -> 11,
-#      stanza.info -> 16, a repository object -> 16
+#      stanza.info -> 16, a repository object -> 154 (ue-wal-fetch)
 source "$(dirname "$0")/../lib.sh"
 
 P=$UW_PORT_BASE
@@ -61,12 +61,12 @@ chmod 644 "$outside"
 mv "$obj" "$obj.moved"
 ln -s "$outside" "$obj"
 pg_dir "$T/dst" 700
-assert_exit_pg 16 timeout 60 "$FETCH" --config "$CONF" --stanza "$STANZA" "$seg" "$T/dst/$seg"
+assert_exit_pg 154 timeout 60 "$FETCH" --config "$CONF" --stanza "$STANZA" "$seg" "$T/dst/$seg"
 grep -q "symbolic link" "$LAST_ERR" || die "(b) stderr does not say why: $(cat "$LAST_ERR")"
 [[ ! -e "$T/dst/$seg" ]] || die "(b) a segment was delivered through the link"
 rm "$obj"
 mv "$obj.moved" "$obj"
-ok "(b) object replaced by a link: exit 16, nothing delivered"
+ok "(b) object replaced by a link: exit 154 (never \"not archived\"), nothing delivered"
 
 # (c) FIFOs where files are expected
 mkfifo "$T/fifo.conf"
@@ -81,7 +81,7 @@ grep -q "not a regular file" "$LAST_ERR" || die "(c) push FIFO: $(cat "$LAST_ERR
 assert_eq 0 "$(object_count "$next")" "(c) nothing stored for the FIFO"
 mv "$obj" "$obj.moved"
 as_pg mkfifo "$obj"
-assert_exit_pg 16 timeout 60 "$FETCH" --config "$CONF" --stanza "$STANZA" "$seg" "$T/dst/$seg"
+assert_exit_pg 154 timeout 60 "$FETCH" --config "$CONF" --stanza "$STANZA" "$seg" "$T/dst/$seg"
 grep -q "not a regular file" "$LAST_ERR" || die "(c) object FIFO: $(cat "$LAST_ERR")"
 rm "$obj"
 mv "$obj.moved" "$obj"
