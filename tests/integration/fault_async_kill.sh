@@ -6,7 +6,7 @@
 #  spool and pg_wal-like directory (copies of the 8 segments, .ready files):
 #  2. the archiver's loop (oldest .ready first, .ready -> .done on exit 0)
 #     with ue-wal-push --archive-async --process-max 2 --compress-level 12,
-#     and a killer: a random 0-2 s into each call, the call, its pusher, or
+#     and a killer: a random 0-600 ms into each call, the call, its pusher, or
 #     both are SIGKILLed (a third each); once 50 kills have landed the loop
 #     runs without kills until no .ready is left.
 #  3. nothing acknowledged early: every segment is .done, has exactly one
@@ -60,9 +60,10 @@ killed_calls=0
 killed_pushers=0
 temps_swept=0
 round=0
-deadline=$((SECONDS + 500))
 while ((kills < KILLS)); do
     round=$((round + 1))
+    # A bound against a hang, per round (each round is progress).
+    deadline=$((SECONDS + 300))
     # ------------------------------------------ 2. a round of random kills --
     repo=$T/repo-$round
     spool=$T/spool-$round
@@ -74,7 +75,7 @@ while ((kills < KILLS)); do
     apush=("$PUSH" --config "$T/round-$round.conf" --stanza "$STANZA" --archive-async
         --spool-path "$spool" "${LEVEL[@]}")
     while :; do
-        ((SECONDS < deadline)) || die "no end after 500 s (round $round, $calls calls, $kills kills)"
+        ((SECONDS < deadline)) || die "round $round made no progress in 300 s ($calls calls, $kills kills)"
         next=$(find "$wal/archive_status" -maxdepth 1 -name '*.ready' -printf '%f\n' | sort | head -1)
         [[ -n "$next" ]] || break
         next=${next%.ready}
@@ -83,7 +84,7 @@ while ((kills < KILLS)); do
         call=$BG_PID
         job=$BG_JOB
         if ((kills < KILLS)); then
-            ms=$((RANDOM % 2000))
+            ms=$((RANDOM % 600))
             sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
             what=$((RANDOM % 3))
             landed=0
