@@ -310,6 +310,15 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
         x->resp->streamed += len;
         return len;
     }
+    /* A body kept in memory (an error, a listing page, a small object) is
+     * bounded: a hostile or broken service must not make us buffer without
+     * end. Streamed bodies are bounded by their sink instead. */
+    if (x->resp->body.len + len > UW_HTTP_BODY_MAX) {
+        uw_fail(&x->sink_err, UW_E_STORAGE, "response body exceeds %d MiB: refused",
+                UW_HTTP_BODY_MAX >> 20);
+        x->sink_failed = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
     uw_buf_append(&x->resp->body, buf, len);
     return len;
 }

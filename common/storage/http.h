@@ -63,6 +63,10 @@
 #include "core/error.h"
 #include "io/sink.h"
 
+/* Most bytes of a response body kept in memory (errors, listings): larger
+ * ones fail the request (UW_E_STORAGE). Listing pages are ~1,000 entries. */
+#define UW_HTTP_BODY_MAX (16 << 20)
+
 typedef struct uw_http uw_http;
 typedef struct uw_http_response uw_http_response;
 

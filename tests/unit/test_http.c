@@ -170,6 +170,13 @@ static void *conn_main(void *arg)
                 b[i] = (char)(i * 7);
             rc = respond(fd, 200, NULL, b, n);
             free(b);
+        } else if (strcmp(path, "/huge-body") == 0) {
+            /* An error body past the in-memory cap (a hostile service). */
+            size_t n = UW_HTTP_BODY_MAX + (1u << 20);
+            char *b = malloc(n);
+            memset(b, 'e', n);
+            rc = respond(fd, 403, NULL, b, n);
+            free(b);
         } else if (strcmp(path, "/upload") == 0) {
             char extra[128];
             snprintf(extra, sizeof extra, "X-Len: %zu\r\nX-Sum: %lu\r\n", got, sum);
@@ -416,6 +423,12 @@ static void test_retries(uw_http *h)
     CHECK_OK(rc == 0, err);
     CHECK_INT(resp.attempts, 2);
     CHECKF(dt >= 0.95 && dt < 5, "a huge Retry-After capped at the 1 s timeout waited %.2f s", dt);
+    /* A body kept in memory is capped: the request fails instead of
+     * buffering whatever the service sends. */
+    rc = exec_path(h1, "GET", "/huge-body", UW_HTTP_QUIET, NULL, &resp, &err);
+    CHECK_FAIL_CODE(rc < 0, err, UW_E_STORAGE);
+    CHECK_CONTAINS(err.msg, "response body exceeds 16 MiB");
+    CHECK(resp.body.len <= UW_HTTP_BODY_MAX);
     uw_http_free(h1);
     /* UW_HTTP_NO_RETRY */
     before = throttle_count;
