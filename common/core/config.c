@@ -299,6 +299,23 @@ static char *trim(char *s)
     return s;
 }
 
+/* A file holding a secret should be readable by its owner only, or by the
+ * group this command runs as (0640 root:postgres is the packaged layout):
+ * anyone else who can read it has the passphrase or the keys. */
+static void warn_exposed(const char *path, const struct stat *sb, const char *secret)
+{
+    const char *who = NULL;
+    if (sb->st_mode & S_IROTH)
+        who = "everyone";
+    else if ((sb->st_mode & S_IRGRP) && sb->st_gid != getegid())
+        who = "its group";
+    if (who)
+        uw_log(UW_LOG_WARN,
+               "config file '%s' holds a secret (%s) and is readable by %s (mode %04o): "
+               "chmod 600 it, or 640 with the group ue-wal runs as",
+               path, secret, who, (unsigned)(sb->st_mode & 07777));
+}
+
 /* Read the INI file: [global] then [<stanza>] (later sections override earlier
  * ones because the stanza section is applied second). Other stanzas' sections are
  * checked for unknown keys too, so a typo anywhere is caught. */
@@ -325,6 +342,7 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
                        strerror(errno));
     }
     cfg->file = uw_strdup(path);
+    char secret[64] = ""; /* the first secret option the file sets */
     const char *stanza = NULL;
     char line[4096];
     int lineno = 0;
@@ -394,9 +412,13 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
             bool apply = pass == 0 ? global : (stanza && strcmp(section, stanza) == 0);
             if (apply && cfg->slots[slot].src <= SRC_FILE)
                 set_slot(cfg, slot, value, SRC_FILE);
+            if ((def->flags & UW_OPTF_SECRET) && *value && !secret[0])
+                snprintf(secret, sizeof secret, "%s", name);
         }
     }
     fclose(f);
+    if (rc == 0 && secret[0])
+        warn_exposed(path, &sb, secret);
     return rc;
 }
 

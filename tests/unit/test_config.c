@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sys/wait.h>
@@ -1124,6 +1125,55 @@ static void test_parse_size(void)
     }
 }
 
+
+/* Load f (which holds a secret) with stderr captured; returns what was logged. */
+static char *load_logged(const char *f, mode_t mode)
+{
+    chmod(f, mode);
+    char out[] = "/tmp/ut-config-log-XXXXXX";
+    int lfd = mkstemp(out);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(lfd, 2);
+    char *cf = opt("config", f);
+    uw_err err;
+    uw_config *cfg = load(UW_CMD_FETCH, &err, cf, "--stanza=s", NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    CHECK_OK(cfg != NULL, err);
+    uw_config_free(cfg);
+    free(cf);
+    char buf[2048] = "";
+    ssize_t n = pread(lfd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    close(lfd);
+    unlink(out);
+    return strdup(buf);
+}
+
+static void test_secret_file_mode(void)
+{
+    uw_t_section("a config file holding a secret, readable by others: a warning names it");
+    const char *f = ini("[global]\nrepo1-path=/r\ncipher-type=aes-256-gcm\ncipher-pass=xyzzy\n");
+    char *log = load_logged(f, 0644);
+    CHECK_CONTAINS(log, "holds a secret (cipher-pass) and is readable by everyone (mode 0644)");
+    CHECK(strstr(log, "xyzzy") == NULL);
+    free(log);
+    /* group-readable: fine for the group this runs as (0640 root:postgres) */
+    log = load_logged(f, 0640);
+    CHECK_STR(log, "");
+    free(log);
+    log = load_logged(f, 0600);
+    CHECK_STR(log, "");
+    free(log);
+    /* no secret in it: no warning whatever the mode */
+    const char *g = ini("[global]\nrepo1-path=/r\n");
+    log = load_logged(g, 0644);
+    CHECK_STR(log, "");
+    free(log);
+}
+
 int main(void)
 {
     clear_env();
@@ -1140,6 +1190,7 @@ int main(void)
     test_repo_accessor();
     test_registered_values();
     test_parse_size();
+    test_secret_file_mode();
     remove_files();
     return uw_t_done("test_config");
 }
