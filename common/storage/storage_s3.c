@@ -22,8 +22,6 @@
  * A uw_http client is not shared between threads: each operation checks one
  * out of a small mutex-protected free list (normally the same one, so its
  * connections are reused) and returns it afterwards. */
-#include <ctype.h>
-#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -38,27 +36,9 @@
 #include "storage/sigv4.h"
 #include "storage/storage.h"
 #include "storage/storage_s3.h"
+#include "storage/storage_s3_int.h"
 
-#define S3_IDLE_MAX 16
 #define S3_DELETE_BATCH 1000
-#define S3_MAX_PARTS 10000
-
-typedef struct {
-    char *bucket;
-    char *region;
-    char *key;
-    char *secret;
-    char *token;
-    char *base_url; /* scheme://host[:port] */
-    char *host_hdr; /* Host header value, exactly what is signed */
-    char *root;     /* encoded URL path of the bucket: "/bucket" or "" (host style) */
-    char *prefix;   /* key prefix: "" or "some/path/" */
-    size_t part_size;
-    uw_http_opts opts;
-    pthread_mutex_t mu;
-    uw_http *idle[S3_IDLE_MAX];
-    int nidle;
-} s3_impl;
 
 /* ------------------------------------------------------------ clients -- */
 
@@ -117,16 +97,6 @@ void uw_s3_parse_error(const uw_http_response *resp, uw_http_service_error *out)
 
 /* ----------------------------------------------------------- requests -- */
 
-typedef struct {
-    s3_impl *s3;
-    uw_http_request req;
-    char *url;
-    char *path;  /* encoded URL path, signed verbatim */
-    char *query; /* wire query or NULL */
-    char payload_hash[65];
-    char what[512];
-} s3_req;
-
 /* Per attempt: a fresh x-amz-date and the signature over every header. */
 static int s3_prepare(void *ctx, const uw_http_request *req, uw_http_headers *out, uw_err *err)
 {
@@ -161,8 +131,8 @@ static int s3_prepare(void *ctx, const uw_http_request *req, uw_http_headers *ou
 /* key == NULL: a bucket request. The bucket path has no trailing slash
  * ("/bucket?list-type=2"): that is what S3 documents, and some servers
  * (s3rver) reject the signature of "/bucket/?...". */
-static void s3_req_init(s3_req *r, s3_impl *s3, const char *method, const char *key,
-                        const char *query, const void *body, size_t len, const char *what)
+void s3_req_init(s3_req *r, s3_impl *s3, const char *method, const char *key, const char *query,
+                 const void *body, size_t len, const char *what)
 {
     memset(r, 0, sizeof *r);
     r->s3 = s3;
@@ -193,7 +163,7 @@ static void s3_req_init(s3_req *r, s3_impl *s3, const char *method, const char *
     r->req.what = r->what;
 }
 
-static void s3_req_free(s3_req *r)
+void s3_req_free(s3_req *r)
 {
     uw_http_request_clear(&r->req);
     free(r->url);
@@ -206,7 +176,7 @@ static bool is_bucket_missing(const uw_http_response *resp)
     return resp->status == 404 && resp->error_code && strcmp(resp->error_code, "NoSuchBucket") == 0;
 }
 
-static int s3_exec(s3_impl *s3, s3_req *r, uw_http_response *resp, uw_err *err)
+int s3_exec(s3_impl *s3, s3_req *r, uw_http_response *resp, uw_err *err)
 {
     uw_http *h = s3_client(s3, err);
     if (!h)
@@ -220,7 +190,7 @@ static int s3_exec(s3_impl *s3, s3_req *r, uw_http_response *resp, uw_err *err)
     return rc;
 }
 
-static char *full_key(const s3_impl *s3, const char *path)
+char *s3_full_key(const s3_impl *s3, const char *path)
 {
     while (*path == '/')
         path++;
@@ -238,35 +208,10 @@ static char *dir_prefix(const s3_impl *s3, const char *dir)
     return n ? uw_sprintf("%s%.*s/", s3->prefix, (int)n, dir) : uw_strdup(s3->prefix);
 }
 
-static void md5_of(const void *data, size_t len, uint8_t out[16])
+void s3_md5_of(const void *data, size_t len, uint8_t out[16])
 {
     unsigned int n = 16;
     EVP_Digest(data, len, out, &n, EVP_md5(), NULL);
-}
-
-/* "\"0123...\"" -> lower-case hex without quotes, or NULL when not a plain MD5. */
-static bool etag_md5(const char *etag, char out[33])
-{
-    if (!etag)
-        return false;
-    if (*etag == '"')
-        etag++;
-    size_t i = 0;
-    for (; i < 32; i++) {
-        if (!isxdigit((unsigned char)etag[i]))
-            return false;
-        out[i] = (char)tolower((unsigned char)etag[i]);
-    }
-    out[32] = '\0';
-    return etag[32] == '\0' || (etag[32] == '"' && etag[33] == '\0');
-}
-
-/* Server-side encryption with KMS or customer keys: the ETag is no MD5. */
-static bool etag_opaque(const uw_http_response *resp)
-{
-    const char *sse = uw_http_response_header(resp, "x-amz-server-side-encryption");
-    return (sse && strncmp(sse, "aws:kms", 7) == 0) ||
-           uw_http_response_header(resp, "x-amz-server-side-encryption-customer-algorithm");
 }
 
 /* --------------------------------------------------------------- stat -- */
@@ -274,7 +219,7 @@ static bool etag_opaque(const uw_http_response *resp)
 static int s3_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *err)
 {
     s3_impl *s3 = st->impl;
-    char *key = full_key(s3, path);
+    char *key = s3_full_key(s3, path);
     char what[600];
     snprintf(what, sizeof what, "HEAD '%s'", key);
     s3_req r;
@@ -435,7 +380,7 @@ static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
 static int s3_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err)
 {
     s3_impl *s3 = st->impl;
-    char *key = full_key(s3, path);
+    char *key = s3_full_key(s3, path);
     char what[600];
     snprintf(what, sizeof what, "GET '%s'", key);
     s3_req r;
@@ -456,7 +401,7 @@ static int s3_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err)
 static int s3_remove(uw_storage *st, const char *path, uw_err *err)
 {
     s3_impl *s3 = st->impl;
-    char *key = full_key(s3, path);
+    char *key = s3_full_key(s3, path);
     char what[600];
     snprintf(what, sizeof what, "DELETE '%s'", key);
     s3_req r;
@@ -487,7 +432,7 @@ static int delete_batch(s3_impl *s3, list_ent *keys, size_t n, uw_err *err)
     }
     uw_buf_append(&body, "</Delete>", 9);
     uint8_t md5[16];
-    md5_of(body.data, body.len, md5);
+    s3_md5_of(body.data, body.len, md5);
     char *md5b = uw_base64_encode(md5, 16);
     char what[128];
     snprintf(what, sizeof what, "delete %zu objects", n);
@@ -545,319 +490,6 @@ int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err)
     ents_free(ents, n);
     free(prefix);
     return rc;
-}
-
-/* -------------------------------------------------------------- write -- */
-
-typedef struct {
-    uw_sink base;
-    s3_impl *s3;
-    char *key;
-    uint8_t *buf;
-    size_t len, cap;
-    uint64_t total;
-    char *upload_id;
-    char **etags; /* per part */
-    int parts;
-    bool done; /* object visible: nothing to abort */
-} s3_wsink;
-
-static int s3_put_single(s3_wsink *w, char **etag_out, uw_err *err)
-{
-    s3_impl *s3 = w->s3;
-    uint8_t md5[16];
-    md5_of(w->buf, w->len, md5);
-    char *md5b = uw_base64_encode(md5, 16);
-    char md5hex[33];
-    uw_hex(md5, 16, md5hex);
-    char what[600];
-    snprintf(what, sizeof what, "PUT '%s'", w->key);
-    s3_req r;
-    s3_req_init(&r, s3, "PUT", w->key, NULL, w->buf, w->len, what);
-    uw_http_headers_add(&r.req.headers, "Content-MD5", "%s", md5b);
-    uw_http_response resp = {0};
-    int rc = s3_exec(s3, &r, &resp, err);
-    if (rc == 0) {
-        const char *etag = uw_http_response_header(&resp, "ETag");
-        char got[33];
-        if (etag && etag_md5(etag, got) && !etag_opaque(&resp) && strcmp(got, md5hex) != 0)
-            rc = uw_fail(err, UW_E_STORAGE,
-                         "%s: the stored object's ETag %s is not the MD5 %s of what was sent", what,
-                         got, md5hex);
-        if (etag)
-            *etag_out = uw_strdup(etag);
-    }
-    uw_http_response_clear(&resp);
-    s3_req_free(&r);
-    free(md5b);
-    return rc;
-}
-
-static int s3_mpu_create(s3_wsink *w, uw_err *err)
-{
-    s3_impl *s3 = w->s3;
-    char what[600];
-    snprintf(what, sizeof what, "create multipart upload '%s'", w->key);
-    s3_req r;
-    s3_req_init(&r, s3, "POST", w->key, "uploads", NULL, 0, what);
-    uw_http_response resp = {0};
-    int rc = s3_exec(s3, &r, &resp, err);
-    if (rc == 0) {
-        const char *x = (const char *)resp.body.data;
-        w->upload_id = x ? uw_xml_get(x, x + resp.body.len, "UploadId", NULL) : NULL;
-        if (!w->upload_id || !*w->upload_id)
-            rc = uw_fail(err, UW_E_STORAGE, "%s: no UploadId in the response", what);
-        else
-            uw_log(UW_LOG_DEBUG, "%s: upload id %s", what, w->upload_id);
-    }
-    uw_http_response_clear(&resp);
-    s3_req_free(&r);
-    return rc;
-}
-
-static int s3_mpu_part(s3_wsink *w, uw_err *err)
-{
-    s3_impl *s3 = w->s3;
-    if (w->parts >= S3_MAX_PARTS)
-        return uw_fail(err, UW_E_STORAGE, "'%s': more than %d parts: raise the s3-part-size option",
-                       w->key, S3_MAX_PARTS);
-    int partno = w->parts + 1;
-    uint8_t md5[16];
-    md5_of(w->buf, w->len, md5);
-    char *md5b = uw_base64_encode(md5, 16);
-    char *eid = uw_uri_encode(w->upload_id, strlen(w->upload_id), false);
-    char *query = uw_sprintf("partNumber=%d&uploadId=%s", partno, eid);
-    char what[600];
-    snprintf(what, sizeof what, "upload part %d of '%s'", partno, w->key);
-    s3_req r;
-    s3_req_init(&r, s3, "PUT", w->key, query, w->buf, w->len, what);
-    uw_http_headers_add(&r.req.headers, "Content-MD5", "%s", md5b);
-    uw_http_response resp = {0};
-    int rc = s3_exec(s3, &r, &resp, err);
-    if (rc == 0) {
-        const char *etag = uw_http_response_header(&resp, "ETag");
-        if (!etag || !*etag) {
-            rc = uw_fail(err, UW_E_STORAGE, "%s: no ETag in the response", what);
-        } else {
-            w->etags = uw_realloc(w->etags, (size_t)partno * sizeof *w->etags);
-            w->etags[w->parts++] = uw_strdup(etag);
-            uw_log(UW_LOG_DEBUG, "%s: %zu bytes, ETag %s", what, w->len, etag);
-            w->len = 0;
-        }
-    }
-    uw_http_response_clear(&resp);
-    s3_req_free(&r);
-    free(query);
-    free(eid);
-    free(md5b);
-    return rc;
-}
-
-static int s3_mpu_complete(s3_wsink *w, char **etag_out, uw_err *err)
-{
-    s3_impl *s3 = w->s3;
-    uw_buf body = {0};
-    const char *head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload "
-                       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
-    uw_buf_append(&body, head, strlen(head));
-    for (int i = 0; i < w->parts; i++) {
-        char *e = uw_xml_escape(w->etags[i]);
-        char *part =
-            uw_sprintf("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i + 1, e);
-        uw_buf_append(&body, part, strlen(part));
-        free(part);
-        free(e);
-    }
-    uw_buf_append(&body, "</CompleteMultipartUpload>", 26);
-    char *eid = uw_uri_encode(w->upload_id, strlen(w->upload_id), false);
-    char *query = uw_sprintf("uploadId=%s", eid);
-    char what[600];
-    snprintf(what, sizeof what, "complete multipart upload '%s'", w->key);
-    s3_req r;
-    s3_req_init(&r, s3, "POST", w->key, query, body.data, body.len, what);
-    uw_http_headers_add(&r.req.headers, "Content-Type", "application/xml");
-    uw_http_response resp = {0};
-    int rc = s3_exec(s3, &r, &resp, err);
-    if (rc == 0) {
-        /* S3 may answer 200 and still fail the completion in the body. */
-        const char *x = (const char *)resp.body.data, *end = x ? x + resp.body.len : NULL, *b, *be;
-        if (x && uw_xml_find(x, end, "Error", &b, &be, NULL)) {
-            char *c = uw_xml_get(b, be, "Code", NULL);
-            char *m = uw_xml_get(b, be, "Message", NULL);
-            rc = uw_fail(err, UW_E_STORAGE, "%s: %s: %s", what, c ? c : "error", m ? m : "");
-            free(c);
-            free(m);
-        } else {
-            char *etag = x ? uw_xml_get(x, end, "ETag", NULL) : NULL;
-            *etag_out = etag;
-        }
-    } else if (resp.attempts > 1 && resp.error_code &&
-               strcmp(resp.error_code, "NoSuchUpload") == 0) {
-        /* An earlier attempt completed it and its answer was lost: the HEAD
-         * that follows decides whether the object is complete. */
-        uw_log(UW_LOG_WARN, "%s: upload already completed by an earlier attempt; verifying", what);
-        rc = 0;
-    }
-    if (rc == 0)
-        w->done = true;
-    uw_http_response_clear(&resp);
-    s3_req_free(&r);
-    free(query);
-    free(eid);
-    uw_buf_free(&body);
-    return rc;
-}
-
-static void s3_mpu_abort(s3_wsink *w)
-{
-    s3_impl *s3 = w->s3;
-    char *eid = uw_uri_encode(w->upload_id, strlen(w->upload_id), false);
-    char *query = uw_sprintf("uploadId=%s", eid);
-    char what[600];
-    snprintf(what, sizeof what, "abort multipart upload '%s'", w->key);
-    s3_req r;
-    s3_req_init(&r, s3, "DELETE", w->key, query, NULL, 0, what);
-    r.req.flags = UW_HTTP_404_OK | UW_HTTP_QUIET;
-    uw_http_response resp = {0};
-    uw_err e;
-    uw_err_clear(&e);
-    if (s3_exec(s3, &r, &resp, &e) < 0)
-        uw_log(UW_LOG_WARN,
-               "%s (the incomplete upload stays until the bucket's lifecycle "
-               "rules remove it; it is never visible as an object)",
-               e.msg);
-    uw_http_response_clear(&resp);
-    s3_req_free(&r);
-    free(query);
-    free(eid);
-}
-
-/* After an upload: the object must be there with the size we sent (and the
- * ETag the upload returned). */
-static int s3_verify(s3_wsink *w, const char *etag, uw_err *err)
-{
-    s3_impl *s3 = w->s3;
-    char what[600];
-    snprintf(what, sizeof what, "verify '%s'", w->key);
-    s3_req r;
-    s3_req_init(&r, s3, "HEAD", w->key, NULL, NULL, 0, what);
-    r.req.flags = UW_HTTP_404_OK;
-    uw_http_response resp = {0};
-    int rc = s3_exec(s3, &r, &resp, err);
-    if (rc == 0) {
-        const char *cl = uw_http_response_header(&resp, "Content-Length");
-        const char *he = uw_http_response_header(&resp, "ETag");
-        if (resp.status == 404)
-            rc = uw_fail(err, UW_E_STORAGE, "%s: the object is missing after the upload", what);
-        else if (!cl || strtoull(cl, NULL, 10) != w->total)
-            rc = uw_fail(err, UW_E_STORAGE,
-                         "%s: the stored object has %s bytes, %" PRIu64 " were uploaded", what,
-                         cl ? cl : "an unknown number of", w->total);
-        else if (etag && he && strcmp(etag, he) != 0)
-            rc = uw_fail(err, UW_E_STORAGE,
-                         "%s: the stored object's ETag %s is not the uploaded one %s", what, he,
-                         etag);
-    }
-    uw_http_response_clear(&resp);
-    s3_req_free(&r);
-    return rc;
-}
-
-static int s3w_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
-{
-    s3_wsink *w = (s3_wsink *)s;
-    size_t part = w->s3->part_size;
-    while (len) {
-        if (w->len == part) {
-            if (!w->upload_id && s3_mpu_create(w, err) < 0)
-                return -1;
-            if (s3_mpu_part(w, err) < 0)
-                return -1;
-        }
-        size_t n = part - w->len < len ? part - w->len : len;
-        if (w->len + n > w->cap) {
-            size_t cap = w->cap ? w->cap : 64 * 1024;
-            while (cap < w->len + n)
-                cap *= 2;
-            if (cap > part)
-                cap = part;
-            w->buf = uw_realloc(w->buf, cap);
-            w->cap = cap;
-        }
-        memcpy(w->buf + w->len, buf, n);
-        w->len += n;
-        w->total += n;
-        buf += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int s3w_finish(uw_sink *s, uw_err *err)
-{
-    s3_wsink *w = (s3_wsink *)s;
-    char *etag = NULL;
-    int rc;
-    if (!w->upload_id) {
-        rc = s3_put_single(w, &etag, err);
-        if (rc == 0)
-            w->done = true;
-    } else {
-        rc = w->len ? s3_mpu_part(w, err) : 0;
-        if (rc == 0)
-            rc = s3_mpu_complete(w, &etag, err);
-    }
-    if (rc == 0) {
-        rc = s3_verify(w, etag, err);
-        if (rc < 0) {
-            /* Never leave a wrong object under its final name: its name
-             * claims a checksum, and a later push would take it as done. */
-            uw_err e;
-            uw_err_clear(&e);
-            s3_req r;
-            s3_req_init(&r, w->s3, "DELETE", w->key, NULL, NULL, 0, "delete unverified object");
-            r.req.flags = UW_HTTP_404_OK;
-            uw_http_response resp = {0};
-            if (s3_exec(w->s3, &r, &resp, &e) < 0)
-                uw_log(UW_LOG_WARN, "'%s' failed verification and could not be removed: %s", w->key,
-                       e.msg);
-            uw_http_response_clear(&resp);
-            s3_req_free(&r);
-        }
-    }
-    free(etag);
-    /* the part buffer is not needed any more */
-    free(w->buf);
-    w->buf = NULL;
-    w->len = w->cap = 0;
-    if (rc == 0 && s->next)
-        rc = uw_sink_finish(s->next, err);
-    return rc;
-}
-
-static void s3w_destroy(uw_sink *s)
-{
-    s3_wsink *w = (s3_wsink *)s;
-    if (w->upload_id && !w->done)
-        s3_mpu_abort(w);
-    for (int i = 0; i < w->parts; i++)
-        free(w->etags[i]);
-    free(w->etags);
-    free(w->upload_id);
-    free(w->buf);
-    free(w->key);
-    free(w);
-}
-
-static uw_sink *s3_write(uw_storage *st, const char *path, uw_err *err)
-{
-    (void)err;
-    s3_impl *s3 = st->impl;
-    s3_wsink *w = uw_calloc(1, sizeof *w);
-    w->base = (uw_sink){s3w_write, s3w_finish, s3w_destroy, NULL, false, NULL};
-    w->s3 = s3;
-    w->key = full_key(s3, path);
-    return &w->base;
 }
 
 /* --------------------------------------------------------------- open -- */
@@ -920,110 +552,150 @@ static bool bucket_valid(const char *b)
     return true;
 }
 
-static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
+/* What s3_open takes from the options (pointers into the configuration or the
+ * environment) before it allocates the driver's state. */
+typedef struct {
+    const char *bucket;
+    const char *region;
+    const char *key;
+    const char *secret;
+    const char *token;
+    bool path_style;
+} s3_conf;
+
+/* The bucket (required, checked), the region (default us-east-1) and the URI
+ * style. */
+static int s3_conf_bucket(const uw_config *cfg, int repo, s3_conf *c, uw_err *err)
 {
     char o[UW_OPT_NAME_MAX];
-    const char *bucket = uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_S3_BUCKET, o, sizeof o));
-    if (!bucket)
+    c->bucket = uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_S3_BUCKET, o, sizeof o));
+    if (!c->bucket)
         return uw_fail(err, UW_E_OPTION, "option '%s' is required for an s3 repository", o);
-    if (!bucket_valid(bucket))
-        return uw_fail(err, UW_E_OPTION, "option '%s': '%s' is not a valid bucket name", o, bucket);
-    const char *region = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_S3_REGION);
-    if (!region || !*region)
-        region = "us-east-1";
+    if (!bucket_valid(c->bucket))
+        return uw_fail(err, UW_E_OPTION, "option '%s': '%s' is not a valid bucket name", o,
+                       c->bucket);
+    c->region = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_S3_REGION);
+    if (!c->region || !*c->region)
+        c->region = "us-east-1";
+    const char *style = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_S3_URI_STYLE);
+    c->path_style = style && strcmp(style, "path") == 0;
+    return 0;
+}
+
+/* The key pair (required) and a session token: options, else the AWS_*
+ * environment variables. */
+static int s3_conf_creds(const uw_config *cfg, int repo, s3_conf *c, uw_err *err)
+{
     char okey[UW_OPT_NAME_MAX], osec[UW_OPT_NAME_MAX];
-    const char *key = opt_or_env(cfg, repo, opt(repo, UW_OPT_REPO_S3_KEY, okey, sizeof okey),
-                                 "AWS_ACCESS_KEY_ID");
-    const char *secret =
-        opt_or_env(cfg, repo, opt(repo, UW_OPT_REPO_S3_KEY_SECRET, osec, sizeof osec),
-                   "AWS_SECRET_ACCESS_KEY");
-    const char *token = opt_or_env(cfg, repo, UW_OPT_REPO_S3_TOKEN, "AWS_SESSION_TOKEN");
-    if (!key || !secret)
+    c->key = opt_or_env(cfg, repo, opt(repo, UW_OPT_REPO_S3_KEY, okey, sizeof okey),
+                        "AWS_ACCESS_KEY_ID");
+    c->secret = opt_or_env(cfg, repo, opt(repo, UW_OPT_REPO_S3_KEY_SECRET, osec, sizeof osec),
+                           "AWS_SECRET_ACCESS_KEY");
+    c->token = opt_or_env(cfg, repo, UW_OPT_REPO_S3_TOKEN, "AWS_SESSION_TOKEN");
+    if (!c->key || !c->secret)
         return uw_fail(err, UW_E_OPTION,
                        "s3 repository %d: credentials missing: set '%s' and '%s' (config file or "
                        "UE_WAL_REPO%d_S3_KEY_SECRET), or AWS_ACCESS_KEY_ID and "
                        "AWS_SECRET_ACCESS_KEY",
                        repo, okey, osec, repo);
-    const char *style = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_S3_URI_STYLE);
-    bool path_style = style && strcmp(style, "path") == 0;
+    return 0;
+}
 
-    /* Endpoint: [scheme://]host[:port][/]; default https://s3.<region>.amazonaws.com */
+/* The endpoint as scheme, host and port. */
+typedef struct {
+    const char *scheme;
+    char *host;
+    long port; /* 0: the scheme's default */
+} s3_addr;
+
+/* "host[:port]" or "[v6]:port" into a->host and a->port; oe and endpoint name
+ * the option and its value in messages. */
+static int s3_split_hostport(const char *hostport, const char *oe, const char *endpoint, s3_addr *a,
+                             uw_err *err)
+{
+    const char *colon = hostport[0] == '[' ? strstr(hostport, "]:") : strrchr(hostport, ':');
+    if (colon && hostport[0] == '[')
+        colon++;
+    if (colon) {
+        char *end;
+        a->port = strtol(colon + 1, &end, 10);
+        if (*end || a->port < 1 || a->port > 65535)
+            return uw_fail(err, UW_E_OPTION, "option '%s': bad port in '%s'", oe, endpoint);
+        a->host = uw_strndup(hostport, (size_t)(colon - hostport));
+    } else {
+        a->host = uw_strdup(hostport);
+    }
+    if (!*a->host) {
+        free(a->host);
+        a->host = NULL;
+        return uw_fail(err, UW_E_OPTION, "option '%s': no host in '%s'", oe, endpoint);
+    }
+    return 0;
+}
+
+/* Endpoint: [scheme://]host[:port][/]; default https://s3.<region>.amazonaws.com.
+ * repoN-storage-port, when set, overrides the port. */
+static int s3_conf_endpoint(const uw_config *cfg, int repo, const char *region, s3_addr *a,
+                            uw_err *err)
+{
     char oe[UW_OPT_NAME_MAX];
     const char *endpoint =
         uw_cfg_repo_str(cfg, repo, opt(repo, UW_OPT_REPO_S3_ENDPOINT, oe, sizeof oe));
     char *defep = NULL;
     if (!endpoint)
         endpoint = defep = uw_sprintf("s3.%s.amazonaws.com", region);
-    const char *scheme = "https";
+    a->scheme = "https";
     const char *h = endpoint;
+    int rc = 0;
     if (strncmp(h, "https://", 8) == 0) {
         h += 8;
     } else if (strncmp(h, "http://", 7) == 0) {
-        scheme = "http";
+        a->scheme = "http";
         h += 7;
     } else if (strstr(h, "://")) {
-        free(defep);
-        return uw_fail(err, UW_E_OPTION,
-                       "option '%s': '%s': only http:// and https:// are supported", oe, endpoint);
+        rc = uw_fail(err, UW_E_OPTION, "option '%s': '%s': only http:// and https:// are supported",
+                     oe, endpoint);
     }
     size_t hl = strcspn(h, "/");
-    char *hostport = uw_strndup(h, hl);
     const char *rest = h + hl;
-    free(defep);
-    defep = NULL;
-    if (*rest && strcmp(rest, "/") != 0) {
+    if (rc == 0 && *rest && strcmp(rest, "/") != 0)
+        rc = uw_fail(err, UW_E_OPTION,
+                     "option '%s': an endpoint has no path (use repo%d-path for a prefix)", oe,
+                     repo);
+    if (rc == 0) {
+        char *hostport = uw_strndup(h, hl);
+        rc = s3_split_hostport(hostport, oe, endpoint, a, err);
         free(hostport);
-        return uw_fail(err, UW_E_OPTION,
-                       "option '%s': an endpoint has no path (use repo%d-path for a prefix)", oe,
-                       repo);
     }
-    /* split host and port; "[v6]:port" */
-    char *host;
-    long port = 0;
-    char *colon = hostport[0] == '[' ? strstr(hostport, "]:") : strrchr(hostport, ':');
-    if (colon && hostport[0] == '[')
-        colon++;
-    if (colon) {
-        char *end;
-        port = strtol(colon + 1, &end, 10);
-        if (*end || port < 1 || port > 65535) {
-            free(hostport);
-            return uw_fail(err, UW_E_OPTION, "option '%s': bad port in '%s'", oe, endpoint);
-        }
-        host = uw_strndup(hostport, (size_t)(colon - hostport));
-    } else {
-        host = uw_strdup(hostport);
-    }
-    free(hostport);
-    if (!*host) {
-        free(host);
-        return uw_fail(err, UW_E_OPTION, "option '%s': no host in '%s'", oe, endpoint);
-    }
-    if (uw_cfg_repo_isset(cfg, repo, UW_OPT_REPO_STORAGE_PORT))
-        port = (long)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_STORAGE_PORT);
-    bool default_port = port == 0 || (strcmp(scheme, "https") == 0 && port == 443) ||
-                        (strcmp(scheme, "http") == 0 && port == 80);
+    free(defep);
+    if (rc == 0 && uw_cfg_repo_isset(cfg, repo, UW_OPT_REPO_STORAGE_PORT))
+        a->port = (long)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_STORAGE_PORT);
+    return rc;
+}
 
-    s3_impl *s3 = uw_calloc(1, sizeof *s3);
-    pthread_mutex_init(&s3->mu, NULL);
-    s3->bucket = uw_strdup(bucket);
-    s3->region = uw_strdup(region);
-    s3->key = uw_strdup(key);
-    s3->secret = uw_strdup(secret);
-    s3->token = token ? uw_strdup(token) : NULL;
-    char *vhost = path_style ? uw_strdup(host) : uw_sprintf("%s.%s", bucket, host);
-    s3->host_hdr = default_port ? uw_strdup(vhost) : uw_sprintf("%s:%ld", vhost, port);
-    s3->base_url = uw_sprintf("%s://%s", scheme, s3->host_hdr);
+/* Host header, base URL and bucket path: virtual-host style
+ * (bucket.host, path "") or path style (host, path "/bucket"). */
+static void s3_set_addr(s3_impl *s3, const s3_conf *c, const s3_addr *a)
+{
+    bool default_port = a->port == 0 || (strcmp(a->scheme, "https") == 0 && a->port == 443) ||
+                        (strcmp(a->scheme, "http") == 0 && a->port == 80);
+    char *vhost = c->path_style ? uw_strdup(a->host) : uw_sprintf("%s.%s", c->bucket, a->host);
+    s3->host_hdr = default_port ? uw_strdup(vhost) : uw_sprintf("%s:%ld", vhost, a->port);
+    s3->base_url = uw_sprintf("%s://%s", a->scheme, s3->host_hdr);
     free(vhost);
-    free(host);
-    if (path_style) {
-        char *eb = uw_uri_encode(bucket, strlen(bucket), false);
+    if (c->path_style) {
+        char *eb = uw_uri_encode(c->bucket, strlen(c->bucket), false);
         s3->root = uw_sprintf("/%s", eb);
         free(eb);
     } else {
         s3->root = uw_strdup("");
     }
-    /* repoN-path: a prefix inside the bucket ("/" = the bucket's root) */
+}
+
+/* repoN-path: a prefix inside the bucket ("/" = the bucket's root); and the
+ * part size (at least S3's minimum of 5 MiB). */
+static void s3_set_layout(s3_impl *s3, const uw_config *cfg, int repo)
+{
     const char *path = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_PATH);
     if (!path)
         path = "/";
@@ -1036,7 +708,12 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     s3->part_size = (size_t)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_S3_PART_SIZE);
     if (s3->part_size < (5u << 20))
         s3->part_size = 5u << 20;
+}
 
+/* The HTTP client's options, and one client created now: a bad CA file fails
+ * here, as an option error. */
+static int s3_set_transport(s3_impl *s3, const uw_config *cfg, int repo, uw_err *err)
+{
     s3->opts.service = "S3";
     s3->opts.parse_error = uw_s3_parse_error;
     s3->opts.verify_tls = uw_cfg_repo_bool(cfg, repo, UW_OPT_REPO_STORAGE_VERIFY_TLS);
@@ -1044,16 +721,38 @@ static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
     s3->opts.ca_file = ca ? uw_strdup(ca) : NULL;
     s3->opts.timeout_sec = (long)uw_cfg_repo_int(cfg, repo, UW_OPT_REPO_STORAGE_TIMEOUT);
     s3->opts.retry_max = -1;
-    /* Create one client now: a bad CA file fails here, as an option error. */
     uw_http *hc = uw_http_new(&s3->opts, err);
-    if (!hc) {
+    if (!hc)
+        return -1;
+    s3->idle[s3->nidle++] = hc;
+    return 0;
+}
+
+static int s3_open(uw_storage *st, const uw_config *cfg, int repo, uw_err *err)
+{
+    s3_conf c = {0};
+    s3_addr a = {0};
+    if (s3_conf_bucket(cfg, repo, &c, err) < 0 || s3_conf_creds(cfg, repo, &c, err) < 0 ||
+        s3_conf_endpoint(cfg, repo, c.region, &a, err) < 0)
+        return -1;
+
+    s3_impl *s3 = uw_calloc(1, sizeof *s3);
+    pthread_mutex_init(&s3->mu, NULL);
+    s3->bucket = uw_strdup(c.bucket);
+    s3->region = uw_strdup(c.region);
+    s3->key = uw_strdup(c.key);
+    s3->secret = uw_strdup(c.secret);
+    s3->token = c.token ? uw_strdup(c.token) : NULL;
+    s3_set_addr(s3, &c, &a);
+    free(a.host);
+    s3_set_layout(s3, cfg, repo);
+    if (s3_set_transport(s3, cfg, repo, err) < 0) {
         s3_free(s3);
         return -1;
     }
-    s3->idle[s3->nidle++] = hc;
     st->impl = s3;
     st->desc = uw_sprintf("repo%d (s3:%s/%s)", repo, s3->bucket, s3->prefix);
-    if (!s3->opts.verify_tls && strcmp(scheme, "https") == 0)
+    if (!s3->opts.verify_tls && strcmp(a.scheme, "https") == 0)
         uw_log(UW_LOG_WARN, "%s: TLS certificate verification is disabled", st->desc);
     return 0;
 }
