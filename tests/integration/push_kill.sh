@@ -50,7 +50,10 @@ while :; do
         ((${#ready[@]} > 1 || kills + quota >= KILLS)) || quota=$((KILLS - kills))
     fi
     attempts=$((attempts + 1))
-    pg_bg "push$attempts" "$PUSH" --config "$CONF" --stanza "$STANZA" "$T/wal/$next"
+    # Level 19: a push lasts long enough (seconds) for every kill point to
+    # land on any machine; at level 3 an idle machine finishes a segment
+    # before the kill "right after the start" can be sent.
+    pg_bg "push$attempts" "$PUSH" --config "$CONF" --stanza "$STANZA" --compress-level 19 "$T/wal/$next"
     mode=none
     if ((cur_kills < quota)); then
         mode=$((RANDOM % 3))
