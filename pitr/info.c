@@ -163,102 +163,154 @@ static void seg(const uw_archive *a, uint32_t tli, uint64_t segno, char *buf, si
     uw_seg_name(tli, segno, a->seg_size, buf, len);
 }
 
+/* The end of what a restore from point l replays: the end of the WAL as
+ * decoded when that worked, else the end of the archived segments. */
+static uint64_t end_lsn_of(const point *l)
+{
+    return l->have_end ? l->end.end_lsn : l->reach.end_lsn;
+}
+
+/* A list of names shown in both outputs: plain strings (backup ids, names
+ * stored twice) or archived files (history, .partial, .backup). */
+typedef struct {
+    const char *const *strs;
+    const uw_arch_file *files;
+    size_t n;
+} name_list;
+
+static name_list strs_list(const char *const *strs, size_t n)
+{
+    return (name_list){strs, NULL, n};
+}
+
+/* A NULL-terminated vector, which may itself be NULL. */
+static name_list strv_list(char **strv)
+{
+    size_t n = 0;
+    while (strv && strv[n])
+        n++;
+    return strs_list((const char *const *)strv, n);
+}
+
+static name_list files_list(const uw_arch_file *files, size_t n)
+{
+    return (name_list){NULL, files, n};
+}
+
+static const char *name_at(const name_list *l, size_t i)
+{
+    return l->files ? l->files[i].name : l->strs[i];
+}
+
 /* ------------------------------------------------------------------ text -- */
 
-static void text_view(const repo_view *v)
+/* "label: a b c" on a line of its own; nothing when the list is empty. */
+static void text_names(const char *label, name_list l)
 {
-    char a[64], b[64], c[64], d[64];
-    printf("%s: %s\n", v->r->st->desc, v->ok ? "ok" : "error");
-    if (!v->ok) {
-        printf("  error [%d %s]: %s\n", v->err.code, uw_code_name(v->err.code), v->err.msg);
+    if (!l.n)
         return;
-    }
-    const uw_stanza_info *in = &v->r->info;
+    printf("%s:", label);
+    for (size_t i = 0; i < l.n; i++)
+        printf(" %s", name_at(&l, i));
+    printf("\n");
+}
+
+/* The repository's status line, and its error when it failed. */
+static bool text_header(const repo_view *v)
+{
+    printf("%s: %s\n", v->r->st->desc, v->ok ? "ok" : "error");
+    if (!v->ok)
+        printf("  error [%d %s]: %s\n", v->err.code, uw_code_name(v->err.code), v->err.msg);
+    return v->ok;
+}
+
+static void text_cluster(const uw_stanza_info *in)
+{
+    char a[64];
     uw_fmt_size(in->wal_seg_size, a, sizeof a);
     printf("  cluster: system %" PRIu64 ", PostgreSQL %d, WAL segments of %s, cipher %s\n",
            in->system_id, in->pg_version, a, in->cipher_type);
+}
+
+/* The first line of a backup: id, type and, for an incremental, its chain. */
+static void text_backup_title(const repo_view *v, const uw_manifest *m)
+{
+    printf("    %s  %s", m->id, m->type);
+    if (m->prior[0]) {
+        const char *ids[64];
+        int n = chain_of(v, m, ids, 64);
+        printf("  chain:");
+        for (int k = 0; k < n; k++)
+            printf("%s%s", k ? " > " : " ", ids[k]);
+    }
+    printf("\n");
+}
+
+static void text_backup(const repo_view *v, int i)
+{
+    char a[64], b[64], c[64], d[64];
+    const uw_manifest *m = &v->backups[i];
+    text_backup_title(v, m);
+    printf("        time %s .. %s (%.1f s), timeline %" PRIu32 "\n",
+           time_str(m->start_time, a, sizeof a), time_str(m->stop_time, b, sizeof b),
+           m->duration_ms / 1000.0, m->timeline);
+    printf("        lsn  %s .. %s, wal %s .. %s%s\n", lsn_str(m->start_lsn, c, sizeof c),
+           lsn_str(m->stop_lsn, d, sizeof d), m->start_wal, m->stop_wal,
+           v->wal_ok[i] ? "" : " (NOT all archived: this backup cannot be restored)");
+    uw_fmt_size(m->total_size, a, sizeof a);
+    uw_fmt_size(m->stored, b, sizeof b);
+    uw_fmt_size(m->size, c, sizeof c);
+    printf("        size %s, stored %s", a, b);
+    if (strcmp(m->type, "full") != 0)
+        printf(" (this backup stored %s of changed files)", c);
+    printf(", %zu entries%s\n", m->count, m->encrypted ? ", encrypted" : "");
+}
+
+static void text_backups(const repo_view *v)
+{
     printf("  backups: %d\n", v->nbackups);
-    for (int i = 0; i < v->nbackups; i++) {
-        const uw_manifest *m = &v->backups[i];
-        printf("    %s  %s", m->id, m->type);
-        if (m->prior[0]) {
-            const char *ids[64];
-            int n = chain_of(v, m, ids, 64);
-            printf("  chain:");
-            for (int k = 0; k < n; k++)
-                printf("%s%s", k ? " > " : " ", ids[k]);
-        }
-        printf("\n");
-        printf("        time %s .. %s (%.1f s), timeline %" PRIu32 "\n",
-               time_str(m->start_time, a, sizeof a), time_str(m->stop_time, b, sizeof b),
-               m->duration_ms / 1000.0, m->timeline);
-        printf("        lsn  %s .. %s, wal %s .. %s%s\n", lsn_str(m->start_lsn, c, sizeof c),
-               lsn_str(m->stop_lsn, d, sizeof d), m->start_wal, m->stop_wal,
-               v->wal_ok[i] ? "" : " (NOT all archived: this backup cannot be restored)");
-        uw_fmt_size(m->total_size, a, sizeof a);
-        uw_fmt_size(m->stored, b, sizeof b);
-        uw_fmt_size(m->size, c, sizeof c);
-        printf("        size %s, stored %s", a, b);
-        if (strcmp(m->type, "full") != 0)
-            printf(" (this backup stored %s of changed files)", c);
-        printf(", %zu entries%s\n", m->count, m->encrypted ? ", encrypted" : "");
+    for (int i = 0; i < v->nbackups; i++)
+        text_backup(v, i);
+    text_names("  incomplete backups (no manifest)", strv_list(v->incomplete));
+}
+
+static void text_timeline(const uw_archive *ar, const uw_arch_timeline *t)
+{
+    char a[64], b[64], c[64];
+    seg(ar, t->tli, t->first, a, sizeof a);
+    seg(ar, t->tli, t->last, b, sizeof b);
+    uw_fmt_size(t->stored, c, sizeof c);
+    printf("    timeline %" PRIu32 ": %s .. %s, %zu segments, %s stored%s\n", t->tli, a, b,
+           t->count, c, t->ngaps ? "" : ", no gaps");
+    for (size_t g = 0; g < t->ngaps; g++) {
+        seg(ar, t->tli, t->gaps[g].first, a, sizeof a);
+        seg(ar, t->tli, t->gaps[g].last, b, sizeof b);
+        printf("      gap: %s .. %s (%" PRIu64 " segments missing)\n", a, b,
+               t->gaps[g].last - t->gaps[g].first + 1);
     }
-    if (v->incomplete && v->incomplete[0]) {
-        printf("  incomplete backups (no manifest):");
-        for (char **p = v->incomplete; *p; p++)
-            printf(" %s", *p);
-        printf("\n");
-    }
-    const uw_archive *ar = &v->arch;
+}
+
+static void text_archive(const uw_archive *ar)
+{
     printf("  archive:%s\n", ar->ntls || ar->nhistory || ar->nother ? "" : " empty");
-    for (size_t i = 0; i < ar->ntls; i++) {
-        const uw_arch_timeline *t = &ar->tls[i];
-        seg(ar, t->tli, t->first, a, sizeof a);
-        seg(ar, t->tli, t->last, b, sizeof b);
-        uw_fmt_size(t->stored, c, sizeof c);
-        printf("    timeline %" PRIu32 ": %s .. %s, %zu segments, %s stored%s\n", t->tli, a, b,
-               t->count, c, t->ngaps ? "" : ", no gaps");
-        for (size_t g = 0; g < t->ngaps; g++) {
-            seg(ar, t->tli, t->gaps[g].first, a, sizeof a);
-            seg(ar, t->tli, t->gaps[g].last, b, sizeof b);
-            printf("      gap: %s .. %s (%" PRIu64 " segments missing)\n", a, b,
-                   t->gaps[g].last - t->gaps[g].first + 1);
-        }
-    }
-    if (ar->nhistory) {
-        printf("    history files:");
-        for (size_t i = 0; i < ar->nhistory; i++)
-            printf(" %s", ar->history[i].name);
-        printf("\n");
-    }
-    if (ar->nother) {
-        printf("    other files:");
-        for (size_t i = 0; i < ar->nother; i++)
-            printf(" %s", ar->other[i].name);
-        printf("\n");
-    }
-    if (ar->nduplicates) {
-        printf("    INCONSISTENT (stored with different contents):");
-        for (size_t i = 0; i < ar->nduplicates; i++)
-            printf(" %s", ar->duplicates[i]);
-        printf("\n");
-    }
-    printf("  restorable:");
-    if (!v->have_earliest) {
-        printf(" nothing (%s)\n",
-               v->nbackups ? "no backup has all of its WAL archived" : "no backup");
-        return;
-    }
-    const point *e = &v->earliest, *l = &v->latest;
-    printf("\n    earliest: %s, LSN %s (end of backup %s)\n",
-           time_str(e->b->stop_time, a, sizeof a), lsn_str(e->b->stop_lsn, b, sizeof b), e->b->id);
-    uint64_t end = l->have_end ? l->end.end_lsn : l->reach.end_lsn;
-    seg(ar, l->reach.last_tli, l->reach.last_segno, c, sizeof c);
+    for (size_t i = 0; i < ar->ntls; i++)
+        text_timeline(ar, &ar->tls[i]);
+    text_names("    history files", files_list(ar->history, ar->nhistory));
+    text_names("    other files", files_list(ar->other, ar->nother));
+    text_names("    INCONSISTENT (stored with different contents)",
+               strs_list((const char *const *)ar->duplicates, ar->nduplicates));
+}
+
+static void text_latest(const repo_view *v)
+{
+    char a[64], b[64], c[64];
+    const point *l = &v->latest;
+    seg(&v->arch, l->reach.last_tli, l->reach.last_segno, c, sizeof c);
     printf("    latest:   LSN %s on timeline %" PRIu32 " (archived WAL ends in segment %s",
-           lsn_str(end, b, sizeof b), l->reach.last_tli, c);
+           lsn_str(end_lsn_of(l), b, sizeof b), l->reach.last_tli, c);
     if (l->reach.missing_tli) {
-        seg(ar, l->reach.missing_tli, l->reach.missing_segno, d, sizeof d);
-        printf("; next: %s", d);
+        seg(&v->arch, l->reach.missing_tli, l->reach.missing_segno, c, sizeof c);
+        printf("; next: %s", c);
     }
     printf(")");
     if (l->have_end && l->end.have_xact) {
@@ -268,6 +320,31 @@ static void text_view(const repo_view *v)
         printf(", end not decoded: %s", v->latest_err);
     }
     printf(", from backup %s%s\n", l->b->id, l->current ? " with --target-timeline current" : "");
+}
+
+static void text_restorable(const repo_view *v)
+{
+    char a[64], b[64];
+    printf("  restorable:");
+    if (!v->have_earliest) {
+        printf(" nothing (%s)\n",
+               v->nbackups ? "no backup has all of its WAL archived" : "no backup");
+        return;
+    }
+    const point *e = &v->earliest;
+    printf("\n    earliest: %s, LSN %s (end of backup %s)\n",
+           time_str(e->b->stop_time, a, sizeof a), lsn_str(e->b->stop_lsn, b, sizeof b), e->b->id);
+    text_latest(v);
+}
+
+static void text_view(const repo_view *v)
+{
+    if (!text_header(v))
+        return;
+    text_cluster(&v->r->info);
+    text_backups(v);
+    text_archive(&v->arch);
+    text_restorable(v);
 }
 
 /* ------------------------------------------------------------------ json -- */
@@ -340,189 +417,209 @@ static void jbool(const char *k, bool v, bool *first)
     fputs(v ? "true" : "false", stdout);
 }
 
-static void json_view(const repo_view *v)
+/* "k":["a","b"] */
+static void jnames(const char *k, name_list l, bool *first)
+{
+    jkey(k, first);
+    putchar('[');
+    for (size_t i = 0; i < l.n; i++) {
+        if (i)
+            putchar(',');
+        js(name_at(&l, i));
+    }
+    putchar(']');
+}
+
+static void json_error(const uw_err *e, bool *f)
+{
+    bool g = true;
+    jkey("error", f);
+    putchar('{');
+    jint("code", e->code, &g);
+    jstr("name", uw_code_name(e->code), &g);
+    jstr("message", e->msg, &g);
+    putchar('}');
+}
+
+static void json_cluster(const uw_stanza_info *in, bool *f)
+{
+    char a[64];
+    bool g = true;
+    jkey("cluster", f);
+    putchar('{');
+    /* A string: system identifiers exceed 2^53, which JSON readers using
+     * doubles would round. */
+    snprintf(a, sizeof a, "%" PRIu64, in->system_id);
+    jstr("system_id", a, &g);
+    jint("pg_version", in->pg_version, &g);
+    jint("wal_segment_size", in->wal_seg_size, &g);
+    jstr("cipher", in->cipher_type, &g);
+    jstr("created", time_str(in->created, a, sizeof a), &g);
+    putchar('}');
+}
+
+static void json_backup(const repo_view *v, int i)
 {
     char a[64], b[64];
+    const uw_manifest *m = &v->backups[i];
+    const char *ids[64];
+    int n = chain_of(v, m, ids, 64);
+    bool g = true;
+    putchar('{');
+    jstr("id", m->id, &g);
+    jstr("type", m->type, &g);
+    jstr("prior", m->prior[0] ? m->prior : NULL, &g);
+    jnames("chain", strs_list(ids, (size_t)n), &g);
+    jint("timeline", m->timeline, &g);
+    jstr("start_time", time_str(m->start_time, a, sizeof a), &g);
+    jstr("stop_time", time_str(m->stop_time, b, sizeof b), &g);
+    jint("duration_ms", m->duration_ms, &g);
+    jstr("start_lsn", lsn_str(m->start_lsn, a, sizeof a), &g);
+    jstr("stop_lsn", lsn_str(m->stop_lsn, b, sizeof b), &g);
+    jstr("start_wal", m->start_wal, &g);
+    jstr("stop_wal", m->stop_wal, &g);
+    jint("size", (int64_t)m->total_size, &g);
+    jint("stored", (int64_t)m->stored, &g);
+    jint("backup_size", (int64_t)m->size, &g);
+    jint("entries", (int64_t)m->count, &g);
+    jint("pg_version", m->pg_version, &g);
+    jstr("compress_type", m->compress_type, &g);
+    jbool("encrypted", m->encrypted, &g);
+    jbool("wal_archived", v->wal_ok[i], &g);
+    putchar('}');
+}
+
+static void json_backups(const repo_view *v, bool *f)
+{
+    jkey("backups", f);
+    putchar('[');
+    for (int i = 0; i < v->nbackups; i++) {
+        if (i)
+            putchar(',');
+        json_backup(v, i);
+    }
+    putchar(']');
+    jnames("incomplete_backups", strv_list(v->incomplete), f);
+}
+
+/* {"first":...,"last":...,"segments":n} for segments first..last of tli. */
+static void json_seg_range(const uw_archive *ar, uint32_t tli, uint64_t first, uint64_t last,
+                           uint64_t count, bool *g)
+{
+    char a[64];
+    seg(ar, tli, first, a, sizeof a);
+    jstr("first", a, g);
+    seg(ar, tli, last, a, sizeof a);
+    jstr("last", a, g);
+    jint("segments", (int64_t)count, g);
+}
+
+static void json_timeline(const uw_archive *ar, const uw_arch_timeline *t)
+{
+    bool h = true;
+    putchar('{');
+    jint("timeline", t->tli, &h);
+    json_seg_range(ar, t->tli, t->first, t->last, t->count, &h);
+    jint("stored", (int64_t)t->stored, &h);
+    jkey("gaps", &h);
+    putchar('[');
+    for (size_t k = 0; k < t->ngaps; k++) {
+        const uw_seg_range *gap = &t->gaps[k];
+        bool q = true;
+        printf("%s{", k ? "," : "");
+        json_seg_range(ar, t->tli, gap->first, gap->last, gap->last - gap->first + 1, &q);
+        putchar('}');
+    }
+    fputs("]}", stdout);
+}
+
+static void json_archive(const uw_archive *ar, bool *f)
+{
+    bool g = true;
+    jkey("archive", f);
+    putchar('{');
+    jkey("timelines", &g);
+    putchar('[');
+    for (size_t i = 0; i < ar->ntls; i++) {
+        if (i)
+            putchar(',');
+        json_timeline(ar, &ar->tls[i]);
+    }
+    putchar(']');
+    jnames("history", files_list(ar->history, ar->nhistory), &g);
+    jnames("other", files_list(ar->other, ar->nother), &g);
+    jnames("inconsistent", strs_list((const char *const *)ar->duplicates, ar->nduplicates), &g);
+    putchar('}');
+}
+
+static void json_earliest(const repo_view *v, bool *g)
+{
+    char a[64], b[64];
+    jkey("earliest", g);
+    if (!v->have_earliest) {
+        fputs("null", stdout);
+        return;
+    }
+    const point *e = &v->earliest;
+    bool h = true;
+    putchar('{');
+    jstr("backup", e->b->id, &h);
+    jstr("time", time_str(e->b->stop_time, a, sizeof a), &h);
+    jstr("lsn", lsn_str(e->b->stop_lsn, b, sizeof b), &h);
+    jint("timeline", e->b->timeline, &h);
+    putchar('}');
+}
+
+static void json_latest(const repo_view *v, bool *g)
+{
+    char a[64];
+    jkey("latest", g);
+    if (!v->have_latest) {
+        fputs("null", stdout);
+        return;
+    }
+    const point *l = &v->latest;
+    bool h = true;
+    putchar('{');
+    jstr("backup", l->b->id, &h);
+    jstr("target_timeline", l->current ? "current" : "latest", &h);
+    jint("timeline", l->reach.last_tli, &h);
+    jstr("lsn", lsn_str(end_lsn_of(l), a, sizeof a), &h);
+    seg(&v->arch, l->reach.last_tli, l->reach.last_segno, a, sizeof a);
+    jstr("last_segment", a, &h);
+    if (l->reach.missing_tli)
+        seg(&v->arch, l->reach.missing_tli, l->reach.missing_segno, a, sizeof a);
+    jstr("next_missing", l->reach.missing_tli ? a : NULL, &h);
+    if (l->have_end && l->end.have_xact)
+        uw_iso_time(l->end.xact_time_us, a, sizeof a);
+    jstr("last_transaction_time", l->have_end && l->end.have_xact ? a : NULL, &h);
+    putchar('}');
+}
+
+static void json_restorable(const repo_view *v, bool *f)
+{
+    bool g = true;
+    jkey("restorable", f);
+    putchar('{');
+    json_earliest(v, &g);
+    json_latest(v, &g);
+    putchar('}');
+}
+
+static void json_view(const repo_view *v)
+{
     bool f = true;
     putchar('{');
     jint("repo", v->r->st->repo, &f);
     jstr("storage", v->r->st->desc, &f);
     jstr("status", v->ok ? "ok" : "error", &f);
-    if (!v->ok) {
-        jkey("error", &f);
-        bool g = true;
-        putchar('{');
-        jint("code", v->err.code, &g);
-        jstr("name", uw_code_name(v->err.code), &g);
-        jstr("message", v->err.msg, &g);
-        fputs("}}", stdout);
-        return;
-    }
-    const uw_stanza_info *in = &v->r->info;
-    jkey("cluster", &f);
-    {
-        bool g = true;
-        putchar('{');
-        /* A string: system identifiers exceed 2^53, which JSON readers using
-         * doubles would round. */
-        snprintf(a, sizeof a, "%" PRIu64, in->system_id);
-        jstr("system_id", a, &g);
-        jint("pg_version", in->pg_version, &g);
-        jint("wal_segment_size", in->wal_seg_size, &g);
-        jstr("cipher", in->cipher_type, &g);
-        jstr("created", time_str(in->created, a, sizeof a), &g);
-        putchar('}');
-    }
-    jkey("backups", &f);
-    putchar('[');
-    for (int i = 0; i < v->nbackups; i++) {
-        const uw_manifest *m = &v->backups[i];
-        bool g = true;
-        printf("%s{", i ? "," : "");
-        jstr("id", m->id, &g);
-        jstr("type", m->type, &g);
-        jstr("prior", m->prior[0] ? m->prior : NULL, &g);
-        jkey("chain", &g);
-        const char *ids[64];
-        int n = chain_of(v, m, ids, 64);
-        putchar('[');
-        for (int k = 0; k < n; k++) {
-            if (k)
-                putchar(',');
-            js(ids[k]);
-        }
-        putchar(']');
-        jint("timeline", m->timeline, &g);
-        jstr("start_time", time_str(m->start_time, a, sizeof a), &g);
-        jstr("stop_time", time_str(m->stop_time, b, sizeof b), &g);
-        jint("duration_ms", m->duration_ms, &g);
-        jstr("start_lsn", lsn_str(m->start_lsn, a, sizeof a), &g);
-        jstr("stop_lsn", lsn_str(m->stop_lsn, b, sizeof b), &g);
-        jstr("start_wal", m->start_wal, &g);
-        jstr("stop_wal", m->stop_wal, &g);
-        jint("size", (int64_t)m->total_size, &g);
-        jint("stored", (int64_t)m->stored, &g);
-        jint("backup_size", (int64_t)m->size, &g);
-        jint("entries", (int64_t)m->count, &g);
-        jint("pg_version", m->pg_version, &g);
-        jstr("compress_type", m->compress_type, &g);
-        jbool("encrypted", m->encrypted, &g);
-        jbool("wal_archived", v->wal_ok[i], &g);
-        putchar('}');
-    }
-    putchar(']');
-    jkey("incomplete_backups", &f);
-    putchar('[');
-    for (char **p = v->incomplete; p && *p; p++) {
-        if (p != v->incomplete)
-            putchar(',');
-        js(*p);
-    }
-    putchar(']');
-    const uw_archive *ar = &v->arch;
-    jkey("archive", &f);
-    {
-        bool g = true;
-        putchar('{');
-        jkey("timelines", &g);
-        putchar('[');
-        for (size_t i = 0; i < ar->ntls; i++) {
-            const uw_arch_timeline *t = &ar->tls[i];
-            bool h = true;
-            printf("%s{", i ? "," : "");
-            jint("timeline", t->tli, &h);
-            seg(ar, t->tli, t->first, a, sizeof a);
-            jstr("first", a, &h);
-            seg(ar, t->tli, t->last, a, sizeof a);
-            jstr("last", a, &h);
-            jint("segments", (int64_t)t->count, &h);
-            jint("stored", (int64_t)t->stored, &h);
-            jkey("gaps", &h);
-            putchar('[');
-            for (size_t k = 0; k < t->ngaps; k++) {
-                bool q = true;
-                printf("%s{", k ? "," : "");
-                seg(ar, t->tli, t->gaps[k].first, a, sizeof a);
-                jstr("first", a, &q);
-                seg(ar, t->tli, t->gaps[k].last, a, sizeof a);
-                jstr("last", a, &q);
-                jint("segments", (int64_t)(t->gaps[k].last - t->gaps[k].first + 1), &q);
-                putchar('}');
-            }
-            fputs("]}", stdout);
-        }
-        putchar(']');
-        jkey("history", &g);
-        putchar('[');
-        for (size_t i = 0; i < ar->nhistory; i++) {
-            if (i)
-                putchar(',');
-            js(ar->history[i].name);
-        }
-        putchar(']');
-        jkey("other", &g);
-        putchar('[');
-        for (size_t i = 0; i < ar->nother; i++) {
-            if (i)
-                putchar(',');
-            js(ar->other[i].name);
-        }
-        putchar(']');
-        jkey("inconsistent", &g);
-        putchar('[');
-        for (size_t i = 0; i < ar->nduplicates; i++) {
-            if (i)
-                putchar(',');
-            js(ar->duplicates[i]);
-        }
-        fputs("]}", stdout);
-    }
-    jkey("restorable", &f);
-    {
-        bool g = true;
-        putchar('{');
-        jkey("earliest", &g);
-        if (v->have_earliest) {
-            const point *e = &v->earliest;
-            bool h = true;
-            putchar('{');
-            jstr("backup", e->b->id, &h);
-            jstr("time", time_str(e->b->stop_time, a, sizeof a), &h);
-            jstr("lsn", lsn_str(e->b->stop_lsn, b, sizeof b), &h);
-            jint("timeline", e->b->timeline, &h);
-            putchar('}');
-        } else {
-            fputs("null", stdout);
-        }
-        jkey("latest", &g);
-        if (v->have_latest) {
-            const point *l = &v->latest;
-            bool h = true;
-            putchar('{');
-            jstr("backup", l->b->id, &h);
-            jstr("target_timeline", l->current ? "current" : "latest", &h);
-            jint("timeline", l->reach.last_tli, &h);
-            uint64_t end = l->have_end ? l->end.end_lsn : l->reach.end_lsn;
-            jstr("lsn", lsn_str(end, a, sizeof a), &h);
-            seg(ar, l->reach.last_tli, l->reach.last_segno, a, sizeof a);
-            jstr("last_segment", a, &h);
-            if (l->reach.missing_tli) {
-                seg(ar, l->reach.missing_tli, l->reach.missing_segno, a, sizeof a);
-                jstr("next_missing", a, &h);
-            } else {
-                jstr("next_missing", NULL, &h);
-            }
-            if (l->have_end && l->end.have_xact) {
-                uw_iso_time(l->end.xact_time_us, a, sizeof a);
-                jstr("last_transaction_time", a, &h);
-            } else {
-                jstr("last_transaction_time", NULL, &h);
-            }
-            putchar('}');
-        } else {
-            fputs("null", stdout);
-        }
-        putchar('}');
+    if (v->ok) {
+        json_cluster(&v->r->info, &f);
+        json_backups(v, &f);
+        json_archive(&v->arch, &f);
+        json_restorable(v, &f);
+    } else {
+        json_error(&v->err, &f);
     }
     putchar('}');
 }
