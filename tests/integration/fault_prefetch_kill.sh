@@ -66,15 +66,6 @@ setup_restore rec "$P_REC"
 pg_conf rec "restore_command = '$T/gated_fetch %f %p'"
 pg_start_nowait rec
 
-# fetch_pids: the test's ue-wal-fetch processes. While the gate holds the
-# next call back, the only one is the prefetcher (PostgreSQL waits for each
-# restore_command to exit). find -lname reads /proc without a process per
-# entry: a loop of readlinks crawls on a busy machine.
-fetch_pids() {
-    # Processes come and go during the walk: find's complaints are expected.
-    { find /proc -mindepth 2 -maxdepth 2 -name exe -lname "$T/bin/ue-wal-fetch" 2>/dev/null || true; } |
-        cut -d/ -f3
-}
 kills=0
 opened=0
 segs_seen=0
@@ -94,7 +85,10 @@ while ! [[ -e "$GATE/open.all" ]]; do
         # Every second segment: kill the prefetcher first (when one runs;
         # the first fetch of a recovery starts it).
         if ((segs_seen % 2 == 0)); then
-            holders=$(fetch_pids)
+            # While the gate holds the next call back, the only ue-wal-fetch
+            # process is the prefetcher (PostgreSQL waits for each
+            # restore_command to exit).
+            holders=$(own_pids ue-wal-fetch)
             if [[ -n "$holders" ]]; then
                 # shellcheck disable=SC2086 # one pid per word
                 kill -KILL $holders 2>/dev/null && kills=$((kills + 1))
@@ -120,7 +114,7 @@ fi
 ok "recovery with $kills prefetchers SIGKILLed: promoted, identical data ($segs_seen segments asked for, $delivered deliveries from the prefetch queue)"
 pg_stop rec
 # The last prefetcher would linger for its idle time: not needed any more.
-pids=$(fetch_pids)
+pids=$(own_pids ue-wal-fetch)
 # shellcheck disable=SC2086 # one pid per word
 [[ -z "$pids" ]] || kill -KILL $pids 2>/dev/null || true
 
