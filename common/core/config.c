@@ -576,6 +576,11 @@ static const char *source(const uw_slot *s)
     return s->value ? names[s->src] : "unset";
 }
 
+unsigned uw_config_command(const uw_config *cfg)
+{
+    return cfg->command;
+}
+
 const char *uw_cfg_str(const uw_config *cfg, uw_opt_id id)
 {
     return get(cfg, id, 0)->value;

@@ -20,6 +20,8 @@ typedef struct uw_config uw_config;
  * instead of failing. */
 uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err);
 void uw_config_free(uw_config *cfg);
+/* The command (UW_CMD_*) the configuration was loaded for. */
+unsigned uw_config_command(const uw_config *cfg);
 
 bool uw_config_help(const uw_config *cfg);
 bool uw_config_version(const uw_config *cfg);

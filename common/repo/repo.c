@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "repo/keycache.h"
 
 #include <openssl/crypto.h>
 
@@ -256,11 +257,26 @@ int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err)
                          r->stanza, r->st->desc);
             goto done;
         }
-        if ((rc = uw_kdf_derive(pass, &r->info.kdf, &r->key, err)) < 0) {
+        /* ue-wal-push/fetch run per segment: reuse the derived key (see
+         * keycache.h), but only once it passes the key check below. */
+        bool cache = uw_keycache_enabled(cfg);
+        bool cached = cache && uw_keycache_get(cfg, r->stanza, &r->info.kdf, &r->key);
+        char check[65];
+        if (cached) {
+            uw_key_check(&r->key, check);
+            if (strcmp(check, r->info.key_check) != 0) {
+                uw_log(UW_LOG_DEBUG, "key cache entry of stanza '%s' does not verify: dropped",
+                       r->stanza);
+                uw_keycache_drop(cfg, r->stanza, &r->info.kdf);
+                uw_key_wipe(&r->key);
+                cached = false;
+            } else
+                uw_log(UW_LOG_DEBUG, "cipher key of stanza '%s' from the key cache", r->stanza);
+        }
+        if (!cached && (rc = uw_kdf_derive(pass, &r->info.kdf, &r->key, err)) < 0) {
             r->have_info = false;
             goto done;
         }
-        char check[65];
         uw_key_check(&r->key, check);
         if (strcmp(check, r->info.key_check) != 0) {
             uw_key_wipe(&r->key);
@@ -277,6 +293,8 @@ int uw_repo_load(uw_repo *r, const uw_config *cfg, uw_err *err)
             goto done;
         }
         r->have_key = true;
+        if (cache && !cached)
+            uw_keycache_put(cfg, r->stanza, &r->info.kdf, &r->key);
     }
     rc = 0;
 done:
