@@ -64,6 +64,18 @@ int uw_storage_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *er
     return rc;
 }
 
+static _Thread_local char list_ident[192];
+
+const char *uw_storage_list_ident(void)
+{
+    return list_ident;
+}
+
+void uw_storage_set_list_ident(const char *ident)
+{
+    snprintf(list_ident, sizeof list_ident, "%s", ident ? ident : "");
+}
+
 int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
 {
     int rc = st->drv->list(st, dir, cb, ctx, err);

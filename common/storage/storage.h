@@ -19,6 +19,17 @@ typedef struct uw_storage uw_storage;
 /* Called once per entry directly under the listed directory. Return non-zero to stop. */
 typedef int (*uw_list_cb)(void *ctx, const char *name, bool is_dir, uint64_t size);
 
+/* While a list callback runs, the change identity of its entry as the listing
+ * gives it (posix: modification and change times and inode; S3: ETag and
+ * LastModified; Azure: Etag and Last-Modified), "" when the driver has none.
+ * It changes whenever the object is rewritten, even in place under the same
+ * name and size, so a caller can tell an object it already read from one to
+ * read again (ue-pitr verify's cache) without widening every callback.
+ * Thread-local: valid only inside the callback. */
+const char *uw_storage_list_ident(void);
+/* For drivers: set the identity of the entry about to be delivered. */
+void uw_storage_set_list_ident(const char *ident);
+
 typedef struct {
     const char *type; /* repoN-type value */
     unsigned features;

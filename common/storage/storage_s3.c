@@ -250,6 +250,7 @@ typedef struct {
     char *key;
     uint64_t size;
     bool is_dir;
+    char *ident; /* ETag and LastModified (uw_storage_list_ident) */
 } list_ent;
 
 typedef struct {
@@ -264,7 +265,8 @@ static int list_add(void *ctx, const char *name, bool is_dir, uint64_t size)
         *a->cap = *a->cap ? *a->cap * 2 : 256;
         *a->ents = uw_realloc(*a->ents, *a->cap * sizeof **a->ents);
     }
-    (*a->ents)[(*a->n)++] = (list_ent){uw_strdup(name), size, is_dir};
+    (*a->ents)[(*a->n)++] =
+        (list_ent){uw_strdup(name), size, is_dir, uw_strdup(uw_storage_list_ident())};
     return 0;
 }
 
@@ -279,8 +281,16 @@ int uw_s3_list_parse(const char *x, size_t len, const char *what, uw_list_cb add
     while (uw_xml_find(p, end, "Contents", &b, &be, &p)) {
         char *k = uw_xml_get(b, be, "Key", NULL);
         char *sz = uw_xml_get(b, be, "Size", NULL);
+        char *etag = uw_xml_get(b, be, "ETag", NULL);
+        char *lm = uw_xml_get(b, be, "LastModified", NULL);
+        char *ident = uw_sprintf("%s %s", etag ? etag : "", lm ? lm : "");
+        uw_storage_set_list_ident(ident);
         if (k)
             add(ctx, k, false, sz ? strtoull(sz, NULL, 10) : 0);
+        uw_storage_set_list_ident(NULL);
+        free(ident);
+        free(etag);
+        free(lm);
         free(k);
         free(sz);
     }
@@ -333,8 +343,10 @@ static int list_page(s3_impl *s3, const char *prefix, bool delimit, const char *
 
 static void ents_free(list_ent *e, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(e[i].key);
+        free(e[i].ident);
+    }
     free(e);
 }
 
@@ -364,6 +376,7 @@ static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
                 while (nl && name[nl - 1] == '/')
                     name[--nl] = '\0';
             /* skip "directory marker" objects and anything nested */
+            uw_storage_set_list_ident(ents[i].ident);
             if (nl && !strchr(name, '/'))
                 stop = cb(ctx, name, ents[i].is_dir, ents[i].size) != 0;
             free(name);
