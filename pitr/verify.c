@@ -52,40 +52,28 @@ typedef struct {
 typedef struct {
     listing *l;
     const char *dir;
-    char **subdirs;
-    size_t nsub;
 } list_walk;
 
 static int walk_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
 {
     list_walk *w = ctx;
-    char *path = uw_sprintf("%s/%s", w->dir, name);
-    if (is_dir) {
-        w->subdirs = uw_realloc(w->subdirs, (w->nsub + 1) * sizeof *w->subdirs);
-        w->subdirs[w->nsub++] = path;
+    if (is_dir)
         return 0;
-    }
     listing *l = w->l;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 1024;
         l->e = uw_realloc(l->e, l->cap * sizeof *l->e);
     }
-    l->e[l->n++] = (lentry){path, size, uw_strdup(uw_storage_list_ident())};
+    l->e[l->n++] =
+        (lentry){uw_sprintf("%s/%s", w->dir, name), size, uw_strdup(uw_storage_list_ident())};
     return 0;
 }
 
 /* Every object under dir, recursively. */
 static int list_tree(uw_storage *st, const char *dir, listing *l, uw_err *err)
 {
-    list_walk w = {l, dir, NULL, 0};
-    int rc = uw_storage_list(st, dir, walk_cb, &w, err);
-    for (size_t i = 0; i < w.nsub; i++) {
-        if (rc == 0)
-            rc = list_tree(st, w.subdirs[i], l, err);
-        free(w.subdirs[i]);
-    }
-    free(w.subdirs);
-    return rc;
+    list_walk w = {l, dir};
+    return uw_storage_list_tree(st, dir, walk_cb, &w, err);
 }
 
 static int cmp_lentry(const void *a, const void *b)

@@ -49,6 +49,11 @@ typedef struct {
      * Lets a writer choose the final name after the content (and its
      * checksum) went through in one pass. */
     int (*rename)(uw_storage *st, const char *from, const char *to, uw_err *err);
+    /* Optional (NULL: uw_storage_list_tree walks with list): every object
+     * under dir at any depth, in pages of a flat listing instead of one
+     * request per directory; cb gets the path relative to dir and is never
+     * called for directories. */
+    int (*list_tree)(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
 } uw_storage_driver;
 
 struct uw_storage {
@@ -69,6 +74,10 @@ void uw_storage_close(uw_storage *st);
 /* Convenience wrappers that add the repository to error messages. */
 int uw_storage_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *err);
 int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
+/* Every object under dir, recursively (the driver's list_tree, or a walk
+ * with list): cb gets the path relative to dir ("a/b/c"), with
+ * uw_storage_list_ident set; never directories. */
+int uw_storage_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
 int uw_storage_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err);
 uw_sink *uw_storage_write(uw_storage *st, const char *path, uw_err *err);
 int uw_storage_remove(uw_storage *st, const char *path, uw_err *err);

@@ -388,6 +388,38 @@ static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
     return rc;
 }
 
+/* Flat listing (no delimiter): one request per 1000 objects at any depth,
+ * where a walk would make one per directory. */
+static int s3_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    s3_impl *s3 = st->impl;
+    char *prefix = dir_prefix(s3, dir);
+    size_t plen = strlen(prefix);
+    char *token = NULL;
+    int rc = 0;
+    bool stop = false;
+    do {
+        list_ent *ents = NULL;
+        size_t n = 0, cap = 0;
+        char *next = NULL;
+        rc = list_page(s3, prefix, false, token, &ents, &n, &cap, &next, err);
+        free(token);
+        token = next;
+        for (size_t i = 0; rc == 0 && !stop && i < n; i++) {
+            const char *k = ents[i].key;
+            size_t kl = strlen(k);
+            if (ents[i].is_dir || strncmp(k, prefix, plen) != 0 || kl == plen || k[kl - 1] == '/')
+                continue; /* directory markers */
+            uw_storage_set_list_ident(ents[i].ident);
+            stop = cb(ctx, k + plen, false, ents[i].size) != 0;
+        }
+        ents_free(ents, n);
+    } while (rc == 0 && !stop && token);
+    free(token);
+    free(prefix);
+    return rc;
+}
+
 /* --------------------------------------------------------------- read -- */
 
 static int s3_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err)
@@ -786,4 +818,5 @@ const uw_storage_driver uw_storage_s3 = {
     .write = s3_write,
     .remove = s3_remove,
     .close = s3_close,
+    .list_tree = s3_list_tree,
 };
