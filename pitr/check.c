@@ -171,6 +171,12 @@ static int check_settings(PGconn *conn, const char *stanza, uw_err *err)
                      "archive_mode is '%s': set archive_mode = on in postgresql.conf and restart "
                      "PostgreSQL",
                      mode);
+    else if (!strcmp(lib, "ue_wal_archive"))
+        /* An archive module of ours would take the stanza from its own
+         * settings, which this command cannot read: reported, not judged. */
+        printf("archive_mode = %s, archive_library = ue_wal_archive (its stanza setting is not "
+               "checked here)\n",
+               mode);
     else if (lib[0])
         /* PostgreSQL 15 uses the library instead of the command. */
         rc = uw_fail(err, UW_E_CHECK,
