@@ -108,7 +108,7 @@ static int walk_entry_cb(void *ctx, const char *name, bool is_dir, uint64_t size
 }
 
 static int walk_dir(uw_storage *st, const char *top, const char *rel, uw_list_cb cb, void *ctx,
-                         bool *stop, uw_err *err)
+                    bool *stop, uw_err *err)
 {
     walk_ctx w = {cb, ctx, rel, NULL, 0, false};
     char *dir = *rel ? uw_sprintf("%s/%s", top, rel) : uw_strdup(top);

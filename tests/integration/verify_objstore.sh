@@ -76,7 +76,7 @@ enable_archiving src
 q "$P" "create table uw_t as select g, md5(g::text) h from generate_series(1, 20000) g" >/dev/null
 # ue-basebackup writes into one repository (the first, or --repo).
 take_backup
-FULL=$BACKUP_ID
+note "backup $BACKUP_ID in repo1"
 take_backup --repo 2
 FULL2=$BACKUP_ID
 q "$P" "insert into uw_t values (0, 'after the backups')" >/dev/null
@@ -85,18 +85,20 @@ wait_archived "$P" "$seg" 60
 
 # ------------------------------------------------------------- 1. check --
 assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" check
-grep -q "reached repo1 (s3" "$LAST_OUT" && grep -q "reached repo2 (azure" "$LAST_OUT" ||
-    { cat "$LAST_OUT"; die "check did not report both repositories"; }
+if ! grep -q "reached repo1 (s3" "$LAST_OUT" || ! grep -q "reached repo2 (azure" "$LAST_OUT"; then
+    cat "$LAST_OUT"
+    die "check did not report both repositories"
+fi
 ok "check: $(grep -c reached "$LAST_OUT") repositories reached: $(tr '\n' ' ' <"$LAST_OUT" | cut -c1-300)"
 
 # ------------------------------------------------------------ 2. verify --
-verify() { run as_pg "$PITR" --config "$CONF" --stanza "$STANZA" verify "$@"; }
+verify() { run as_pg "$PITR" --config "$CONF" --stanza "$STANZA" verify; }
 counts() { sed -nE 's/^objects: ([0-9]+) read .*, ([0-9]+) skipped.*/\1 \2/p' "$LAST_OUT"; }
 show() { echo "--- stdout:" >&2; cat "$LAST_OUT" >&2; echo "--- stderr:" >&2; cat "$LAST_ERR" >&2; }
 verify
 [[ "$LAST_RC" == 0 ]] || { show; die "verify of sound repositories exited $LAST_RC"; }
 grep -q "^backups: 2 restorable of 2" "$LAST_OUT" || { show; die "the backups are not both restorable"; }
-read -r total skipped <<<"$(counts)"
+read -r total _ <<<"$(counts)"
 ((total > 20)) || die "only $total objects read"
 ok "verify: $total objects read in S3 and Azure, the backup in each restorable"
 verify
@@ -112,7 +114,10 @@ flip_byte "$T/wal.bad" $(($(stat -c %s "$T/wal.bad") / 2))
 s3_put "$key" "$T/wal.bad" 2>"$T/out/s3put.err" || { cat "$T/out/s3put.err"; die "put failed"; }
 verify
 rel=${key#"$PREFIX/"}
-[[ "$LAST_RC" == 18 ]] && grep -Eq "^corrupt: repo1 \(s3.* $rel: " "$LAST_OUT" || { show; die "flipped WAL byte in S3 not found"; }
+if [[ "$LAST_RC" != 18 ]] || ! grep -Eq "^corrupt: repo1 \(s3.* $rel: " "$LAST_OUT"; then
+    show
+    die "flipped WAL byte in S3 not found"
+fi
 grep -Eq "^corrupt: repo2" "$LAST_OUT" && { show; die "repo2 reported corrupt too"; }
 ok "S3: $(grep -m1 '^corrupt:' "$LAST_OUT" | cut -c1-220)"
 s3_put "$key" "$T/wal.orig" 2>"$T/out/s3put.err" || { cat "$T/out/s3put.err"; die "put failed"; }
@@ -128,7 +133,10 @@ flip_byte "$T/file.bad" $(($(stat -c %s "$T/file.bad") / 2))
 "${AZTOOL[@]}" put "$CONTAINER" "$blob" "$T/file.bad"
 verify
 rel=${blob#"$PREFIX/"}
-[[ "$LAST_RC" == 18 ]] && grep -Eq "^corrupt: repo2 \(azure.* $rel: " "$LAST_OUT" || { show; die "flipped backup byte in Azure not found"; }
+if [[ "$LAST_RC" != 18 ]] || ! grep -Eq "^corrupt: repo2 \(azure.* $rel: " "$LAST_OUT"; then
+    show
+    die "flipped backup byte in Azure not found"
+fi
 grep -Eq "^not-restorable: repo2 .*backup $FULL2" "$LAST_OUT" || { show; die "the damaged backup in repo2 is not called unrestorable"; }
 grep -q "^backups: 1 restorable of 2" "$LAST_OUT" || { show; die "repo1's copy should stay restorable"; }
 ok "Azure: $(grep -m1 '^corrupt:' "$LAST_OUT" | cut -c1-220)"
