@@ -16,6 +16,8 @@ static const subcommand subcommands[] = {
     {"stanza-create", pitr_stanza_create, "create the stanza in every repository"},
     {"restore", pitr_restore, "restore a backup for point-in-time recovery"},
     {"info", pitr_info, "show backups, archived WAL and restorable range"},
+    {"check", pitr_check, "prove archiving works end to end (stanza, settings, WAL switch)"},
+    {"verify", pitr_verify, "verify the repositories: objects, manifests, WAL continuity"},
 };
 
 int main(int argc, char **argv)
@@ -30,7 +32,12 @@ int main(int argc, char **argv)
                      "                  --target-xid, --target-name, --target=immediate\n"
                      "                  (none: to the end of the archive)\n"
                      "  info            backups, archived WAL per timeline and the range\n"
-                     "                  the repositories can restore to (--output json)",
+                     "                  the repositories can restore to (--output json)\n"
+                     "  check           prove the stanza, archive_mode/archive_command and a\n"
+                     "                  forced WAL switch reaching every repository\n"
+                     "  verify          read every backup and WAL object, check WAL\n"
+                     "                  continuity, say which backups restore (--set,\n"
+                     "                  --full, --output json)",
                      &code);
     if (!cfg)
         return code;

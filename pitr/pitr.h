@@ -8,5 +8,7 @@
 int pitr_stanza_create(const uw_config *cfg, uw_err *err);
 int pitr_restore(const uw_config *cfg, uw_err *err);
 int pitr_info(const uw_config *cfg, uw_err *err);
+int pitr_check(const uw_config *cfg, uw_err *err);
+int pitr_verify(const uw_config *cfg, uw_err *err);
 
 #endif

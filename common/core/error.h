@@ -45,6 +45,10 @@
     X(UW_E_STORAGE_DENIED, 17, "storage-denied",                                                   \
       "the repository refused the request (credentials, permissions, missing bucket or "           \
       "container, a file of a posix repository it may not open): not retried")                     \
+    X(UW_E_VERIFY, 18, "verify",                                                                   \
+      "verify: the repository has problems (each named on its own line)")                          \
+    X(UW_E_CHECK, 19, "check",                                                                     \
+      "check: PostgreSQL does not archive into this stanza (archive_mode, archive_command)")       \
     X(UW_E_CORRUPT, 150, "corrupt",                                                                \
       "the object exists but is corrupt or truncated (checksum mismatch)")                         \
     X(UW_E_DECRYPT, 151, "decrypt",                                                                \

@@ -64,12 +64,76 @@ int uw_storage_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *er
     return rc;
 }
 
+static _Thread_local char list_ident[192];
+
+const char *uw_storage_list_ident(void)
+{
+    return list_ident;
+}
+
+void uw_storage_set_list_ident(const char *ident)
+{
+    snprintf(list_ident, sizeof list_ident, "%s", ident ? ident : "");
+}
+
 int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
 {
     int rc = st->drv->list(st, dir, cb, ctx, err);
     if (rc < 0 && err && err->code == UW_E_STORAGE)
         uw_wrap(err, "%s", st->desc);
     return rc;
+}
+
+typedef struct {
+    uw_list_cb cb;
+    void *ctx;
+    const char *rel; /* path of the listed directory relative to the top */
+    char **subdirs;
+    size_t nsub;
+    bool stop;
+} walk_ctx;
+
+static int walk_entry_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    walk_ctx *w = ctx;
+    char *rel = *w->rel ? uw_sprintf("%s/%s", w->rel, name) : uw_strdup(name);
+    if (is_dir) {
+        w->subdirs = uw_realloc(w->subdirs, (w->nsub + 1) * sizeof *w->subdirs);
+        w->subdirs[w->nsub++] = rel;
+        return 0;
+    }
+    w->stop = w->cb(w->ctx, rel, false, size) != 0;
+    free(rel);
+    return w->stop;
+}
+
+static int walk_dir(uw_storage *st, const char *top, const char *rel, uw_list_cb cb, void *ctx,
+                    bool *stop, uw_err *err)
+{
+    walk_ctx w = {cb, ctx, rel, NULL, 0, false};
+    char *dir = *rel ? uw_sprintf("%s/%s", top, rel) : uw_strdup(top);
+    int rc = uw_storage_list(st, dir, walk_entry_cb, &w, err);
+    *stop = w.stop;
+    for (size_t i = 0; i < w.nsub; i++) {
+        if (rc == 0 && !*stop)
+            rc = walk_dir(st, top, w.subdirs[i], cb, ctx, stop, err);
+        free(w.subdirs[i]);
+    }
+    free(w.subdirs);
+    free(dir);
+    return rc;
+}
+
+int uw_storage_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    if (st->drv->list_tree) {
+        int rc = st->drv->list_tree(st, dir, cb, ctx, err);
+        if (rc < 0 && err && err->code == UW_E_STORAGE)
+            uw_wrap(err, "%s", st->desc);
+        return rc;
+    }
+    bool stop = false;
+    return walk_dir(st, dir, "", cb, ctx, &stop, err);
 }
 
 int uw_storage_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err)

@@ -19,6 +19,17 @@ typedef struct uw_storage uw_storage;
 /* Called once per entry directly under the listed directory. Return non-zero to stop. */
 typedef int (*uw_list_cb)(void *ctx, const char *name, bool is_dir, uint64_t size);
 
+/* While a list callback runs, the change identity of its entry as the listing
+ * gives it (posix: modification and change times and inode; S3: ETag and
+ * LastModified; Azure: Etag and Last-Modified), "" when the driver has none.
+ * It changes whenever the object is rewritten, even in place under the same
+ * name and size, so a caller can tell an object it already read from one to
+ * read again (ue-pitr verify's cache) without widening every callback.
+ * Thread-local: valid only inside the callback. */
+const char *uw_storage_list_ident(void);
+/* For drivers: set the identity of the entry about to be delivered. */
+void uw_storage_set_list_ident(const char *ident);
+
 typedef struct {
     const char *type; /* repoN-type value */
     unsigned features;
@@ -38,6 +49,11 @@ typedef struct {
      * Lets a writer choose the final name after the content (and its
      * checksum) went through in one pass. */
     int (*rename)(uw_storage *st, const char *from, const char *to, uw_err *err);
+    /* Optional (NULL: uw_storage_list_tree walks with list): every object
+     * under dir at any depth, in pages of a flat listing instead of one
+     * request per directory; cb gets the path relative to dir and is never
+     * called for directories. */
+    int (*list_tree)(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
 } uw_storage_driver;
 
 struct uw_storage {
@@ -58,6 +74,10 @@ void uw_storage_close(uw_storage *st);
 /* Convenience wrappers that add the repository to error messages. */
 int uw_storage_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *err);
 int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
+/* Every object under dir, recursively (the driver's list_tree, or a walk
+ * with list): cb gets the path relative to dir ("a/b/c"), with
+ * uw_storage_list_ident set; never directories. */
+int uw_storage_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
 int uw_storage_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err);
 uw_sink *uw_storage_write(uw_storage *st, const char *path, uw_err *err);
 int uw_storage_remove(uw_storage *st, const char *path, uw_err *err);

@@ -456,10 +456,18 @@ int uw_azure_list_parse(const char *xml, size_t len, const char *prefix, const c
             if (is_dir && rl && rel[rl - 1] == '/')
                 rel[--rl] = '\0';
             uint64_t size = 0;
+            uw_storage_set_list_ident(NULL);
             if (!is_dir) {
                 char *cl = uw_xml_get(body, body_end, "Content-Length", NULL);
                 size = cl ? strtoull(cl, NULL, 10) : 0;
                 free(cl);
+                char *etag = uw_xml_get(body, body_end, "Etag", NULL);
+                char *lm = uw_xml_get(body, body_end, "Last-Modified", NULL);
+                char *ident = uw_sprintf("%s %s", etag ? etag : "", lm ? lm : "");
+                uw_storage_set_list_ident(ident);
+                free(ident);
+                free(etag);
+                free(lm);
             }
             if (rl && !strchr(rel, '/') && cb(ctx, rel, is_dir, size))
                 *stop = true;

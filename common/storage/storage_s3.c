@@ -250,6 +250,7 @@ typedef struct {
     char *key;
     uint64_t size;
     bool is_dir;
+    char *ident; /* ETag and LastModified (uw_storage_list_ident) */
 } list_ent;
 
 typedef struct {
@@ -264,7 +265,8 @@ static int list_add(void *ctx, const char *name, bool is_dir, uint64_t size)
         *a->cap = *a->cap ? *a->cap * 2 : 256;
         *a->ents = uw_realloc(*a->ents, *a->cap * sizeof **a->ents);
     }
-    (*a->ents)[(*a->n)++] = (list_ent){uw_strdup(name), size, is_dir};
+    (*a->ents)[(*a->n)++] =
+        (list_ent){uw_strdup(name), size, is_dir, uw_strdup(uw_storage_list_ident())};
     return 0;
 }
 
@@ -279,8 +281,16 @@ int uw_s3_list_parse(const char *x, size_t len, const char *what, uw_list_cb add
     while (uw_xml_find(p, end, "Contents", &b, &be, &p)) {
         char *k = uw_xml_get(b, be, "Key", NULL);
         char *sz = uw_xml_get(b, be, "Size", NULL);
+        char *etag = uw_xml_get(b, be, "ETag", NULL);
+        char *lm = uw_xml_get(b, be, "LastModified", NULL);
+        char *ident = uw_sprintf("%s %s", etag ? etag : "", lm ? lm : "");
+        uw_storage_set_list_ident(ident);
         if (k)
             add(ctx, k, false, sz ? strtoull(sz, NULL, 10) : 0);
+        uw_storage_set_list_ident(NULL);
+        free(ident);
+        free(etag);
+        free(lm);
         free(k);
         free(sz);
     }
@@ -333,8 +343,10 @@ static int list_page(s3_impl *s3, const char *prefix, bool delimit, const char *
 
 static void ents_free(list_ent *e, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(e[i].key);
+        free(e[i].ident);
+    }
     free(e);
 }
 
@@ -364,9 +376,42 @@ static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
                 while (nl && name[nl - 1] == '/')
                     name[--nl] = '\0';
             /* skip "directory marker" objects and anything nested */
+            uw_storage_set_list_ident(ents[i].ident);
             if (nl && !strchr(name, '/'))
                 stop = cb(ctx, name, ents[i].is_dir, ents[i].size) != 0;
             free(name);
+        }
+        ents_free(ents, n);
+    } while (rc == 0 && !stop && token);
+    free(token);
+    free(prefix);
+    return rc;
+}
+
+/* Flat listing (no delimiter): one request per 1000 objects at any depth,
+ * where a walk would make one per directory. */
+static int s3_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    s3_impl *s3 = st->impl;
+    char *prefix = dir_prefix(s3, dir);
+    size_t plen = strlen(prefix);
+    char *token = NULL;
+    int rc = 0;
+    bool stop = false;
+    do {
+        list_ent *ents = NULL;
+        size_t n = 0, cap = 0;
+        char *next = NULL;
+        rc = list_page(s3, prefix, false, token, &ents, &n, &cap, &next, err);
+        free(token);
+        token = next;
+        for (size_t i = 0; rc == 0 && !stop && i < n; i++) {
+            const char *k = ents[i].key;
+            size_t kl = strlen(k);
+            if (ents[i].is_dir || strncmp(k, prefix, plen) != 0 || kl == plen || k[kl - 1] == '/')
+                continue; /* directory markers */
+            uw_storage_set_list_ident(ents[i].ident);
+            stop = cb(ctx, k + plen, false, ents[i].size) != 0;
         }
         ents_free(ents, n);
     } while (rc == 0 && !stop && token);
@@ -773,4 +818,5 @@ const uw_storage_driver uw_storage_s3 = {
     .write = s3_write,
     .remove = s3_remove,
     .close = s3_close,
+    .list_tree = s3_list_tree,
 };

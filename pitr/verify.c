@@ -1,0 +1,869 @@
+/* ue-pitr verify: prove from the repository alone (never the cluster) that the
+ * backups can be restored. For each repository, separately (each is meant to
+ * be a full copy):
+ *
+ *  1. list every object under <stanza>/backup and <stanza>/archive, with the
+ *     change identity the listing gives (storage.h: uw_storage_list_ident);
+ *  2. load and authenticate every manifest (a backup directory without one is
+ *     a "missing-manifest" problem, a damaged one "corrupt-manifest");
+ *  3. read every object once, in parallel (process-max workers, each with
+ *     its own repository handle, each object streamed through the verifying
+ *     reader and dropped: memory is a few objects' buffers), unless the
+ *     verify cache (work/verify_cache.h) says it is unchanged since it was
+ *     found sound, and --full is not given;
+ *  4. WAL continuity: gaps per timeline, timelines without their .history
+ *     file, forks (reported), and for each backup how far recovery from its
+ *     start gets with the sound archived WAL, the way ue-pitr restore computes
+ *     it (repo/archive_info.h): a backup is restorable when all its files are
+ *     sound and the WAL reaches at least its stop point.
+ *
+ * Every problem is one line "<kind>: <repository> <object>: <cause>"; any
+ * problem makes the exit code UW_E_VERIFY (18). */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "json.h"
+#include "pitr.h"
+#include "repo/archive_info.h"
+#include "repo/manifest.h"
+#include "work/pool.h"
+#include "work/state.h"
+#include "work/verify_cache.h"
+#include "work/verify_object.h"
+
+/* ------------------------------------------------------------ listing -- */
+
+typedef struct {
+    char *path;
+    uint64_t size;
+    char *ident;
+} lentry;
+
+typedef struct {
+    lentry *e;
+    size_t n, cap;
+} listing;
+
+typedef struct {
+    listing *l;
+    const char *dir;
+} list_walk;
+
+static int walk_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    list_walk *w = ctx;
+    if (is_dir)
+        return 0;
+    listing *l = w->l;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        l->e = uw_realloc(l->e, l->cap * sizeof *l->e);
+    }
+    l->e[l->n++] =
+        (lentry){uw_sprintf("%s/%s", w->dir, name), size, uw_strdup(uw_storage_list_ident())};
+    return 0;
+}
+
+/* Every object under dir, recursively. */
+static int list_tree(uw_storage *st, const char *dir, listing *l, uw_err *err)
+{
+    list_walk w = {l, dir};
+    return uw_storage_list_tree(st, dir, walk_cb, &w, err);
+}
+
+static int cmp_lentry(const void *a, const void *b)
+{
+    return strcmp(((const lentry *)a)->path, ((const lentry *)b)->path);
+}
+
+static const lentry *listing_find(const listing *l, const char *path)
+{
+    lentry key = {(char *)path, 0, NULL};
+    return l->n ? bsearch(&key, l->e, l->n, sizeof *l->e, cmp_lentry) : NULL;
+}
+
+static void listing_free(listing *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->e[i].path);
+        free(l->e[i].ident);
+    }
+    free(l->e);
+    memset(l, 0, sizeof *l);
+}
+
+/* ------------------------------------------------------------- report -- */
+
+typedef struct {
+    char kind[24];
+    char *line; /* the whole line, "<kind>: <repo> <object>: <cause>" */
+} problem;
+
+typedef struct {
+    char id[UW_BACKUP_ID_MAX];
+    bool files_ok, restorable;
+    char *why; /* not restorable: the first reason */
+    uw_reach reach;
+    uint32_t tli; /* timeline followed */
+    uint64_t start_lsn, stop_lsn;
+} backup_status;
+
+typedef struct {
+    problem *p;
+    size_t np;
+    uint64_t objects_read, objects_skipped, bytes_read, manifests;
+    size_t backups_total, backups_restorable;
+    char **info; /* per repository, text lines (backups, timelines) */
+    size_t ninfo;
+    backup_status *bs;
+    size_t nbs;
+    int *bs_repo;
+} report;
+
+static void add_problem(report *rp, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_problem(report *rp, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *rest;
+    if (vasprintf(&rest, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    rp->p = uw_realloc(rp->p, (rp->np + 1) * sizeof *rp->p);
+    problem *p = &rp->p[rp->np++];
+    snprintf(p->kind, sizeof p->kind, "%s", kind);
+    p->line = uw_sprintf("%s: %s", kind, rest);
+    free(rest);
+}
+
+static void add_info(report *rp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_info(report *rp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *line;
+    if (vasprintf(&line, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    rp->info = uw_realloc(rp->info, (rp->ninfo + 1) * sizeof *rp->info);
+    rp->info[rp->ninfo++] = line;
+}
+
+/* --------------------------------------------------------------- jobs -- */
+
+typedef struct {
+    char *path, *bind;
+    uint8_t expect[32];
+    bool has_expect, is_id;
+    uint64_t max_size, size;
+    const char *ident;
+    bool skip; /* unchanged since verified */
+    /* results */
+    bool done, ok;
+    uw_code code;
+    char *msg;
+    char sha256[65];
+    uint64_t read;
+} vjob;
+
+typedef struct {
+    vjob *j;
+    size_t n, cap;
+    uw_repo *clones;
+} jobs;
+
+static vjob *job_add(jobs *js, const char *path, const char *bind)
+{
+    if (js->n == js->cap) {
+        js->cap = js->cap ? js->cap * 2 : 256;
+        js->j = uw_realloc(js->j, js->cap * sizeof *js->j);
+    }
+    vjob *j = &js->j[js->n++];
+    memset(j, 0, sizeof *j);
+    j->path = uw_strdup(path);
+    j->bind = uw_strdup(bind);
+    return j;
+}
+
+static int cmp_job(const void *a, const void *b)
+{
+    return strcmp(((const vjob *)a)->path, ((const vjob *)b)->path);
+}
+
+static vjob *job_find(const jobs *js, const char *path)
+{
+    vjob key = {.path = (char *)path};
+    return js->n ? bsearch(&key, js->j, js->n, sizeof *js->j, cmp_job) : NULL;
+}
+
+static void jobs_free(jobs *js)
+{
+    for (size_t i = 0; i < js->n; i++) {
+        free(js->j[i].path);
+        free(js->j[i].bind);
+        free(js->j[i].msg);
+    }
+    free(js->j);
+    memset(js, 0, sizeof *js);
+}
+
+static int run_job(void *ctx, size_t index, uw_err *err)
+{
+    (void)err;
+    jobs *js = ctx;
+    vjob *j = &js->j[index];
+    if (j->skip)
+        return 0;
+    uw_verify_obj o = {j->path, j->bind, j->has_expect ? j->expect : NULL, j->is_id, j->max_size};
+    uw_verify_result res;
+    uw_err e;
+    uw_err_clear(&e);
+    j->done = true;
+    j->ok = uw_verify_object(&js->clones[uw_pool_worker_id()], &o, &res, &e) == 0;
+    j->read = res.read;
+    if (j->ok)
+        memcpy(j->sha256, res.sha256, sizeof j->sha256);
+    else {
+        j->code = e.code;
+        j->msg = uw_strdup(e.msg);
+    }
+    /* A damaged object is a finding, not a reason to stop the others. */
+    return 0;
+}
+
+/* The problem kind of a failed object read. */
+static const char *fail_kind(uw_code c)
+{
+    switch (c) {
+    case UW_E_NOT_FOUND: return "missing";
+    case UW_E_CORRUPT:
+    case UW_E_DECRYPT:
+    case UW_E_FOREIGN:
+    case UW_E_FORMAT_VERSION: return "corrupt";
+    default: return "unreadable";
+    }
+}
+
+/* ------------------------------------------------------------ backups -- */
+
+typedef struct {
+    uw_manifest *m; /* loaded in full */
+    size_t n;
+} manifests;
+
+static int cmp_manifest(const void *a, const void *b)
+{
+    const uw_manifest *x = a, *y = b;
+    if (x->stop_time != y->stop_time)
+        return x->stop_time < y->stop_time ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+typedef struct {
+    char **ids;
+    size_t n;
+} id_list;
+
+static int id_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    (void)size;
+    id_list *l = ctx;
+    if (is_dir) {
+        l->ids = uw_realloc(l->ids, (l->n + 1) * sizeof *l->ids);
+        l->ids[l->n++] = uw_strdup(name);
+    }
+    return 0;
+}
+
+/* Load every backup's manifest; missing and damaged ones are problems. */
+static int load_manifests(uw_repo *r, report *rp, manifests *ms, uw_err *err)
+{
+    char *dir = uw_sprintf("%s/backup", r->stanza);
+    id_list ids = {0};
+    int rc = uw_storage_list(r->st, dir, id_cb, &ids, err);
+    for (size_t i = 0; rc == 0 && i < ids.n; i++) {
+        uw_manifest m;
+        uw_manifest_init(&m);
+        uw_err e;
+        rp->manifests++;
+        if (uw_manifest_load(r, ids.ids[i], &m, &e) == 0) {
+            ms->m = uw_realloc(ms->m, (ms->n + 1) * sizeof *ms->m);
+            ms->m[ms->n++] = m;
+        } else if (e.code == UW_E_NOT_FOUND) {
+            add_problem(rp, "missing-manifest",
+                        "%s %s/%s/manifest: backup '%s' has no manifest (interrupted or running "
+                        "backup, or a lost manifest): it cannot be restored",
+                        r->st->desc, dir, ids.ids[i], ids.ids[i]);
+        } else if (e.code == UW_E_STORAGE || e.code == UW_E_STORAGE_DENIED) {
+            *err = e;
+            rc = -1;
+        } else {
+            add_problem(rp, "corrupt-manifest", "%s %s/%s/manifest: %s", r->st->desc, dir,
+                        ids.ids[i], e.msg);
+        }
+    }
+    for (size_t i = 0; i < ids.n; i++)
+        free(ids.ids[i]);
+    free(ids.ids);
+    free(dir);
+    if (ms->n)
+        qsort(ms->m, ms->n, sizeof *ms->m, cmp_manifest);
+    return rc;
+}
+
+static const uw_manifest *manifest_by_id(const manifests *ms, const char *id)
+{
+    for (size_t i = 0; i < ms->n; i++)
+        if (!strcmp(ms->m[i].id, id))
+            return &ms->m[i];
+    return NULL;
+}
+
+/* --set: the backup and everything it depends on (its prior chain, and the
+ * base backups of block deltas). */
+static void mark_chain(const manifests *ms, const char *id, bool *want)
+{
+    for (size_t i = 0; i < ms->n; i++) {
+        if (strcmp(ms->m[i].id, id) != 0 || want[i])
+            continue;
+        want[i] = true;
+        const uw_manifest *m = &ms->m[i];
+        if (m->prior[0])
+            mark_chain(ms, m->prior, want);
+        for (size_t k = 0; k < m->count; k++) {
+            if (m->entries[k].ref[0] && strcmp(m->entries[k].ref, m->id) != 0)
+                mark_chain(ms, m->entries[k].ref, want);
+            if (m->entries[k].base[0])
+                mark_chain(ms, m->entries[k].base, want);
+        }
+    }
+}
+
+/* One job per backup file object the wanted backups use (an object shared by
+ * an incremental and its prior is read once). */
+static void plan_backup_files(uw_repo *r, const manifests *ms, const bool *want, const listing *l,
+                              jobs *js, report *rp)
+{
+    for (size_t i = 0; i < ms->n; i++) {
+        if (!want[i])
+            continue;
+        const uw_manifest *m = &ms->m[i];
+        for (size_t k = 0; k < m->count; k++) {
+            const uw_mf_entry *e = &m->entries[k];
+            if (e->type != 'f')
+                continue;
+            char *obj = uw_backup_object(r, e);
+            const lentry *le = listing_find(l, obj);
+            if (!le) {
+                add_problem(rp, "missing", "%s %s: file '%s' of backup %s is not in the repository",
+                            r->st->desc, obj, e->path, m->id);
+            } else {
+                vjob *j = job_add(js, obj, e->path);
+                j->has_expect = !e->base[0];
+                if (j->has_expect)
+                    memcpy(j->expect, e->sha256, 32);
+                uint64_t max = e->base[0] ? e->size + e->size / 64 + 4096 : e->size;
+                j->max_size = max ? max : 1;
+                j->size = le->size;
+                j->ident = le->ident;
+            }
+            free(obj);
+        }
+    }
+}
+
+static void plan_wal(const uw_archive *a, uint64_t from_segno, const listing *l, jobs *js)
+{
+    const uw_arch_file *lists[3] = {a->segs, a->history, a->other};
+    size_t counts[3] = {a->nsegs, a->nhistory, a->nother};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < counts[k]; i++) {
+            const uw_arch_file *f = &lists[k][i];
+            if (k == 0 && f->segno < from_segno)
+                continue;
+            const lentry *le = listing_find(l, f->object);
+            vjob *j = job_add(js, f->object, f->name);
+            j->has_expect = uw_unhex(f->sha256, j->expect, 32) == 0;
+            j->is_id = true;
+            j->max_size = a->seg_size;
+            j->size = le ? le->size : f->stored;
+            j->ident = le ? le->ident : "";
+        }
+}
+
+/* Drop from the archive the segments and history files whose objects are not
+ * sound, so that continuity is computed with what a restore can really use. */
+static void drop_bad(uw_arch_file *files, size_t *n, const jobs *js)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < *n; i++) {
+        const vjob *j = job_find(js, files[i].object);
+        if (j && j->done && !j->ok) {
+            free(files[i].object);
+            continue;
+        }
+        files[w++] = files[i];
+    }
+    *n = w;
+}
+
+/* ---------------------------------------------------------- continuity -- */
+
+static void seg_of(const uw_archive *a, uint32_t tli, uint64_t segno, char *buf, size_t len)
+{
+    uw_seg_name(tli, segno, a->seg_size, buf, len);
+}
+
+static void timelines_report(uw_repo *r, uw_archive *a, report *rp)
+{
+    for (size_t i = 0; i < a->ntls; i++) {
+        const uw_arch_timeline *t = &a->tls[i];
+        for (size_t g = 0; g < t->ngaps; g++) {
+            char first[32], last[32];
+            seg_of(a, t->tli, t->gaps[g].first, first, sizeof first);
+            seg_of(a, t->tli, t->gaps[g].last, last, sizeof last);
+            add_problem(rp, "gap",
+                        "%s %s/archive: timeline %u lacks %s%s%s (%" PRIu64
+                        " segment%s not archived or not sound)",
+                        r->st->desc, r->stanza, t->tli, first,
+                        t->gaps[g].last != t->gaps[g].first ? " to " : "",
+                        t->gaps[g].last != t->gaps[g].first ? last : "",
+                        t->gaps[g].last - t->gaps[g].first + 1,
+                        t->gaps[g].last != t->gaps[g].first ? "s" : "");
+        }
+        if (t->tli > 1 && !uw_archive_history_file(a, t->tli)) {
+            add_problem(rp, "missing-history",
+                        "%s %s/archive/history/%08X.history: timeline %u has archived segments "
+                        "but no history file: recovery cannot follow it",
+                        r->st->desc, r->stanza, t->tli, t->tli);
+            continue;
+        }
+        if (t->tli > 1) {
+            uw_tl_history h = {0};
+            uw_err e;
+            if (uw_archive_tl_history(a, t->tli, &h, &e) < 0) {
+                add_problem(rp, "corrupt", "%s %08X.history: %s", r->st->desc, t->tli, e.msg);
+                continue;
+            }
+            if (h.n >= 2) {
+                char lsn[32];
+                uw_lsn_format(h.e[h.n - 2].end, lsn, sizeof lsn);
+                add_info(rp, "  timeline %u forks from timeline %u at %s", t->tli, h.e[h.n - 2].tli,
+                         lsn);
+            }
+            uw_tl_history_free(&h);
+        }
+    }
+}
+
+/* The history recovery from backup m follows: the latest timeline when it
+ * holds the backup, else the backup's own (as info and restore choose). */
+static void backup_history(const uw_archive *a, const uw_manifest *m, uw_tl_history *h,
+                           uint32_t *tli)
+{
+    uw_err e;
+    *tli = uw_archive_latest_tli(a, m->timeline);
+    if (uw_archive_tl_history(a, *tli, h, &e) == 0 &&
+        uw_tl_of_lsn(h, m->stop_lsn ? m->stop_lsn - 1 : 0) == m->timeline)
+        return;
+    uw_tl_history_free(h);
+    *tli = m->timeline;
+    if (uw_archive_tl_history(a, *tli, h, &e) < 0) {
+        h->e = uw_malloc(sizeof *h->e);
+        h->e[0] = (uw_tl_entry){m->timeline, 0, UINT64_MAX};
+        h->n = 1;
+    }
+}
+
+/* The first bad or missing file object of backup m (NULL: all sound). */
+static char *first_bad_file(uw_repo *r, const uw_manifest *m, const jobs *js)
+{
+    for (size_t k = 0; k < m->count; k++) {
+        const uw_mf_entry *e = &m->entries[k];
+        if (e->type != 'f')
+            continue;
+        char *obj = uw_backup_object(r, e);
+        const vjob *j = job_find(js, obj);
+        if (!j || (j->done && !j->ok)) {
+            char *why = uw_sprintf("file '%s' (%s) is %s", e->path, obj,
+                                   !j ? "missing" : fail_kind(j->code));
+            free(obj);
+            return why;
+        }
+        free(obj);
+    }
+    return NULL;
+}
+
+static void backup_report(uw_repo *r, const uw_archive *a, const uw_manifest *m, const jobs *js,
+                          report *rp)
+{
+    rp->bs = uw_realloc(rp->bs, (rp->nbs + 1) * sizeof *rp->bs);
+    backup_status *b = &rp->bs[rp->nbs++];
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%s", m->id);
+    b->start_lsn = m->start_lsn;
+    b->stop_lsn = m->stop_lsn;
+    rp->backups_total++;
+    b->why = first_bad_file(r, m, js);
+    /* An incremental also needs its prior chain's files, which are in js
+     * when the chain's objects are referenced (ref) by its own manifest. */
+    b->files_ok = !b->why;
+    uw_tl_history h = {0};
+    backup_history(a, m, &h, &b->tli);
+    uw_archive_reach(a, &h, m->start_lsn, &b->reach);
+    char start[32], stop[32], reach[32], seg[32], miss[32] = "";
+    uw_lsn_format(m->start_lsn, start, sizeof start);
+    uw_lsn_format(m->stop_lsn, stop, sizeof stop);
+    uw_lsn_format(b->reach.end_lsn, reach, sizeof reach);
+    seg_of(a, b->reach.last_tli, b->reach.last_segno, seg, sizeof seg);
+    if (b->reach.missing_tli)
+        seg_of(a, b->reach.missing_tli, b->reach.missing_segno, miss, sizeof miss);
+    bool wal_ok = b->reach.any && b->reach.end_lsn >= m->stop_lsn;
+    if (!b->why && !wal_ok)
+        b->why = uw_sprintf("the WAL from its start %s to its stop %s is not all archived (%s "
+                            "is missing)",
+                            start, stop, miss[0] ? miss : "the start segment");
+    b->restorable = !b->why;
+    if (b->restorable)
+        rp->backups_restorable++;
+    /* A gap after the stop point: restorable, but only up to the gap, while
+     * newer WAL exists on the timeline it follows. */
+    const uw_arch_timeline *last = NULL;
+    for (size_t i = 0; i < a->ntls; i++)
+        if (a->tls[i].tli == h.e[h.n - 1].tli)
+            last = &a->tls[i];
+    if (wal_ok && miss[0] && last && last->last > b->reach.missing_segno) {
+        char newest[32];
+        seg_of(a, last->tli, last->last, newest, sizeof newest);
+        add_problem(rp, "gap",
+                    "%s backup %s: %s is missing, so it can only reach %s (segment %s), not the "
+                    "newest archived WAL %s",
+                    r->st->desc, m->id, miss, reach, seg, newest);
+    }
+    if (b->restorable)
+        add_info(rp, "  backup %s (%s, timeline %u): restorable, up to %s (segment %s)", m->id,
+                 m->type, m->timeline, reach, seg);
+    else {
+        add_info(rp, "  backup %s (%s, timeline %u): NOT restorable: %s", m->id, m->type,
+                 m->timeline, b->why);
+        add_problem(rp, "not-restorable", "%s backup %s: %s", r->st->desc, m->id, b->why);
+    }
+    rp->bs_repo = uw_realloc(rp->bs_repo, rp->nbs * sizeof *rp->bs_repo);
+    rp->bs_repo[rp->nbs - 1] = r->st->repo;
+    uw_tl_history_free(&h);
+}
+
+/* ------------------------------------------------------- one repository -- */
+
+typedef struct {
+    const uw_config *cfg;
+    bool full;
+    const char *set;
+    uw_verify_cache *old, *fresh;
+} verify_opts;
+
+static void cache_results(uw_repo *r, const jobs *js, const listing *l, const verify_opts *o)
+{
+    for (size_t i = 0; i < js->n; i++) {
+        const vjob *j = &js->j[i];
+        if (j->skip) {
+            const uw_vc_entry *c =
+                uw_verify_cache_match(o->old, r->st->repo, j->path, j->size, j->ident);
+            if (c)
+                uw_verify_cache_add(o->fresh, r->st->repo, j->path, j->size, j->ident, c->sha256);
+        } else if (j->done && j->ok && j->ident && *j->ident)
+            uw_verify_cache_add(o->fresh, r->st->repo, j->path, j->size, j->ident, j->sha256);
+    }
+    /* Objects this run did not look at (--set) keep their entries while they
+     * are unchanged. */
+    for (size_t i = 0; i < o->old->n; i++) {
+        const uw_vc_entry *c = &o->old->e[i];
+        if (c->repo != r->st->repo || job_find(js, c->path))
+            continue;
+        const lentry *le = listing_find(l, c->path);
+        if (le && le->size == c->size && !strcmp(le->ident, c->ident))
+            uw_verify_cache_add(o->fresh, c->repo, c->path, c->size, c->ident, c->sha256);
+    }
+}
+
+static int run_jobs(const uw_config *cfg, uw_repo *r, jobs *js, report *rp, uw_err *err)
+{
+    int workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
+    if (workers < 1)
+        workers = 1;
+    js->clones = uw_calloc((size_t)workers, sizeof *js->clones);
+    int made = 0, rc = 0;
+    for (; made < workers && rc == 0; made++)
+        rc = uw_repo_clone(cfg, r, &js->clones[made], err);
+    if (rc == 0)
+        rc = uw_pool_run(workers, js->n, run_job, js, err);
+    for (int i = 0; i < made; i++)
+        if (js->clones[i].st)
+            uw_repo_release(&js->clones[i]);
+    free(js->clones);
+    js->clones = NULL;
+    for (size_t i = 0; rc == 0 && i < js->n; i++) {
+        const vjob *j = &js->j[i];
+        if (j->skip) {
+            rp->objects_skipped++;
+            continue;
+        }
+        rp->objects_read++;
+        rp->bytes_read += j->read;
+        if (!j->ok)
+            add_problem(rp, fail_kind(j->code), "%s %s: %s", r->st->desc, j->path, j->msg);
+    }
+    return rc;
+}
+
+static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err)
+{
+    if (uw_repo_load(r, o->cfg, err) < 0)
+        return -1;
+    listing l = {0};
+    manifests ms = {0};
+    jobs js = {0};
+    uw_archive a;
+    uw_archive_init(&a, r->info.wal_seg_size);
+    char *bdir = uw_sprintf("%s/backup", r->stanza);
+    char *adir = uw_sprintf("%s/archive", r->stanza);
+    int rc = list_tree(r->st, bdir, &l, err);
+    if (rc == 0)
+        rc = list_tree(r->st, adir, &l, err);
+    if (l.n)
+        qsort(l.e, l.n, sizeof *l.e, cmp_lentry);
+    if (rc == 0)
+        rc = load_manifests(r, rp, &ms, err);
+    bool *want = uw_calloc(ms.n + 1, sizeof *want);
+    uint64_t from_segno = 0;
+    if (rc == 0 && o->set) {
+        if (!manifest_by_id(&ms, o->set))
+            rc = uw_fail(err, UW_E_OPTION,
+                         "backup '%s' does not exist in %s (or has no valid "
+                         "manifest)",
+                         o->set, r->st->desc);
+        else {
+            mark_chain(&ms, o->set, want);
+            from_segno = manifest_by_id(&ms, o->set)->start_lsn / r->info.wal_seg_size;
+        }
+    } else
+        for (size_t i = 0; i < ms.n; i++)
+            want[i] = true;
+    if (rc == 0)
+        rc = uw_archive_scan(&a, r, err);
+    if (rc == 0) {
+        uw_archive_build(&a);
+        plan_backup_files(r, &ms, want, &l, &js, rp);
+        plan_wal(&a, from_segno, &l, &js);
+        /* One job per object (backups share objects), sorted for lookups. */
+        qsort(js.j, js.n, sizeof *js.j, cmp_job);
+        size_t w = 0;
+        for (size_t i = 0; i < js.n; i++) {
+            if (w && !strcmp(js.j[w - 1].path, js.j[i].path)) {
+                free(js.j[i].path);
+                free(js.j[i].bind);
+                continue;
+            }
+            js.j[w++] = js.j[i];
+        }
+        js.n = w;
+        for (size_t i = 0; !o->full && i < js.n; i++) {
+            vjob *j = &js.j[i];
+            const uw_vc_entry *c =
+                uw_verify_cache_match(o->old, r->st->repo, j->path, j->size, j->ident);
+            /* Cached, and the content is still the one the manifest expects
+             * (WAL objects: the name carries the content id). */
+            uint8_t sha[32];
+            j->skip = c && (!j->has_expect || j->is_id ||
+                            (uw_unhex(c->sha256, sha, 32) == 0 && !memcmp(sha, j->expect, 32)));
+        }
+        rc = run_jobs(o->cfg, r, &js, rp, err);
+    }
+    if (rc == 0) {
+        drop_bad(a.segs, &a.nsegs, &js);
+        drop_bad(a.history, &a.nhistory, &js);
+        uw_archive_build(&a);
+        add_info(rp, "%s: %zu backup%s, %zu WAL segments on %zu timeline%s", r->st->desc, ms.n,
+                 ms.n == 1 ? "" : "s", a.nsegs, a.ntls, a.ntls == 1 ? "" : "s");
+        timelines_report(r, &a, rp);
+        for (size_t i = 0; i < ms.n; i++)
+            if (want[i] && (!o->set || !strcmp(ms.m[i].id, o->set)))
+                backup_report(r, &a, &ms.m[i], &js, rp);
+        for (size_t i = 0; i < a.nduplicates; i++)
+            add_problem(rp, "duplicate", "%s %s: stored with more than one content", r->st->desc,
+                        a.duplicates[i]);
+        cache_results(r, &js, &l, o);
+    }
+    free(want);
+    free(bdir);
+    free(adir);
+    jobs_free(&js);
+    uw_archive_free(&a);
+    for (size_t i = 0; i < ms.n; i++)
+        uw_manifest_free(&ms.m[i]);
+    free(ms.m);
+    listing_free(&l);
+    return rc;
+}
+
+/* --------------------------------------------------------------- output -- */
+
+static void print_text(const report *rp, const char *stanza)
+{
+    printf("stanza: %s\n", stanza);
+    for (size_t i = 0; i < rp->ninfo; i++)
+        printf("%s\n", rp->info[i]);
+    printf("objects: %" PRIu64 " read (%" PRIu64 " bytes), %" PRIu64
+           " skipped (unchanged since verified), %" PRIu64 " manifests\n",
+           rp->objects_read, rp->bytes_read, rp->objects_skipped, rp->manifests);
+    printf("backups: %zu restorable of %zu\n", rp->backups_restorable, rp->backups_total);
+    for (size_t i = 0; i < rp->np; i++)
+        printf("%s\n", rp->p[i].line);
+    printf("%s\n", rp->np ? "verify: FAILED" : "verify: ok");
+}
+
+static void print_json(const report *rp, const char *stanza)
+{
+    bool f = true;
+    putchar('{');
+    pj_kstr("stanza", stanza, &f);
+    pj_kbool("ok", rp->np == 0, &f);
+    pj_kint("objects_read", (int64_t)rp->objects_read, &f);
+    pj_kint("objects_skipped", (int64_t)rp->objects_skipped, &f);
+    pj_kint("bytes_read", (int64_t)rp->bytes_read, &f);
+    pj_kint("manifests", (int64_t)rp->manifests, &f);
+    pj_kint("backups_total", (int64_t)rp->backups_total, &f);
+    pj_kint("backups_restorable", (int64_t)rp->backups_restorable, &f);
+    pj_key("backups", &f);
+    putchar('[');
+    for (size_t i = 0; i < rp->nbs; i++) {
+        const backup_status *b = &rp->bs[i];
+        bool g = true;
+        char lsn[32];
+        if (i)
+            putchar(',');
+        putchar('{');
+        pj_kint("repo", rp->bs_repo[i], &g);
+        pj_kstr("id", b->id, &g);
+        pj_kbool("restorable", b->restorable, &g);
+        pj_kbool("files_ok", b->files_ok, &g);
+        uw_lsn_format(b->start_lsn, lsn, sizeof lsn);
+        pj_kstr("start_lsn", lsn, &g);
+        uw_lsn_format(b->stop_lsn, lsn, sizeof lsn);
+        pj_kstr("stop_lsn", lsn, &g);
+        uw_lsn_format(b->reach.end_lsn, lsn, sizeof lsn);
+        pj_kstr("reach_lsn", b->reach.any ? lsn : NULL, &g);
+        pj_kint("timeline", b->tli, &g);
+        pj_kstr("problem", b->why, &g);
+        putchar('}');
+    }
+    putchar(']');
+    pj_key("problems", &f);
+    putchar('[');
+    for (size_t i = 0; i < rp->np; i++) {
+        bool g = true;
+        if (i)
+            putchar(',');
+        putchar('{');
+        pj_kstr("kind", rp->p[i].kind, &g);
+        pj_kstr("message", rp->p[i].line, &g);
+        putchar('}');
+    }
+    puts("]}");
+}
+
+static void report_free(report *rp)
+{
+    for (size_t i = 0; i < rp->np; i++)
+        free(rp->p[i].line);
+    free(rp->p);
+    for (size_t i = 0; i < rp->ninfo; i++)
+        free(rp->info[i]);
+    free(rp->info);
+    for (size_t i = 0; i < rp->nbs; i++)
+        free(rp->bs[i].why);
+    free(rp->bs);
+    free(rp->bs_repo);
+}
+
+/* Keys of verify.state: result, code, end, message (uw_state_outcome), and
+ * start, problems, objects_read, objects_skipped, bytes_read, backups_total,
+ * backups_restorable (all counts over every repository). */
+static void save_state(const uw_config *cfg, const char *stanza, int64_t start, const report *rp,
+                       const uw_err *outcome)
+{
+    uw_err e;
+    uw_state *st = uw_state_load(cfg, stanza, "verify", &e);
+    if (!st) {
+        uw_log(UW_LOG_WARN, "%s (starting verify.state afresh)", e.msg);
+        st = uw_state_new();
+    }
+    uw_state_set_int(st, "start", start);
+    uw_state_set_int(st, "problems", (int64_t)rp->np);
+    uw_state_set_int(st, "objects_read", (int64_t)rp->objects_read);
+    uw_state_set_int(st, "objects_skipped", (int64_t)rp->objects_skipped);
+    uw_state_set_int(st, "bytes_read", (int64_t)rp->bytes_read);
+    uw_state_set_int(st, "backups_total", (int64_t)rp->backups_total);
+    uw_state_set_int(st, "backups_restorable", (int64_t)rp->backups_restorable);
+    uw_state_outcome(st, outcome);
+    if (uw_state_save(cfg, stanza, "verify", st, &e) < 0)
+        uw_log(UW_LOG_WARN, "%s", e.msg);
+    uw_state_free(st);
+}
+
+int pitr_verify(const uw_config *cfg, uw_err *err)
+{
+    int64_t start = (int64_t)time(NULL);
+    const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
+    uw_repo *repos;
+    int n;
+    if (uw_repos_open(cfg, &repos, &n, err) < 0)
+        return -1;
+    char *cdir = uw_verify_cache_dir(cfg, stanza);
+    uw_verify_cache old, fresh = {0};
+    uw_verify_cache_load(&old, cdir);
+    verify_opts o = {cfg, uw_cfg_bool(cfg, UW_OPT_FULL), uw_cfg_str(cfg, UW_OPT_SET), &old, &fresh};
+    report rp = {0};
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        uw_err e;
+        uw_err_clear(&e);
+        if (verify_repo(&repos[i], &o, &rp, &e) < 0) {
+            if (e.code == UW_E_OPTION) {
+                *err = e;
+                rc = -1;
+                break;
+            }
+            /* One repository failing does not hide the others' state. */
+            add_problem(&rp, e.code == UW_E_STANZA ? "stanza" : "unreachable", "%s: %s",
+                        repos[i].st->desc, e.msg);
+        }
+    }
+    uw_repos_close(repos, n);
+    if (rc == 0) {
+        uw_err ce;
+        if (uw_verify_cache_save(&fresh, cdir, &ce) < 0)
+            uw_log(UW_LOG_WARN, "%s (the next verify reads everything again)", ce.msg);
+        if (!strcmp(uw_cfg_str(cfg, UW_OPT_OUTPUT), "json"))
+            print_json(&rp, stanza);
+        else
+            print_text(&rp, stanza);
+        fflush(stdout);
+        if (rp.np)
+            rc = uw_fail(err, UW_E_VERIFY, "verify: %zu problem%s in stanza '%s' (listed above)",
+                         rp.np, rp.np == 1 ? "" : "s", stanza);
+    }
+    save_state(cfg, stanza, start, &rp, rc < 0 ? err : NULL);
+    report_free(&rp);
+    uw_verify_cache_free(&old);
+    uw_verify_cache_free(&fresh);
+    free(cdir);
+    return rc;
+}
