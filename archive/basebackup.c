@@ -318,22 +318,6 @@ static void make_id(const uw_manifest *prior, char *id, size_t len)
     snprintf(id, len, "%s_%sI", full, stamp);
 }
 
-/* /tmp/ue-wal-<stanza>.<uid>.<12 hex of the repository's identity>.backup.lock:
- * the identity is the storage description without its "repoN " index, so
- * one repository configured as repo1 here and repo2 there is one lock. */
-static char *backup_lock_path(const uw_repo *r)
-{
-    const char *id = strchr(r->st->desc, ' ');
-    id = id ? id + 1 : r->st->desc;
-    char *key = uw_sprintf("%s\n%s", id, r->stanza);
-    uint8_t d[32];
-    uw_sha256(key, strlen(key), d);
-    free(key);
-    char hex[65];
-    uw_hex(d, 32, hex);
-    return uw_sprintf("/tmp/ue-wal-%s.%d.%.12s.backup.lock", r->stanza, (int)getuid(), hex);
-}
-
 /* Everything one backup run holds, so that each phase below is a function
  * and one place (backup_run_free) releases it all, whatever phase failed. */
 typedef struct {
@@ -360,7 +344,7 @@ static int backup_lock(backup_run *b, uw_err *err)
     /* Per user: a lock file left by root must not lock the postgres user
      * out. Keyed by the repository too: two clusters on one host may both
      * call their stanza "main" in different repositories. */
-    char *lockpath = backup_lock_path(b->r);
+    char *lockpath = uw_repo_backup_lock_path(b->r);
     b->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (b->lockfd < 0) {
         uw_fail(err, UW_E_FILE, "unable to open lock file '%s': %s", lockpath, strerror(errno));

@@ -16,6 +16,8 @@ static const subcommand subcommands[] = {
     {"stanza-create", pitr_stanza_create, "create the stanza in every repository"},
     {"restore", pitr_restore, "restore a backup for point-in-time recovery"},
     {"info", pitr_info, "show backups, archived WAL and restorable range"},
+    {"expire", pitr_expire, "remove backups and WAL the retention policy no longer keeps"},
+    {"backup-keep", pitr_backup_keep, "pin a backup so that expire keeps it (--unset: unpin)"},
 };
 
 int main(int argc, char **argv)
@@ -30,7 +32,11 @@ int main(int argc, char **argv)
                      "                  --target-xid, --target-name, --target=immediate\n"
                      "                  (none: to the end of the archive)\n"
                      "  info            backups, archived WAL per timeline and the range\n"
-                     "                  the repositories can restore to (--output json)",
+                     "                  the repositories can restore to (--output json)\n"
+                     "  expire          remove what the retention policy no longer keeps\n"
+                     "                  (--dry-run: show it and why; --now TIME: as of then)\n"
+                     "  backup-keep     --set ID [--until TIME]: expire keeps this backup;\n"
+                     "                  --set ID --unset removes the pin",
                      &code);
     if (!cfg)
         return code;
