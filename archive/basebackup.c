@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "work/backup_file.h"
+#include "work/expire.h"
 #include "core/cmd.h"
 #include "repo/manifest.h"
 #include "io/object.h"
@@ -626,6 +627,38 @@ static void backup_run_free(backup_run *b)
     uw_repos_close(b->repos, b->nrepos);
 }
 
+/* expire-auto: after a successful backup, expire the repository it went to,
+ * still holding the backup lock. Its failure is logged and recorded in
+ * expire.state but does not fail the backup: the backup exists, and the next
+ * run or `ue-pitr expire` tries again. */
+static void backup_expire(backup_run *b)
+{
+    if (!uw_cfg_bool(b->cfg, UW_OPT_EXPIRE_AUTO))
+        return;
+    int64_t start = (int64_t)time(NULL);
+    uw_ret_options ro;
+    uw_expire_opts eo = {0};
+    eo.cfg = b->cfg;
+    eo.now = start;
+    eo.lock_held = true;
+    uw_expire_stats st = {0};
+    uw_err e;
+    uw_err_clear(&e);
+    int rc = uw_expire_options(b->cfg, &ro, &e);
+    if (rc == 0 && !uw_ret_options_any(&ro)) {
+        uw_log(UW_LOG_DETAIL, "no retention-* option set: nothing to expire");
+        return;
+    }
+    if (rc == 0)
+        rc = uw_expire_repo(b->r, &eo, &ro, &st, &e);
+    if (rc < 0)
+        uw_log(UW_LOG_WARN, "backup %s is complete, but expire failed: %s", b->m.id, e.msg);
+    else
+        uw_log(UW_LOG_INFO, "expire: removed %" PRIu64 " backups, %" PRIu64 " WAL files from %s",
+               st.backups_removed, st.wal_removed, b->r->st->desc);
+    uw_expire_record(b->cfg, start, &st, rc < 0 ? &e : NULL);
+}
+
 static int backup(const uw_config *cfg, uw_err *err)
 {
     if (uw_config_argc(cfg) != 0)
@@ -661,6 +694,8 @@ static int backup(const uw_config *cfg, uw_err *err)
         rc = backup_stop(&b, err);
     if (rc == 0)
         rc = backup_finish(&b, err);
+    if (rc == 0)
+        backup_expire(&b);
     backup_run_free(&b);
     return rc;
 }

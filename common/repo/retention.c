@@ -175,10 +175,12 @@ static void wal_plan(const uw_ret_backup *b, size_t n, const uw_ret_options *o, 
                      size_t nf, uw_ret_result *out)
 {
     int64_t window_start = INT64_MIN;
-    bool any = false;
-    for (size_t i = 0; i < n; i++)
+    bool any = false, policy = false;
+    for (size_t i = 0; i < n; i++) {
         any |= out->rules[i] && !b[i].in_progress;
-    if (!any) {
+        policy |= out->rules[i] && !(out->rules[i] & UW_RET_NO_POLICY);
+    }
+    if (!any || !policy) {
         out->keep_all_wal = true;
         return;
     }
@@ -204,6 +206,11 @@ static void wal_plan(const uw_ret_backup *b, size_t n, const uw_ret_options *o, 
     }
 }
 
+bool uw_ret_options_any(const uw_ret_options *o)
+{
+    return o->full_count || o->incr.n || o->daily.n || o->weekly.n || o->monthly.n || o->yearly.n;
+}
+
 void uw_retention_apply(const uw_ret_backup *b, size_t n, const uw_ret_options *o, int64_t now,
                         uw_ret_result *out)
 {
@@ -213,8 +220,7 @@ void uw_retention_apply(const uw_ret_backup *b, size_t n, const uw_ret_options *
     unsigned *rules = out->rules;
     size_t nf;
     size_t *fulls = fulls_sorted(b, n, &nf);
-    bool policy =
-        o->full_count || o->incr.n || o->daily.n || o->weekly.n || o->monthly.n || o->yearly.n;
+    bool policy = uw_ret_options_any(o);
     for (size_t i = 0; i < n; i++) {
         if (b[i].in_progress)
             rules[i] |= UW_RET_IN_PROGRESS;

@@ -20,7 +20,8 @@
  * Never removed: a backup in progress, a pinned backup (until its pin ends),
  * every backup a kept incremental depends on (its prior, transitively), and
  * the newest full backup when no rule keeps any full backup (the repository
- * always keeps one full backup). With no rule set at all every backup is kept.
+ * always keeps one full backup). With no rule set at all every backup is kept,
+ * and all of the WAL.
  *
  * WAL: every kept backup needs the segments from its start to its stop on its
  * timeline (consistency). The point-in-time window starts at the oldest kept
@@ -66,6 +67,9 @@ typedef struct {
     uw_period incr, daily, weekly, monthly, yearly;
     int archive_count; /* retention-archive; 0: unset */
 } uw_ret_options;
+
+/* Whether any backup rule is set (retention-archive alone is none). */
+bool uw_ret_options_any(const uw_ret_options *o);
 
 /* Why a backup is kept: bits. */
 enum {

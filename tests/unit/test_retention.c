@@ -342,6 +342,10 @@ static void test_count(void)
     /* No rule at all: everything stays. */
     uw_ret_options none = {0};
     CHECK(rules_of(b, n, &none, t, "F1") == (UW_RET_NO_POLICY | UW_RET_DEPENDENCY));
+    uw_ret_result r;
+    uw_retention_apply(b, n, &none, t, &r);
+    CHECK(r.keep_all_wal && uw_ret_wal_needed(&r, 1, 0));
+    uw_ret_result_free(&r);
 }
 
 static void test_only_full_and_dependency(void)
