@@ -372,8 +372,12 @@ static void text_restorable(const repo_view *v)
     char a[64], b[64];
     printf("  restorable:");
     if (!v->have_earliest) {
-        printf(" nothing (%s)\n",
-               v->nbackups ? "no backup has all of its WAL archived" : "no backup");
+        bool any_sound = false;
+        for (int i = 0; i < v->nbackups; i++)
+            any_sound |= !v->broken[i];
+        printf(" nothing (%s)\n", !v->nbackups ? "no backup"
+                                  : any_sound  ? "no backup has all of its WAL archived"
+                                               : "no backup has all of its files");
         return;
     }
     const point *e = &v->earliest;

@@ -40,40 +40,20 @@ void uw_backup_objects_free(uw_backup_objects *c)
 typedef struct {
     listing *l;
     const char *dir;
-    char **subdirs;
-    size_t nsub;
 } walk_ctx;
 
-static int walk_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+static int walk_cb(void *ctx, const char *rel, bool is_dir, uint64_t size)
 {
     (void)size;
+    (void)is_dir;
     walk_ctx *w = ctx;
-    char *p = uw_sprintf("%s/%s", w->dir, name);
-    if (is_dir) {
-        w->subdirs = uw_realloc(w->subdirs, (w->nsub + 1) * sizeof *w->subdirs);
-        w->subdirs[w->nsub++] = p;
-        return 0;
-    }
     listing *l = w->l;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 256;
         l->paths = uw_realloc(l->paths, l->cap * sizeof *l->paths);
     }
-    l->paths[l->n++] = p;
+    l->paths[l->n++] = uw_sprintf("%s/%s", w->dir, rel);
     return 0;
-}
-
-static int walk(uw_storage *st, listing *l, const char *dir, uw_err *err)
-{
-    walk_ctx w = {l, dir, NULL, 0};
-    int rc = uw_storage_list(st, dir, walk_cb, &w, err);
-    for (size_t i = 0; i < w.nsub; i++) {
-        if (rc == 0)
-            rc = walk(st, l, w.subdirs[i], err);
-        free(w.subdirs[i]);
-    }
-    free(w.subdirs);
-    return rc;
 }
 
 static int cmp_path(const void *a, const void *b)
@@ -88,7 +68,8 @@ static listing *listing_of(uw_backup_objects *c, const char *id, uw_err *err)
             return &c->v[i];
     listing l = {uw_strdup(id), NULL, 0, 0};
     char *dir = uw_backup_dir(c->r, id);
-    int rc = walk(c->r->st, &l, dir, err);
+    walk_ctx w = {&l, dir};
+    int rc = uw_storage_list_tree(c->r->st, dir, walk_cb, &w, err);
     free(dir);
     if (rc < 0) {
         for (size_t i = 0; i < l.n; i++)

@@ -1,6 +1,6 @@
 /* Whether a backup's files are all in the repository, without reading them:
- * each backup directory holding a file's content is listed once (recursively,
- * one listing per directory level instead of one request per object), and
+ * each backup directory holding a file's content is listed once
+ * (uw_storage_list_tree: one flat listing on S3, no request per object), and
  * every file entry of the manifest is looked up in that listing. info uses it
  * to mark backups with missing objects not restorable; verify reads the
  * contents themselves. */

@@ -185,6 +185,58 @@ static const struct {
                      /* posix: sees temporaries, never follows a link */
                      {&uw_storage_posix, uw_storage_posix_remove_tree}};
 
+typedef struct {
+    uw_list_cb cb;
+    void *ctx;
+    const char *rel; /* path of the directory being walked, relative to the top */
+    char **subdirs;
+    size_t nsub;
+    int stop;
+} walk_ctx;
+
+static int walk_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    walk_ctx *w = ctx;
+    char *p = *w->rel ? uw_sprintf("%s/%s", w->rel, name) : uw_strdup(name);
+    if (is_dir) {
+        w->subdirs = uw_realloc(w->subdirs, (w->nsub + 1) * sizeof *w->subdirs);
+        w->subdirs[w->nsub++] = p;
+        return 0;
+    }
+    w->stop = w->cb(w->ctx, p, false, size);
+    free(p);
+    return w->stop;
+}
+
+static int walk_tree(uw_storage *st, const char *top, const char *rel, uw_list_cb cb, void *ctx,
+                     int *stop, uw_err *err)
+{
+    walk_ctx w = {cb, ctx, rel, NULL, 0, 0};
+    char *dir = *rel ? uw_sprintf("%s/%s", top, rel) : uw_strdup(top);
+    int rc = uw_storage_list(st, dir, walk_cb, &w, err);
+    free(dir);
+    *stop = w.stop;
+    for (size_t i = 0; i < w.nsub; i++) {
+        if (rc == 0 && !*stop)
+            rc = walk_tree(st, top, w.subdirs[i], cb, ctx, stop, err);
+        free(w.subdirs[i]);
+    }
+    free(w.subdirs);
+    return rc;
+}
+
+int uw_storage_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    if (st->drv == &uw_storage_s3) {
+        int r = uw_storage_s3_list_tree(st, dir, cb, ctx, err);
+        if (r < 0 && err && err->code == UW_E_STORAGE)
+            uw_wrap(err, "%s", st->desc);
+        return r;
+    }
+    int stop = 0;
+    return walk_tree(st, dir, "", cb, ctx, &stop, err);
+}
+
 int uw_storage_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err)
 {
     if (st->drv == &uw_storage_s3) {

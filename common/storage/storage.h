@@ -67,6 +67,11 @@ int uw_storage_remove(uw_storage *st, const char *path, uw_err *err);
  * followed. */
 int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 
+/* Every object below dir, recursively: cb gets each one's path relative to
+ * dir ("base/1/112.zst") with is_dir false. One flat listing on S3 (no
+ * request per level), a walk of the directories elsewhere. */
+int uw_storage_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
+
 /* Remove the objects at paths[0..n) (missing ones are not an error): one
  * DeleteObjects request per 1000 on S3, one removal after another elsewhere
  * (callers run batches in parallel, see uw_storage_remove_batch). */
@@ -118,7 +123,8 @@ extern const uw_storage_driver uw_storage_s3;
  * missing is not an error. S3: ListObjectsV2 + DeleteObjects. */
 int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 int uw_storage_posix_remove_tree(uw_storage *st, const char *dir, uw_err *err);
-/* S3 DeleteObjects for many paths, in requests of 1000. */
+/* S3 DeleteObjects for many paths, in requests of 1000; a flat listing. */
+int uw_storage_s3_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
 int uw_storage_s3_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err);
 int uw_storage_posix_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
                            uw_err *err);

@@ -492,6 +492,33 @@ int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err)
     return rc;
 }
 
+int uw_storage_s3_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    s3_impl *s3 = st->impl;
+    char *prefix = dir_prefix(s3, dir);
+    size_t plen = strlen(prefix);
+    list_ent *ents = NULL;
+    size_t n = 0, cap = 0;
+    char *token = NULL;
+    int rc;
+    do {
+        char *next = NULL;
+        rc = list_page(s3, prefix, false, token, &ents, &n, &cap, &next, err);
+        free(token);
+        token = next;
+    } while (rc == 0 && token);
+    free(token);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *k = ents[i].key;
+        if (!ents[i].is_dir && !strncmp(k, prefix, plen) && k[plen] && k[strlen(k) - 1] != '/' &&
+            cb(ctx, k + plen, false, ents[i].size) != 0)
+            break;
+    }
+    ents_free(ents, n);
+    free(prefix);
+    return rc;
+}
+
 int uw_storage_s3_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err)
 {
     s3_impl *s3 = st->impl;
