@@ -1,7 +1,9 @@
-/* info's check for missing backup objects (common/repo/backup_check.c) on a
- * posix repository: every file entry found through one recursive listing per
- * backup directory, a deleted object counted, a referenced backup's objects
- * looked up in that backup's own listing. */
+/* On a posix repository: info's check for missing backup objects
+ * (common/repo/backup_check.c): every file entry found through one recursive
+ * listing per backup directory, a deleted object counted, a referenced
+ * backup's objects looked up in that backup's own listing; and backup pins
+ * (common/repo/backup_pin.c), plain and encrypted: round trip, removal, and
+ * a tampered pin or one copied to another backup refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,8 @@
 #include <unistd.h>
 
 #include "repo/backup_check.h"
+#include "repo/backup_pin.h"
+#include "repo/retention.h"
 #include "unit.h"
 
 static char root[] = "/tmp/uw-test-bcheck-XXXXXX";
@@ -35,6 +39,58 @@ static void add(uw_manifest *m, const char *path, const char *ref)
     snprintf(e.ref, sizeof e.ref, "%s", ref);
     snprintf(e.ext, sizeof e.ext, ".zst");
     uw_manifest_add(m, &e);
+}
+
+static char *read_all(const char *rel, size_t *len)
+{
+    char *p = uw_sprintf("%s/%s", root, rel);
+    FILE *f = fopen(p, "rb");
+    free(p);
+    char *buf = uw_calloc(1, 8192);
+    *len = f ? fread(buf, 1, 8191, f) : 0;
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static void write_all(const char *rel, const char *buf, size_t len)
+{
+    char *p = uw_sprintf("%s/%s", root, rel);
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fwrite(buf, 1, len, f);
+        fclose(f);
+    }
+    free(p);
+}
+
+static void test_pins(uw_repo *r)
+{
+    uw_t_section(r->have_key ? "pins, encrypted stanza" : "pins, plain stanza");
+    uw_err err;
+    uw_err_clear(&err);
+    int64_t until = -1;
+    CHECK(uw_backup_pin_get(r, "F", &until, &err) == 0 && until == 0);
+    CHECKF(uw_backup_pin_set(r, "F", UW_PIN_FOREVER, &err) == 0, "%s", err.msg);
+    CHECK(uw_backup_pin_get(r, "F", &until, &err) == 0 && until == UW_PIN_FOREVER);
+    CHECK(uw_backup_pin_set(r, "F", 1900000000, &err) == 0);
+    CHECK(uw_backup_pin_get(r, "F", &until, &err) == 0 && until == 1900000000);
+    /* Copied to another backup: refused (id line, or the encrypted binding). */
+    size_t len;
+    char *pin = read_all("repo/s/backup/F/keep", &len);
+    CHECK(len > 0);
+    write_all("repo/s/backup/I/keep", pin, len);
+    uw_err_clear(&err);
+    CHECKF(uw_backup_pin_get(r, "I", &until, &err) < 0, "a pin copied to I accepted");
+    /* One byte changed: refused. */
+    pin[len / 2] ^= 1;
+    write_all("repo/s/backup/F/keep", pin, len);
+    uw_err_clear(&err);
+    CHECKF(uw_backup_pin_get(r, "F", &until, &err) < 0, "a tampered pin accepted");
+    free(pin);
+    CHECK(uw_backup_pin_clear(r, "F", &err) == 0 && uw_backup_pin_clear(r, "I", &err) == 0);
+    CHECK(uw_backup_pin_get(r, "F", &until, &err) == 0 && until == 0);
+    CHECK(uw_backup_pin_clear(r, "F", &err) == 0);
 }
 
 int main(void)
@@ -99,6 +155,12 @@ int main(void)
 
     uw_manifest_free(&f);
     uw_manifest_free(&i);
+    test_pins(&r);
+    r.have_key = true;
+    r.info.system_id = 42;
+    memset(r.key.master, 7, sizeof r.key.master);
+    uw_key_expand(&r.key);
+    test_pins(&r);
     uw_storage_close(r.st);
     uw_config_free(cfg);
     free(argv[2]);
