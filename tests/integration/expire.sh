@@ -50,17 +50,17 @@ step() {
     switch_wal "$P" >/dev/null
 }
 step
-take_backup --type full
+take_backup --type full --process-max 2
 B1=$BACKUP_ID
 SUM1=$(table_checksum "$P")
 step
-take_backup --type incr
+take_backup --type incr --process-max 2
 B2=$BACKUP_ID
 step
-take_backup --type full
+take_backup --type full --process-max 2
 B3=$BACKUP_ID
 step
-take_backup --type incr
+take_backup --type incr --process-max 2
 B4=$BACKUP_ID
 SUM4=$(table_checksum "$P")
 step
@@ -159,16 +159,16 @@ assert_eq 0 "$(seg_objects "$B1_START")" "B1's WAL removed once B1 went"
 assert_eq "backups_removed=1" "$(grep '^backups_removed=' "$st")" "expire.state of the second run"
 
 # --------------------------------------------------- 6. expire-auto -----
-take_backup --type full --retention-full=1 --expire-auto=n
+take_backup --type full --process-max 2 --retention-full=1 --expire-auto=n
 B5=$BACKUP_ID
 [[ -d $(bdir "$B3") ]] || die "expire-auto=n expired $B3"
-take_backup --type full --retention-full=1
+take_backup --type full --process-max 2 --retention-full=1
 B6=$BACKUP_ID
 grep -q "expire: removed 3 backups" "$BACKUP_LOG" || { cat "$BACKUP_LOG" >&2; die "no expire after the backup"; }
 for b in "$B3" "$B4" "$B5"; do [[ ! -e $(bdir "$b") ]] || die "expire-auto left $b"; done
 ok "expire-auto after ue-basebackup removed $B3 $B4 $B5"
 step
-take_backup --type incr
+take_backup --type incr --process-max 2
 B7=$BACKUP_ID
 
 # ------------------------------------------- 7. info: missing objects --

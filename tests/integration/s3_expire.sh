@@ -42,14 +42,14 @@ step() {
 
 # ----------------------------------------------------------- 1. backups --
 step
-take_backup --type full
+take_backup --type full --process-max 2
 B1=$BACKUP_ID
 step
-take_backup --type full
+take_backup --type full --process-max 2
 B2=$BACKUP_ID
 SUM2=$(table_checksum "$P")
 step
-take_backup --type incr
+take_backup --type incr --process-max 2
 B3=$BACKUP_ID
 note "backups: $B1 $B2 $B3"
 
