@@ -57,16 +57,16 @@ int pitr_expire(const uw_config *cfg, uw_err *err)
         uw_expire_stats s = {0};
         uw_err e;
         uw_err_clear(&e);
-        if (uw_expire_repo(&repos[i], &eo, &ro, &s, &e) < 0) {
+        bool failed = uw_expire_repo(&repos[i], &eo, &ro, &s, &e) < 0;
+        if (failed && rc < 0) /* the first failure is the command's, reported at its end */
             uw_log(UW_LOG_ERROR, "expire of %s failed: %s", repos[i].st->desc, e.msg);
-            if (rc == 0) {
-                *err = e;
-                rc = -1;
-            }
+        else if (failed) {
+            *err = e;
+            rc = -1;
         }
         char sz[32];
         uw_fmt_size(s.bytes_freed, sz, sizeof sz);
-        if (!eo.dry_run)
+        if (!eo.dry_run && !failed)
             printf("%s: removed %" PRIu64 " backups, %" PRIu64 " WAL files, %" PRIu64
                    " history files, %" PRIu64 " interrupted backups, %s freed\n",
                    repos[i].st->desc, s.backups_removed, s.wal_removed, s.history_removed,
