@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "work/backup_file.h"
+#include "work/expire.h"
 #include "core/cmd.h"
 #include "repo/manifest.h"
 #include "io/object.h"
@@ -318,22 +319,6 @@ static void make_id(const uw_manifest *prior, char *id, size_t len)
     snprintf(id, len, "%s_%sI", full, stamp);
 }
 
-/* /tmp/ue-wal-<stanza>.<uid>.<12 hex of the repository's identity>.backup.lock:
- * the identity is the storage description without its "repoN " index, so
- * one repository configured as repo1 here and repo2 there is one lock. */
-static char *backup_lock_path(const uw_repo *r)
-{
-    const char *id = strchr(r->st->desc, ' ');
-    id = id ? id + 1 : r->st->desc;
-    char *key = uw_sprintf("%s\n%s", id, r->stanza);
-    uint8_t d[32];
-    uw_sha256(key, strlen(key), d);
-    free(key);
-    char hex[65];
-    uw_hex(d, 32, hex);
-    return uw_sprintf("/tmp/ue-wal-%s.%d.%.12s.backup.lock", r->stanza, (int)getuid(), hex);
-}
-
 /* Everything one backup run holds, so that each phase below is a function
  * and one place (backup_run_free) releases it all, whatever phase failed. */
 typedef struct {
@@ -360,7 +345,7 @@ static int backup_lock(backup_run *b, uw_err *err)
     /* Per user: a lock file left by root must not lock the postgres user
      * out. Keyed by the repository too: two clusters on one host may both
      * call their stanza "main" in different repositories. */
-    char *lockpath = backup_lock_path(b->r);
+    char *lockpath = uw_repo_backup_lock_path(b->r);
     b->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (b->lockfd < 0) {
         uw_fail(err, UW_E_FILE, "unable to open lock file '%s': %s", lockpath, strerror(errno));
@@ -642,6 +627,38 @@ static void backup_run_free(backup_run *b)
     uw_repos_close(b->repos, b->nrepos);
 }
 
+/* expire-auto: after a successful backup, expire the repository it went to,
+ * still holding the backup lock. Its failure is logged and recorded in
+ * expire.state but does not fail the backup: the backup exists, and the next
+ * run or `ue-pitr expire` tries again. */
+static void backup_expire(backup_run *b)
+{
+    if (!uw_cfg_bool(b->cfg, UW_OPT_EXPIRE_AUTO))
+        return;
+    int64_t start = (int64_t)time(NULL);
+    uw_ret_options ro;
+    uw_expire_opts eo = {0};
+    eo.cfg = b->cfg;
+    eo.now = start;
+    eo.lock_held = true;
+    uw_expire_stats st = {0};
+    uw_err e;
+    uw_err_clear(&e);
+    int rc = uw_expire_options(b->cfg, &ro, &e);
+    if (rc == 0 && !uw_ret_options_any(&ro)) {
+        uw_log(UW_LOG_DETAIL, "no retention-* option set: nothing to expire");
+        return;
+    }
+    if (rc == 0)
+        rc = uw_expire_repo(b->r, &eo, &ro, &st, &e);
+    if (rc < 0)
+        uw_log(UW_LOG_WARN, "backup %s is complete, but expire failed: %s", b->m.id, e.msg);
+    else
+        uw_log(UW_LOG_INFO, "expire: removed %" PRIu64 " backups, %" PRIu64 " WAL files from %s",
+               st.backups_removed, st.wal_removed, b->r->st->desc);
+    uw_expire_record(b->cfg, start, &st, rc < 0 ? &e : NULL);
+}
+
 static int backup(const uw_config *cfg, uw_err *err)
 {
     if (uw_config_argc(cfg) != 0)
@@ -677,6 +694,8 @@ static int backup(const uw_config *cfg, uw_err *err)
         rc = backup_stop(&b, err);
     if (rc == 0)
         rc = backup_finish(&b, err);
+    if (rc == 0)
+        backup_expire(&b);
     backup_run_free(&b);
     return rc;
 }

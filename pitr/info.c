@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "repo/archive_info.h"
+#include "repo/backup_check.h"
 #include "core/cmd.h"
 #include "repo/manifest.h"
 #include "pitr.h"
@@ -36,7 +37,8 @@ typedef struct {
     char **incomplete;
     uw_archive arch;
     bool have_arch;
-    bool *wal_ok; /* per backup: start..stop archived */
+    bool *wal_ok;  /* per backup: start..stop archived */
+    char **broken; /* per backup: why its files or chain make it not restorable, or NULL */
     bool have_earliest, have_latest;
     point earliest, latest;
     char latest_err[1024]; /* why the end could not be decoded, if so */
@@ -89,6 +91,43 @@ static void reach_from(repo_view *v, const uw_manifest *b, point *p, bool decode
     uw_tl_history_free(&h);
 }
 
+/* Backups whose objects are missing (one listing per backup directory, see
+ * repo/backup_check.h) or whose chain is broken are not restorable. The list
+ * is oldest first, so a prior is judged before its incrementals. */
+static void check_backups(repo_view *v)
+{
+    v->broken = uw_calloc((size_t)v->nbackups + 1, sizeof *v->broken);
+    uw_backup_objects *objs = uw_backup_objects_new(v->r);
+    for (int i = 0; i < v->nbackups; i++) {
+        const uw_manifest *b = &v->backups[i];
+        uw_manifest m;
+        uw_manifest_init(&m);
+        uw_err e;
+        uw_err_clear(&e);
+        size_t missing = 0;
+        char *first = NULL;
+        if (uw_manifest_load(v->r, b->id, &m, &e) < 0 ||
+            uw_backup_check_files(objs, &m, &missing, &first, &e) < 0)
+            v->broken[i] = uw_sprintf("its files could not be checked: %s", e.msg);
+        else if (missing)
+            v->broken[i] = uw_sprintf("%zu file%s missing from the repository (%s%s)", missing,
+                                      missing == 1 ? "" : "s", first, missing == 1 ? "" : ", ...");
+        free(first);
+        uw_manifest_free(&m);
+        if (v->broken[i] || !b->prior[0])
+            continue;
+        int p = -1;
+        for (int k = 0; k < i && p < 0; k++)
+            if (!strcmp(v->backups[k].id, b->prior))
+                p = k;
+        if (p < 0)
+            v->broken[i] = uw_sprintf("broken chain: prior backup %s is missing", b->prior);
+        else if (v->broken[p])
+            v->broken[i] = uw_sprintf("broken chain: prior backup %s is not restorable", b->prior);
+    }
+    uw_backup_objects_free(objs);
+}
+
 static void load_view(repo_view *v, const uw_config *cfg)
 {
     uw_err_clear(&v->err);
@@ -102,18 +141,19 @@ static void load_view(repo_view *v, const uw_config *cfg)
         return;
     uw_archive_build(&v->arch);
     v->ok = true;
+    check_backups(v);
     v->wal_ok = uw_calloc((size_t)v->nbackups + 1, sizeof(bool));
     for (int i = 0; i < v->nbackups; i++) {
         point p;
         reach_from(v, &v->backups[i], &p, false);
         v->wal_ok[i] = p.reach.any && p.reach.end_lsn >= v->backups[i].stop_lsn;
-        if (v->wal_ok[i] && !v->have_earliest) {
+        if (v->wal_ok[i] && !v->broken[i] && !v->have_earliest) {
             v->earliest = p;
             v->have_earliest = true;
         }
     }
     for (int i = v->nbackups; i-- > 0;) {
-        if (!v->wal_ok[i])
+        if (!v->wal_ok[i] || v->broken[i])
             continue;
         reach_from(v, &v->backups[i], &v->latest, true);
         v->have_latest = true;
@@ -132,6 +172,9 @@ static void free_view(repo_view *v)
     if (v->have_arch)
         uw_archive_free(&v->arch);
     free(v->wal_ok);
+    for (int i = 0; v->broken && i < v->nbackups; i++)
+        free(v->broken[i]);
+    free(v->broken);
 }
 
 /* The ids from the full backup to b, following prior through the listing. */
@@ -264,6 +307,8 @@ static void text_backup(const repo_view *v, int i)
     if (strcmp(m->type, "full") != 0)
         printf(" (this backup stored %s of changed files)", c);
     printf(", %zu entries%s\n", m->count, m->encrypted ? ", encrypted" : "");
+    if (v->broken[i])
+        printf("        NOT restorable: %s\n", v->broken[i]);
 }
 
 static void text_backups(const repo_view *v)
@@ -327,8 +372,12 @@ static void text_restorable(const repo_view *v)
     char a[64], b[64];
     printf("  restorable:");
     if (!v->have_earliest) {
-        printf(" nothing (%s)\n",
-               v->nbackups ? "no backup has all of its WAL archived" : "no backup");
+        bool any_sound = false;
+        for (int i = 0; i < v->nbackups; i++)
+            any_sound |= !v->broken[i];
+        printf(" nothing (%s)\n", !v->nbackups ? "no backup"
+                                  : any_sound  ? "no backup has all of its WAL archived"
+                                               : "no backup has all of its files");
         return;
     }
     const point *e = &v->earliest;
@@ -486,6 +535,8 @@ static void json_backup(const repo_view *v, int i)
     jstr("compress_type", m->compress_type, &g);
     jbool("encrypted", m->encrypted, &g);
     jbool("wal_archived", v->wal_ok[i], &g);
+    jbool("restorable", v->wal_ok[i] && !v->broken[i], &g);
+    jstr("problem", v->broken[i], &g);
     putchar('}');
 }
 

@@ -18,6 +18,8 @@ static const subcommand subcommands[] = {
     {"info", pitr_info, "show backups, archived WAL and restorable range"},
     {"check", pitr_check, "prove archiving works end to end (stanza, settings, WAL switch)"},
     {"verify", pitr_verify, "verify the repositories: objects, manifests, WAL continuity"},
+    {"expire", pitr_expire, "remove backups and WAL the retention policy no longer keeps"},
+    {"backup-keep", pitr_backup_keep, "pin a backup so that expire keeps it (--unset: unpin)"},
 };
 
 int main(int argc, char **argv)
@@ -37,7 +39,11 @@ int main(int argc, char **argv)
                      "                  forced WAL switch reaching every repository\n"
                      "  verify          read every backup and WAL object, check WAL\n"
                      "                  continuity, say which backups restore (--set,\n"
-                     "                  --full, --output json)",
+                     "                  --full, --output json)\n"
+                     "  expire          remove what the retention policy no longer keeps\n"
+                     "                  (--dry-run: show it and why; --now TIME: as of then)\n"
+                     "  backup-keep     --set ID [--until TIME]: expire keeps this backup;\n"
+                     "                  --set ID --unset removes the pin",
                      &code);
     if (!cfg)
         return code;

@@ -10,5 +10,7 @@ int pitr_restore(const uw_config *cfg, uw_err *err);
 int pitr_info(const uw_config *cfg, uw_err *err);
 int pitr_check(const uw_config *cfg, uw_err *err);
 int pitr_verify(const uw_config *cfg, uw_err *err);
+int pitr_expire(const uw_config *cfg, uw_err *err);
+int pitr_backup_keep(const uw_config *cfg, uw_err *err);
 
 #endif

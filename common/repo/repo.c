@@ -422,3 +422,16 @@ bool uw_retry_wait(int attempt, const uw_err *err)
     nanosleep(&ts, NULL);
     return true;
 }
+
+char *uw_repo_backup_lock_path(const uw_repo *r)
+{
+    const char *id = strchr(r->st->desc, ' ');
+    id = id ? id + 1 : r->st->desc;
+    char *key = uw_sprintf("%s\n%s", id, r->stanza);
+    uint8_t d[32];
+    uw_sha256(key, strlen(key), d);
+    free(key);
+    char hex[65];
+    uw_hex(d, 32, hex);
+    return uw_sprintf("/tmp/ue-wal-%s.%d.%.12s.backup.lock", r->stanza, (int)getuid(), hex);
+}

@@ -85,6 +85,13 @@ int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_he
  * failures keep their code. Returns -1 with err updated. */
 int uw_repo_wal_read_failed(uw_repo *r, const char *walname, const char *object, uw_err *err);
 
+/* The lock file ue-basebackup holds while it backs up stanza r (and expire
+ * while it removes backups): /tmp/ue-wal-<stanza>.<uid>.<12 hex of the
+ * repository's identity>.backup.lock. The identity is the storage description
+ * without its "repoN " index, so one repository configured as repo1 here and
+ * repo2 there is one lock. Caller frees. */
+char *uw_repo_backup_lock_path(const uw_repo *r);
+
 /* Retry a storage operation with exponential backoff while it fails with
  * UW_E_STORAGE. `attempt` is 0-based; returns true when the caller should retry. */
 bool uw_retry_wait(int attempt, const uw_err *err);

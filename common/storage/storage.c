@@ -249,6 +249,25 @@ static const struct {
                      /* posix: sees temporaries, never follows a link */
                      {&uw_storage_posix, uw_storage_posix_remove_tree}};
 
+int uw_storage_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err)
+{
+    if (st->drv == &uw_storage_s3) {
+        int r = n ? uw_storage_s3_remove_many(st, paths, n, err) : 0;
+        if (r < 0)
+            uw_wrap(err, "%s", st->desc);
+        return r;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (uw_storage_remove(st, paths[i], err) < 0)
+            return -1;
+    return 0;
+}
+
+size_t uw_storage_remove_batch(const uw_storage *st)
+{
+    return st->drv == &uw_storage_s3 ? 1000 : 64;
+}
+
 int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err)
 {
     for (size_t i = 0; i < sizeof bulk_removers / sizeof bulk_removers[0]; i++) {

@@ -87,6 +87,15 @@ int uw_storage_remove(uw_storage *st, const char *path, uw_err *err);
  * followed. */
 int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 
+
+/* Remove the objects at paths[0..n) (missing ones are not an error): one
+ * DeleteObjects request per 1000 on S3, one removal after another elsewhere
+ * (callers run batches in parallel, see uw_storage_remove_batch). */
+int uw_storage_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err);
+/* How many paths one uw_storage_remove_many call should get: a bulk request's
+ * size where the driver has one, else a small batch for a pool worker. */
+size_t uw_storage_remove_batch(const uw_storage *st);
+
 /* Rename through the driver (it must have one), never replacing an existing
  * `to` where the driver can guarantee it (posix): then EEXIST is
  * UW_E_ARCHIVE_MISMATCH. */
@@ -130,6 +139,8 @@ extern const uw_storage_driver uw_storage_s3;
  * missing is not an error. S3: ListObjectsV2 + DeleteObjects. */
 int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 int uw_storage_posix_remove_tree(uw_storage *st, const char *dir, uw_err *err);
+/* S3 DeleteObjects for many paths, in requests of 1000; a flat listing. */
+int uw_storage_s3_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err);
 int uw_storage_posix_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
                            uw_err *err);
 /* Rename that never replaces an existing `to` (renameat2 RENAME_NOREPLACE, or

@@ -537,6 +537,20 @@ int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err)
     return rc;
 }
 
+
+int uw_storage_s3_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err)
+{
+    s3_impl *s3 = st->impl;
+    list_ent *ents = uw_calloc(n + 1, sizeof *ents);
+    for (size_t i = 0; i < n; i++)
+        ents[i].key = s3_full_key(s3, paths[i]);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i += S3_DELETE_BATCH)
+        rc = delete_batch(s3, ents + i, n - i < S3_DELETE_BATCH ? n - i : S3_DELETE_BATCH, err);
+    ents_free(ents, n);
+    return rc;
+}
+
 /* --------------------------------------------------------------- open -- */
 
 /* Names the option in buf, for messages, and passes its id on. */
