@@ -16,13 +16,14 @@ static const subcommand subcommands[] = {
     {"stanza-create", pitr_stanza_create, "create the stanza in every repository"},
     {"restore", pitr_restore, "restore a backup for point-in-time recovery"},
     {"info", pitr_info, "show backups, archived WAL and restorable range"},
+    {"metrics", pitr_metrics, "Prometheus metrics of every stanza (or --stanza)"},
 };
 
 int main(int argc, char **argv)
 {
     int code;
     uw_config *cfg =
-        uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] --stanza NAME COMMAND",
+        uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] [--stanza NAME] COMMAND",
                      "Commands:\n"
                      "  stanza-create   record the cluster's identity in the repositories\n"
                      "  restore         restore a backup into --pgdata and set up recovery\n"
@@ -30,7 +31,10 @@ int main(int argc, char **argv)
                      "                  --target-xid, --target-name, --target=immediate\n"
                      "                  (none: to the end of the archive)\n"
                      "  info            backups, archived WAL per timeline and the range\n"
-                     "                  the repositories can restore to (--output json)",
+                     "                  the repositories can restore to (--output json);\n"
+                     "                  without --stanza one status line per stanza\n"
+                     "  metrics         Prometheus metrics of every stanza (or --stanza),\n"
+                     "                  on stdout or into --textfile DIR/ue_wal.prom",
                      &code);
     if (!cfg)
         return code;

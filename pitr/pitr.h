@@ -8,5 +8,6 @@
 int pitr_stanza_create(const uw_config *cfg, uw_err *err);
 int pitr_restore(const uw_config *cfg, uw_err *err);
 int pitr_info(const uw_config *cfg, uw_err *err);
+int pitr_metrics(const uw_config *cfg, uw_err *err);
 
 #endif
