@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/cmd.h"
@@ -184,7 +185,7 @@ static void repo_metrics(collector *c, uw_repo *r)
     add(c, "backup_storage_usage_bytes_by_kind", "gauge",
         "Bytes the stanza holds in the repository, by kind (backup or wal)", (double)u.wal_bytes,
         repo, "kind", "wal");
-    add(c, "backup_count", "gauge", "Complete backups (with a manifest) in the repository",
+    add(c, "backup_repo_backups", "gauge", "Complete backups (with a manifest) in the repository",
         u.backups, repo, NULL, NULL);
     add(c, "backup_wal_archived_segments", "gauge", "WAL segments archived in the repository",
         (double)u.wal_segments, repo, NULL, NULL);
@@ -366,7 +367,11 @@ static void stanza_metrics(collector *c, const uw_config *cfg)
 static int write_textfile(const char *dir, const char *text, uw_err *err)
 {
     char *path = uw_sprintf("%s/ue_wal.prom", dir);
+    /* 0644 whatever the umask (postgres' is often 027): the collector runs
+     * as another user. Single-threaded here, so the umask is ours to set. */
+    mode_t mask = umask(022);
     uw_sink *f = uw_file_sink(path, 0644, 0, err);
+    umask(mask);
     int rc = f && uw_sink_write(f, text, strlen(text), err) == 0 ? uw_sink_finish(f, err) : -1;
     uw_sink_free(f);
     if (rc < 0)
