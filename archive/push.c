@@ -590,7 +590,9 @@ static int push(const uw_config *cfg, uw_err *err)
 static void record_archived(const uw_config *cfg, const char *path)
 {
     const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
-    if (!stanza || !uw_cfg_str(cfg, UW_OPT_SPOOL_PATH))
+    /* Never as root (a manual call): root-owned directories or files in the
+     * spool would lock out the archiver's own calls later. */
+    if (!stanza || !uw_cfg_str(cfg, UW_OPT_SPOOL_PATH) || geteuid() == 0)
         return;
     const char *slash = strrchr(path, '/');
     long long now = (long long)time(NULL);
