@@ -107,7 +107,7 @@ dur=$(mval "backup_duration_seconds{$L,type=\"full\"}")
 awk -v d="$dur" -v m="$((t1 - t0 + 1))" 'BEGIN { exit !(d > 0 && d <= m) }' ||
     die "backup_duration_seconds $dur not within 0..$((t1 - t0 + 1))"
 age=$(mval "backup_wal_archive_age_seconds{$S}")
-[[ -n "$age" ]] && ((age <= $(date +%s) - t0 + 1)) || die "backup_wal_archive_age_seconds '$age': WAL archived during the backup"
+{ [[ -n "$age" ]] && ((age <= $(date +%s) - t0 + 1)); } || die "backup_wal_archive_age_seconds '$age': WAL archived during the backup"
 ok "newest WAL archived ${age}s ago"
 [[ -n "$(mval "backup_wal_archive_backlog_files{$S,source=\"pg_wal\"}")" ]] ||
     die "no pg_wal backlog sample although pg-path is readable"
