@@ -87,7 +87,9 @@ q "$P" "create table t as select g, md5(g::text) from generate_series(1, 50000) 
 t0=$(date +%s)
 take_backup
 t1=$(date +%s)
+tm=$(now)
 metrics --stanza "$STANZA"
+note "ue-pitr metrics: $(elapsed "$tm") s (state files and one walk of the repository)"
 cp "$M" "$T/out/after-backup.prom"
 last=$(mval "backup_last_success_timestamp{$L}")
 ((last >= t0 && last <= t1)) || die "backup_last_success_timestamp $last not within the backup's run $t0..$t1"
