@@ -24,6 +24,7 @@
 #include "io/object.h"
 #include "pg/pg.h"
 #include "work/pool.h"
+#include "work/state.h"
 #include "repo/repo.h"
 
 /* What PostgreSQL's documentation says a base backup should leave out: the
@@ -659,6 +660,83 @@ static void backup_expire(backup_run *b)
     uw_expire_record(b->cfg, start, &st, rc < 0 ? &e : NULL);
 }
 
+/* The run's outcome in <spool-path>/<stanza>/state/backup.state, for
+ * `ue-pitr metrics` (work/state.h), success or failure. Keys, besides the
+ * shared result, code, end, message and last_success_end:
+ *   start                  Unix time this run started
+ *   repo                   the repository this run backed up to (1..4)
+ *   failures_total         failed runs, every repository, kept across runs
+ *   type, label, size_bytes (bytes stored by the backup), db_size_bytes (the
+ *   cluster's size), duration_seconds: the last successful backup
+ *   repoN_failures_total, repoN_last_end, repoN_last_code, repoN_last_success_end
+ *                          the same per repository
+ *   repoN_<full|incr>_size_bytes, _db_size_bytes, _duration_seconds, _label,
+ *   _end                   the last successful backup of each type per
+ *                          repository (a size anomaly compares like with like)
+ * Failing to record is a warning: the backup itself is what counts. */
+static void backup_record(const uw_config *cfg, const backup_run *b, int64_t start,
+                          const uw_err *outcome)
+{
+    const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
+    if (!stanza)
+        return;
+    uw_err e;
+    uw_err_clear(&e);
+    uw_state *st = uw_state_load(cfg, stanza, "backup", &e);
+    if (!st) {
+        uw_log(UW_LOG_WARN, "%s: starting a new one", e.msg);
+        st = uw_state_new();
+    }
+    bool ok = !outcome || outcome->code == UW_OK;
+    int repo = b->r                             ? b->r->st->repo
+               : uw_cfg_isset(cfg, UW_OPT_REPO) ? (int)uw_cfg_int(cfg, UW_OPT_REPO)
+                                                : 1;
+    int64_t now = (int64_t)time(NULL);
+    char k[64];
+    uw_state_set_int(st, "start", start);
+    uw_state_set_int(st, "repo", repo);
+    snprintf(k, sizeof k, "repo%d_last_end", repo);
+    uw_state_set_int(st, k, now);
+    snprintf(k, sizeof k, "repo%d_last_code", repo);
+    uw_state_set_int(st, k, ok ? 0 : (int64_t)outcome->code);
+    if (!ok) {
+        uw_state_set_int(st, "failures_total", uw_state_get_int(st, "failures_total", 0) + 1);
+        snprintf(k, sizeof k, "repo%d_failures_total", repo);
+        uw_state_set_int(st, k, uw_state_get_int(st, k, 0) + 1);
+    } else {
+        const uw_manifest *m = &b->m;
+        double secs = m->duration_ms / 1000.0;
+        uw_state_set(st, "type", "%s", m->type);
+        uw_state_set(st, "label", "%s", m->id);
+        uw_state_set_int(st, "size_bytes", (int64_t)m->stored);
+        uw_state_set_int(st, "db_size_bytes", (int64_t)m->total_size);
+        uw_state_set(st, "duration_seconds", "%.3f", secs);
+        snprintf(k, sizeof k, "repo%d_last_success_end", repo);
+        uw_state_set_int(st, k, now);
+        snprintf(k, sizeof k, "repo%d_failures_total", repo);
+        if (!uw_state_get(st, k))
+            uw_state_set_int(st, k, 0); /* a counter from its first run */
+        const char *t = strcmp(m->type, "incr") == 0 ? "incr" : "full";
+        snprintf(k, sizeof k, "repo%d_%s_size_bytes", repo, t);
+        uw_state_set_int(st, k, (int64_t)m->stored);
+        snprintf(k, sizeof k, "repo%d_%s_db_size_bytes", repo, t);
+        uw_state_set_int(st, k, (int64_t)m->total_size);
+        snprintf(k, sizeof k, "repo%d_%s_duration_seconds", repo, t);
+        uw_state_set(st, k, "%.3f", secs);
+        snprintf(k, sizeof k, "repo%d_%s_label", repo, t);
+        uw_state_set(st, k, "%s", m->id);
+        snprintf(k, sizeof k, "repo%d_%s_end", repo, t);
+        uw_state_set_int(st, k, now);
+    }
+    if (!uw_state_get(st, "failures_total"))
+        uw_state_set_int(st, "failures_total", 0);
+    uw_state_outcome(st, outcome);
+    uw_err_clear(&e);
+    if (uw_state_save(cfg, stanza, "backup", st, &e) < 0)
+        uw_log(UW_LOG_WARN, "%s", e.msg);
+    uw_state_free(st);
+}
+
 static int backup(const uw_config *cfg, uw_err *err)
 {
     if (uw_config_argc(cfg) != 0)
@@ -676,8 +754,11 @@ static int backup(const uw_config *cfg, uw_err *err)
     uw_manifest_init(&b.m);
     uw_manifest_init(&b.prior_files);
     uw_manifest_init(&b.w.files);
-    if (uw_repos_open(cfg, &b.repos, &b.nrepos, err) < 0)
+    int64_t start = (int64_t)time(NULL);
+    if (uw_repos_open(cfg, &b.repos, &b.nrepos, err) < 0) {
+        backup_record(cfg, &b, start, err);
         return -1;
+    }
     b.r = &b.repos[0];
     int rc = uw_repo_load(b.r, cfg, err);
     if (rc == 0)
@@ -696,6 +777,7 @@ static int backup(const uw_config *cfg, uw_err *err)
         rc = backup_finish(&b, err);
     if (rc == 0)
         backup_expire(&b);
+    backup_record(cfg, &b, start, rc == 0 ? NULL : err);
     backup_run_free(&b);
     return rc;
 }

@@ -23,6 +23,7 @@
 #include "core/cmd.h"
 #include "work/pool.h"
 #include "repo/repo.h"
+#include "work/state.h"
 #include "work/walpush.h"
 
 typedef struct {
@@ -579,6 +580,40 @@ static int push(const uw_config *cfg, uw_err *err)
     return rc;
 }
 
+/* <spool-path>/<stanza>/state/push.state for `ue-pitr metrics`: when WAL last
+ * reached every repository (the achieved RPO is the time since), in keys
+ * result=ok, last_archived_wal (the file), end and last_success_end (Unix
+ * time). Written on success only, by the call the archiver waits for (one at
+ * a time), so it stays one small rename per segment: not fsynced, and a
+ * failure to write it costs a debug line, never the push (failures are in
+ * pg_stat_archiver and the asynchronous status). */
+static void record_archived(const uw_config *cfg, const char *path)
+{
+    const char *stanza = uw_cfg_str(cfg, UW_OPT_STANZA);
+    /* Never as root (a manual call): root-owned directories or files in the
+     * spool would lock out the archiver's own calls later. */
+    if (!stanza || !uw_cfg_str(cfg, UW_OPT_SPOOL_PATH) || geteuid() == 0)
+        return;
+    const char *slash = strrchr(path, '/');
+    long long now = (long long)time(NULL);
+    char *dir = uw_state_dir(cfg, stanza);
+    char *file = uw_sprintf("%s/push.state", dir);
+    char *name = uw_strdup(slash ? slash + 1 : path);
+    for (char *c = name; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = '?'; /* one line per key, whatever the argument held */
+    char *text = uw_sprintf("result=ok\nlast_archived_wal=%s\nend=%lld\nlast_success_end=%lld\n",
+                            name, now, now);
+    free(name);
+    uw_err e;
+    uw_err_clear(&e);
+    if (uw_mkdir_p(dir, 0700, &e) < 0 || uw_file_put(file, text, UW_FILE_NO_SYNC, &e) < 0)
+        uw_log(UW_LOG_DEBUG, "not recorded for metrics: %s", e.msg);
+    free(text);
+    free(file);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     int code;
@@ -590,6 +625,8 @@ int main(int argc, char **argv)
     uw_err err;
     uw_err_clear(&err);
     int rc = push(cfg, &err);
+    if (rc == 0)
+        record_archived(cfg, uw_config_arg(cfg, 0));
     if (rc >= 0)
         code = 0; /* archived, or the detached pusher ending (its status goes nowhere) */
     else {

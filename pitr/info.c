@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "repo/archive_info.h"
 #include "repo/backup_check.h"
@@ -15,6 +16,7 @@
 #include "repo/manifest.h"
 #include "pitr.h"
 #include "repo/repo.h"
+#include "work/state.h"
 
 /* How far back from the end of the archive to look for the last transaction. */
 #define XACT_SCAN_SEGMENTS 16
@@ -675,8 +677,201 @@ static void json_view(const repo_view *v)
     putchar('}');
 }
 
+/* ----------------------------------------------------- every stanza -- */
+
+/* "45s", "12m", "3h05m", "2d04h": how long ago, for people. */
+static const char *age_str(int64_t secs, char *buf, size_t len)
+{
+    if (secs < 0)
+        secs = 0;
+    if (secs < 60)
+        snprintf(buf, len, "%llds", (long long)secs);
+    else if (secs < 3600)
+        snprintf(buf, len, "%lldm", (long long)(secs / 60));
+    else if (secs < 86400)
+        snprintf(buf, len, "%lldh%02lldm", (long long)(secs / 3600), (long long)(secs % 3600 / 60));
+    else
+        snprintf(buf, len, "%lldd%02lldh", (long long)(secs / 86400),
+                 (long long)(secs % 86400 / 3600));
+    return buf;
+}
+
+/* One stanza in a line: the first failure of its repositories (or of its
+ * configuration), its newest backup and its newest archived WAL: the file's
+ * name from the archive, its age from when ue-wal-push last stored WAL
+ * (push.state in the spool), else from the last transaction in it. */
+typedef struct {
+    const char *stanza;
+    uw_err err; /* code UW_OK: every repository answered */
+    const uw_manifest *backup;
+    char backup_id[UW_BACKUP_ID_MAX];
+    int64_t backup_stop;
+    char wal[48];
+    int64_t wal_time; /* -1: unknown */
+    const char *wal_source;
+} stanza_line;
+
+static void line_repo(stanza_line *l, repo_view *v)
+{
+    if (!v->ok) {
+        if (l->err.code == UW_OK)
+            l->err = v->err;
+        return;
+    }
+    for (int i = 0; i < v->nbackups; i++)
+        if (!l->backup_id[0] || v->backups[i].stop_time > l->backup_stop) {
+            snprintf(l->backup_id, sizeof l->backup_id, "%s", v->backups[i].id);
+            l->backup_stop = v->backups[i].stop_time;
+        }
+    if (v->arch.nsegs) {
+        const uw_arch_file *f = &v->arch.segs[v->arch.nsegs - 1];
+        if (strcmp(f->name, l->wal) > 0)
+            snprintf(l->wal, sizeof l->wal, "%s", f->name);
+    }
+    if (l->wal_time < 0 && v->have_latest && v->latest.have_end && v->latest.end.have_xact) {
+        l->wal_time = v->latest.end.xact_time_us / 1000000;
+        l->wal_source = "last transaction";
+    }
+}
+
+static void line_load(stanza_line *l, const uw_config *cfg)
+{
+    uw_err e;
+    uw_err_clear(&e);
+    uw_state *push = uw_state_load(cfg, l->stanza, "push", &e);
+    int64_t t = push ? uw_state_get_int(push, "last_success_end", -1) : -1;
+    uw_state_free(push);
+    uw_repo *repos;
+    int n;
+    if (uw_repos_open(cfg, &repos, &n, &l->err) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        repo_view v;
+        memset(&v, 0, sizeof v);
+        v.r = &repos[i];
+        load_view(&v, cfg);
+        line_repo(l, &v);
+        free_view(&v);
+    }
+    uw_repos_close(repos, n);
+    if (t > 0) {
+        l->wal_time = t;
+        l->wal_source = "archived";
+    }
+}
+
+static void line_text(const stanza_line *l, int64_t now)
+{
+    char a[32];
+    printf("%s: ", l->stanza);
+    if (l->err.code != UW_OK)
+        printf("error %d (%s): %s", l->err.code, uw_code_name(l->err.code), l->err.msg);
+    else
+        printf("ok");
+    if (l->backup_id[0])
+        printf(", last backup %s ended %s ago", l->backup_id,
+               age_str(now - l->backup_stop, a, sizeof a));
+    else if (l->err.code == UW_OK)
+        printf(", no backup");
+    if (l->wal[0] && l->wal_time >= 0)
+        printf(", newest WAL %s (%s %s ago)", l->wal, l->wal_source,
+               age_str(now - l->wal_time, a, sizeof a));
+    else if (l->wal[0])
+        printf(", newest WAL %s", l->wal);
+    else if (l->err.code == UW_OK)
+        printf(", no WAL archived");
+    printf("\n");
+}
+
+static void line_json(const stanza_line *l, int64_t now, bool *f)
+{
+    char a[64];
+    bool g = true;
+    if (!*f)
+        putchar(',');
+    *f = false;
+    putchar('{');
+    jstr("stanza", l->stanza, &g);
+    jstr("status", l->err.code == UW_OK ? "ok" : "error", &g);
+    if (l->err.code != UW_OK)
+        json_error(&l->err, &g);
+    jkey("last_backup", &g);
+    if (l->backup_id[0]) {
+        bool h = true;
+        putchar('{');
+        jstr("id", l->backup_id, &h);
+        jstr("stop_time", time_str(l->backup_stop, a, sizeof a), &h);
+        jint("age_seconds", now - l->backup_stop, &h);
+        putchar('}');
+    } else
+        fputs("null", stdout);
+    jkey("newest_wal", &g);
+    if (l->wal[0]) {
+        bool h = true;
+        putchar('{');
+        jstr("name", l->wal, &h);
+        jstr("time", l->wal_time >= 0 ? time_str(l->wal_time, a, sizeof a) : NULL, &h);
+        jstr("time_source", l->wal_time >= 0 ? l->wal_source : NULL, &h);
+        jkey("age_seconds", &h);
+        if (l->wal_time >= 0)
+            printf("%lld", (long long)(now - l->wal_time));
+        else
+            fputs("null", stdout);
+        putchar('}');
+    } else
+        fputs("null", stdout);
+    putchar('}');
+}
+
+/* info without --stanza: every stanza of the config file, one line each;
+ * the exit code is the first failing stanza's. */
+static int info_all(const uw_config *cfg, uw_err *err)
+{
+    char **names;
+    int n;
+    if (uw_config_stanzas(cfg, &names, &n, err) < 0)
+        return -1;
+    if (n == 0)
+        return uw_fail(err, UW_E_OPTION,
+                       "no --stanza given and no stanza section in the config file%s%s%s",
+                       uw_cfg_file(cfg) ? " '" : "", uw_cfg_file(cfg) ? uw_cfg_file(cfg) : "",
+                       uw_cfg_file(cfg) ? "'" : " (none was read)");
+    bool json = !strcmp(uw_cfg_str(cfg, UW_OPT_OUTPUT), "json");
+    int64_t now = (int64_t)time(NULL);
+    bool first = true;
+    int rc = 0;
+    if (json)
+        fputs("{\"stanzas\":[", stdout);
+    for (int i = 0; i < n; i++) {
+        stanza_line l;
+        memset(&l, 0, sizeof l);
+        l.stanza = names[i];
+        l.wal_time = -1;
+        uw_config *sc = uw_config_for_stanza(cfg, names[i], &l.err);
+        if (sc)
+            line_load(&l, sc);
+        uw_config_free(sc);
+        if (json)
+            line_json(&l, now, &first);
+        else
+            line_text(&l, now);
+        if (l.err.code != UW_OK && rc == 0) {
+            *err = l.err;
+            rc = -1;
+        }
+        free(names[i]);
+    }
+    if (json)
+        fputs("]}\n", stdout);
+    fflush(stdout);
+    free(names);
+    return rc;
+}
+
 int pitr_info(const uw_config *cfg, uw_err *err)
 {
+    if (!uw_cfg_str(cfg, UW_OPT_STANZA))
+        return info_all(cfg, err);
     uw_repo *repos;
     int n;
     if (uw_repos_open(cfg, &repos, &n, err) < 0)

@@ -20,13 +20,14 @@ static const subcommand subcommands[] = {
     {"verify", pitr_verify, "verify the repositories: objects, manifests, WAL continuity"},
     {"expire", pitr_expire, "remove backups and WAL the retention policy no longer keeps"},
     {"backup-keep", pitr_backup_keep, "pin a backup so that expire keeps it (--unset: unpin)"},
+    {"metrics", pitr_metrics, "Prometheus metrics of every stanza (or --stanza)"},
 };
 
 int main(int argc, char **argv)
 {
     int code;
     uw_config *cfg =
-        uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] --stanza NAME COMMAND",
+        uw_cmd_start(argc, argv, UW_CMD_PITR, "ue-pitr [options] [--stanza NAME] COMMAND",
                      "Commands:\n"
                      "  stanza-create   record the cluster's identity in the repositories\n"
                      "  restore         restore a backup into --pgdata and set up recovery\n"
@@ -34,7 +35,8 @@ int main(int argc, char **argv)
                      "                  --target-xid, --target-name, --target=immediate\n"
                      "                  (none: to the end of the archive)\n"
                      "  info            backups, archived WAL per timeline and the range\n"
-                     "                  the repositories can restore to (--output json)\n"
+                     "                  the repositories can restore to (--output json);\n"
+                     "                  without --stanza one status line per stanza\n"
                      "  check           prove the stanza, archive_mode/archive_command and a\n"
                      "                  forced WAL switch reaching every repository\n"
                      "  verify          read every backup and WAL object, check WAL\n"
@@ -43,7 +45,9 @@ int main(int argc, char **argv)
                      "  expire          remove what the retention policy no longer keeps\n"
                      "                  (--dry-run: show it and why; --now TIME: as of then)\n"
                      "  backup-keep     --set ID [--until TIME]: expire keeps this backup;\n"
-                     "                  --set ID --unset removes the pin",
+                     "                  --set ID --unset removes the pin\n"
+                     "  metrics         Prometheus metrics of every stanza (or --stanza),\n"
+                     "                  on stdout or into --textfile DIR/ue_wal.prom",
                      &code);
     if (!cfg)
         return code;

@@ -12,5 +12,6 @@ int pitr_check(const uw_config *cfg, uw_err *err);
 int pitr_verify(const uw_config *cfg, uw_err *err);
 int pitr_expire(const uw_config *cfg, uw_err *err);
 int pitr_backup_keep(const uw_config *cfg, uw_err *err);
+int pitr_metrics(const uw_config *cfg, uw_err *err);
 
 #endif

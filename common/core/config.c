@@ -422,15 +422,10 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
     return rc;
 }
 
-uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err)
+/* Everything after the command line: the environment, the file, defaults and
+ * the checks of the result. Frees cfg on failure. */
+static uw_config *load_rest(uw_config *cfg, uw_err *err)
 {
-    uw_config *cfg = uw_calloc(1, sizeof *cfg);
-    cfg->command = command;
-    cfg->slots = uw_calloc((size_t)slot_count(), sizeof(uw_slot));
-    if (parse_cli(cfg, argc, argv, err) < 0)
-        goto fail;
-    if (cfg->help || cfg->version)
-        return cfg;
     /* The config path itself comes from the command line or UE_WAL_CONFIG. */
     int cslot = slot_base(UW_OPT_CONFIG);
     const char *path = cfg->slots[cslot].value;
@@ -477,6 +472,67 @@ uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err)
 fail:
     uw_config_free(cfg);
     return NULL;
+}
+
+uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err)
+{
+    uw_config *cfg = uw_calloc(1, sizeof *cfg);
+    cfg->command = command;
+    cfg->slots = uw_calloc((size_t)slot_count(), sizeof(uw_slot));
+    if (parse_cli(cfg, argc, argv, err) < 0) {
+        uw_config_free(cfg);
+        return NULL;
+    }
+    if (cfg->help || cfg->version)
+        return cfg;
+    return load_rest(cfg, err);
+}
+
+uw_config *uw_config_for_stanza(const uw_config *cfg, const char *stanza, uw_err *err)
+{
+    uw_config *c = uw_calloc(1, sizeof *c);
+    c->command = cfg->command;
+    int n = slot_count();
+    c->slots = uw_calloc((size_t)n, sizeof(uw_slot));
+    /* The command line again, as given; then everything else is read anew. */
+    for (int i = 0; i < n; i++)
+        if (cfg->slots[i].value && cfg->slots[i].src == SRC_CLI)
+            set_slot(c, i, cfg->slots[i].value, SRC_CLI);
+    for (int i = 0; i < cfg->nargs; i++) {
+        c->args = uw_realloc(c->args, sizeof(char *) * (size_t)(c->nargs + 1));
+        c->args[c->nargs++] = uw_strdup(cfg->args[i]);
+    }
+    set_slot(c, slot_base(UW_OPT_STANZA), stanza, SRC_CLI);
+    return load_rest(c, err);
+}
+
+int uw_config_stanzas(const uw_config *cfg, char ***names, int *count, uw_err *err)
+{
+    *names = NULL;
+    *count = 0;
+    if (!cfg->file)
+        return 0;
+    FILE *f = fopen(cfg->file, "re");
+    if (!f)
+        return uw_fail(err, UW_E_CONFIG, "unable to open config file '%s': %s", cfg->file,
+                       strerror(errno));
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        char *s = trim(line), *end = strchr(s, ']');
+        if (*s != '[' || !end || end == s + 1)
+            continue;
+        *end = '\0';
+        s++;
+        bool seen = strcmp(s, "global") == 0;
+        for (int i = 0; i < *count && !seen; i++)
+            seen = strcmp((*names)[i], s) == 0;
+        if (seen)
+            continue;
+        *names = uw_realloc(*names, sizeof(char *) * (size_t)(*count + 1));
+        (*names)[(*count)++] = uw_strdup(s);
+    }
+    fclose(f);
+    return 0;
 }
 
 void uw_config_free(uw_config *cfg)

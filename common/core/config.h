@@ -22,6 +22,15 @@ uw_config *uw_config_load(int argc, char **argv, unsigned command, uw_err *err);
 void uw_config_free(uw_config *cfg);
 /* The command (UW_CMD_*) the configuration was loaded for. */
 unsigned uw_config_command(const uw_config *cfg);
+/* The same command line as cfg's with --stanza=stanza, the environment and
+ * the file read again: the configuration of one stanza of the file, for the
+ * commands that go over every stanza (ue-pitr info and metrics without
+ * --stanza). */
+uw_config *uw_config_for_stanza(const uw_config *cfg, const char *stanza, uw_err *err);
+/* The stanzas of the config file that was read: its sections other than
+ * [global], in the file's order (none without a file). Caller frees each name
+ * and the array. */
+int uw_config_stanzas(const uw_config *cfg, char ***names, int *count, uw_err *err);
 
 bool uw_config_help(const uw_config *cfg);
 bool uw_config_version(const uw_config *cfg);

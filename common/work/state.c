@@ -123,8 +123,13 @@ void uw_state_outcome(uw_state *st, const uw_err *err)
     bool ok = !err || err->code == UW_OK;
     uw_state_set(st, "result", "%s", ok ? "ok" : "fail");
     uw_state_set_int(st, "code", ok ? 0 : (int64_t)err->code);
-    uw_state_set_int(st, "end", (int64_t)time(NULL));
+    int64_t now = (int64_t)time(NULL);
+    uw_state_set_int(st, "end", now);
     uw_state_set(st, "message", "%s", ok ? "" : err->msg);
+    /* Kept across failures: "no success for N days" needs the last success,
+     * not the last run. */
+    if (ok)
+        uw_state_set_int(st, "last_success_end", now);
 }
 
 uw_state *uw_state_load_file(const char *path, uw_err *err)

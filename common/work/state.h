@@ -9,7 +9,8 @@
  * then only reads these small files instead of scanning repositories.
  *
  * Conventional keys, shared by every command: result (ok|fail), code (exit
- * code), start and end (Unix seconds, UTC), message (the failure's one line).
+ * code), start and end (Unix seconds, UTC), message (the failure's one line),
+ * last_success_end (end of the last successful run, kept through failures).
  * A command adds its own (size_bytes, rto_seconds, ...), documented where it
  * records them. Counters that must survive runs (failures_total) are kept by
  * loading the previous state, updating it and saving it again. */
@@ -47,7 +48,9 @@ void uw_state_set_int(uw_state *st, const char *key, int64_t value);
 const char *uw_state_key(const uw_state *st, size_t i, const char **value);
 
 /* Records result/code/end (and message on failure) from a command's outcome:
- * err NULL or code 0 is success. Keeps every other key as set. */
+ * err NULL or code 0 is success, which also sets last_success_end (= end), so
+ * a state loaded, updated and saved keeps the time of the last success through
+ * failures. Keeps every other key as set. */
 void uw_state_outcome(uw_state *st, const uw_err *err);
 
 /* Save atomically under name for stanza (creates the state directory). */

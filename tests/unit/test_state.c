@@ -39,9 +39,15 @@ static void test_round_trip(void)
     CHECK_STR(uw_state_get(st, "message"), "unable to write 'x' result=ok");
     CHECKF(uw_state_get_int(st, "label", -7) == -7, "non-integer gives the default");
     CHECKF(uw_state_get(st, "absent") == NULL, "absent key");
+    CHECKF(uw_state_get(st, "last_success_end") == NULL, "no success yet");
     uw_state_outcome(st, NULL);
     CHECK_STR(uw_state_get(st, "result"), "ok");
     CHECK_STR(uw_state_get(st, "message"), "");
+    int64_t success = uw_state_get_int(st, "last_success_end", -1);
+    CHECKF(success > 0 && success == uw_state_get_int(st, "end", -2), "success recorded");
+    uw_state_set_int(st, "last_success_end", 1000);
+    uw_state_outcome(st, &fail);
+    CHECKF(uw_state_get_int(st, "last_success_end", -1) == 1000, "kept through a failure");
     uw_state_free(st);
     free(path);
 }
