@@ -16,6 +16,9 @@ static const subcommand subcommands[] = {
     {"stanza-create", pitr_stanza_create, "create the stanza in every repository"},
     {"restore", pitr_restore, "restore a backup for point-in-time recovery"},
     {"info", pitr_info, "show backups, archived WAL and restorable range"},
+    {"drill", pitr_drill, "restore a backup into a scratch instance, check it, time it"},
+    {"restore-table", pitr_restore_table,
+     "dump tables as they were at a target, via a scratch instance"},
 };
 
 int main(int argc, char **argv)
@@ -30,7 +33,13 @@ int main(int argc, char **argv)
                      "                  --target-xid, --target-name, --target=immediate\n"
                      "                  (none: to the end of the archive)\n"
                      "  info            backups, archived WAL per timeline and the range\n"
-                     "                  the repositories can restore to (--output json)",
+                     "                  the repositories can restore to (--output json)\n"
+                     "  drill           restore the newest backup (or --set) into a scratch\n"
+                     "                  instance, recover, check tables, row counts and\n"
+                     "                  --check-sql, compare with --compare-with, time it\n"
+                     "                  all and clean up (--report FILE: JSON)\n"
+                     "  restore-table   --table SCHEMA.TABLE ... and a target: recover a\n"
+                     "                  scratch instance and pg_dump the tables to --out",
                      &code);
     if (!cfg)
         return code;

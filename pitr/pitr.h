@@ -8,5 +8,8 @@
 int pitr_stanza_create(const uw_config *cfg, uw_err *err);
 int pitr_restore(const uw_config *cfg, uw_err *err);
 int pitr_info(const uw_config *cfg, uw_err *err);
+/* drill.c, restore_table.c (issue 12) */
+int pitr_drill(const uw_config *cfg, uw_err *err);
+int pitr_restore_table(const uw_config *cfg, uw_err *err);
 
 #endif

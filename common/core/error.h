@@ -45,6 +45,7 @@
     X(UW_E_STORAGE_DENIED, 17, "storage-denied",                                                   \
       "the repository refused the request (credentials, permissions, missing bucket or "           \
       "container, a file of a posix repository it may not open): not retried")                     \
+    X(UW_E_DRILL, 20, "drill", "ue-pitr drill: a step or check failed (the message names it)")     \
     X(UW_E_CORRUPT, 150, "corrupt",                                                                \
       "the object exists but is corrupt or truncated (checksum mismatch)")                         \
     X(UW_E_DECRYPT, 151, "decrypt",                                                                \
