@@ -130,7 +130,9 @@ int scratch_recover(scratch *s, uw_err *err);
 PGconn *scratch_connect(scratch *s, const char *db, uw_err *err);
 /* Stop the server (immediate; SIGKILL to the postmaster of the pid file if
  * it is still there) and remove the scratch directory. Safe to call at any
- * point, and more than once. Returns -1 with err when something is left. */
+ * point, and more than once. Returns -1 with err when something is left.
+ * The results (lsn, times, the restore's backup) stay until scratch_free. */
 int scratch_cleanup(scratch *s, uw_err *err);
+void scratch_free(scratch *s);
 
 #endif

@@ -250,6 +250,7 @@ int pitr_restore_table(const uw_config *cfg, uw_err *err)
         *err = cerr;
         rc = -1;
     }
+    scratch_free(&s);
     for (size_t i = 0; i < n; i++)
         free(patterns[i]);
     free(patterns);

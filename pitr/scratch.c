@@ -518,8 +518,10 @@ static int stop_server(scratch *s, uw_err *err)
                           "-w",      "-t", "30",      "stop", NULL};
     uw_err e;
     uw_err_clear(&e);
+    double t0 = now_s();
     if (s->pg_ctl && run_as_owner(s, args, &e) != 0)
         uw_log(UW_LOG_WARN, "pg_ctl stop of the scratch server failed: killing pid %ld", s->pid);
+    uw_log(UW_LOG_DETAIL, "pg_ctl stop -m immediate: %.2f s", now_s() - t0);
     for (int i = 0; i < 100 && alive(s->pid); i++) {
         if (i == 0 || i == 50)
             kill((pid_t)s->pid, SIGKILL);
@@ -535,13 +537,23 @@ int scratch_cleanup(scratch *s, uw_err *err)
     int rc = 0;
     if (s->pgdata)
         rc = stop_server(s, err);
+    double t0 = now_s();
     if (rc == 0 && s->dir) {
         rc = uw_remove_tree(s->dir, err);
+        uw_log(UW_LOG_DETAIL, "removing the scratch directory: %.2f s", now_s() - t0);
         if (rc == 0)
             uw_log(UW_LOG_INFO, "removed scratch directory '%s'", s->dir);
     }
+    if (rc == 0) {
+        free(s->dir);
+        s->dir = NULL;
+    }
+    return rc;
+}
+
+void scratch_free(scratch *s)
+{
     free(s->dir);
-    s->dir = NULL;
     if (s->have_rs)
         restore_free(&s->rs);
     s->have_rs = false;
@@ -552,6 +564,5 @@ int scratch_cleanup(scratch *s, uw_err *err)
     free(s->lsn);
     free(s->xact_time);
     free(s->stop_line);
-    s->pgdata = s->log = s->pg_ctl = s->bindir = s->lsn = s->xact_time = s->stop_line = NULL;
-    return rc;
+    memset(s, 0, sizeof *s);
 }
