@@ -138,7 +138,9 @@ static int write_pgdata(restore *rs, uw_err *err)
         restore_dir_times(rs);
         rc = restore_write_recovery(rs, err);
     }
-    if (rc < 0)
+    /* A scratch instance's restore (drill, restore-table) is removed, not
+     * resumed: no advice about --delta for it. */
+    if (rc < 0 && !rs->cancel)
         uw_log(UW_LOG_WARN,
                "the restore into '%s' is incomplete (it cannot be started: "
                "global/pg_control is %s); run it again with --delta to finish it",

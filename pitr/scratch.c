@@ -99,7 +99,9 @@ static int make_base(const char *base, uw_err *err)
         rc = make_base(parent, err);
     }
     free(parent);
-    if (rc == 0 && mkdir(base, 0700) < 0 && errno != EEXIST)
+    /* As root, the PostgreSQL user must be able to pass through to its
+     * scratch directory (which is 0700 and its own). */
+    if (rc == 0 && mkdir(base, geteuid() == 0 ? 0711 : 0700) < 0 && errno != EEXIST)
         rc = uw_fail(err, UW_E_FILE, "unable to create directory '%s': %s", base, strerror(errno));
     return rc;
 }

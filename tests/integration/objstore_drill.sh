@@ -31,7 +31,7 @@ scratch_left() {
 # objects: every object of the stanza in both stores, sorted.
 objects() {
     "${S3TOOL[@]}" list "s3/$STANZA/archive/" | awk '{ print "s3 " $2 }'
-    az_dump "$CONTAINER" "az/$STANZA/archive/" "$T/azdump" | awk '{ print "az " $2 }'
+    python3 "$UW_SRC_DIR/tests/azure_tool.py" list "$CONTAINER" "az/$STANZA/archive/" | awk '{ print "az " $2 }'
 }
 
 t0=$(now)
