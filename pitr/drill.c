@@ -338,6 +338,13 @@ static void run_check(drill *d, const drill_check *k)
     res->name = uw_strdup(k->name);
     uw_err err;
     uw_err_clear(&err);
+    if (db_index(d, db) < 0) {
+        fail_line(d, "checks",
+                  "check '%s': database %s is not in the restored cluster (or does "
+                  "not accept connections)",
+                  k->name, db);
+        return;
+    }
     PGconn *c = conn_for(d, db, false, &err);
     res->got = c ? value_of(c, k->sql, &err) : NULL;
     if (!res->got) {
