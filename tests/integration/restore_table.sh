@@ -61,8 +61,9 @@ t0=$(now)
 assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" restore-table --table public.claims \
     --target-time "$T_TIME" --out "$T/rep/claims.sql"
 note "restore-table (plain): $(elapsed "$t0") s: $(cat "$LAST_OUT")"
-[[ "$(cat "$LAST_OUT")" =~ ([0-9]+)\ of\ other\ databases\ left\ sparse ]] && ((BASH_REMATCH[1] > 0)) ||
+if ! [[ "$(cat "$LAST_OUT")" =~ ([0-9]+)\ of\ other\ databases\ left\ sparse ]] || ((BASH_REMATCH[1] == 0)); then
     die "no relation file of database 'other' was left sparse: $(cat "$LAST_OUT")"
+fi
 grep -q "restoring database 'postgres' (oid 5) only" "$LAST_ERR" || die "no database restriction: $(cat "$LAST_ERR")"
 grep -q "CREATE TABLE public.claims" "$T/rep/claims.sql" || die "no table definition in the dump"
 q "$P" "create database load_plain" >/dev/null
