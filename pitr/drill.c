@@ -716,8 +716,11 @@ int pitr_drill(const uw_config *cfg, uw_err *err)
     char set[UW_BACKUP_ID_MAX] = "", type[16] = "";
     drill_steps(&d, set, sizeof set, type, sizeof type);
     close_conns(&d);
-    memset(d.sconn, 0, d.sconn ? (d.ndbs + 1) * sizeof *d.sconn : 0);
-    memset(d.pconn, 0, d.pconn ? (d.ndbs + 1) * sizeof *d.pconn : 0);
+    /* Closed: drill_free must not close them again. */
+    if (d.sconn)
+        memset(d.sconn, 0, (d.ndbs + 1) * sizeof *d.sconn);
+    if (d.pconn)
+        memset(d.pconn, 0, (d.ndbs + 1) * sizeof *d.pconn);
     /* The RTO: from the start of the restore to a checked, open database. */
     d.total_s = now_s() - t0;
     double c0 = now_s();
