@@ -234,13 +234,14 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
     rs.into = uw_cfg_str(cfg, UW_OPT_PGDATA);
     rs.port = uw_cfg_isset(cfg, UW_OPT_PORT) ? (long long)uw_cfg_int(cfg, UW_OPT_PORT) : 0;
     rs.archive_off = !strcmp(uw_cfg_str(cfg, UW_OPT_ARCHIVE_MODE), "off");
+    if (restore_target_from_config(cfg, &rs.t, err) < 0)
+        return -1;
     if (!rs.into)
         return uw_fail(err, UW_E_OPTION,
                        "option 'pgdata' is required: the directory to restore into");
-    if (restore_prepare(&rs, err) < 0) {
-        restore_free(&rs);
+    if (restore_ts_map_parse(uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP),
+                             uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP_ALL), &rs.map, err) < 0)
         return -1;
-    }
     double t0 = (uw_now_ms() / 1e3);
     char *pg_ctl = NULL;
     int rc = restore_execute(&rs, &pg_ctl, err);
