@@ -21,6 +21,9 @@ static const subcommand subcommands[] = {
     {"expire", pitr_expire, "remove backups and WAL the retention policy no longer keeps"},
     {"backup-keep", pitr_backup_keep, "pin a backup so that expire keeps it (--unset: unpin)"},
     {"metrics", pitr_metrics, "Prometheus metrics of every stanza (or --stanza)"},
+    {"drill", pitr_drill, "restore a backup into a scratch instance, check it, time it"},
+    {"restore-table", pitr_restore_table,
+     "dump tables as they were at a target, via a scratch instance"},
 };
 
 int main(int argc, char **argv)
@@ -47,7 +50,13 @@ int main(int argc, char **argv)
                      "  backup-keep     --set ID [--until TIME]: expire keeps this backup;\n"
                      "                  --set ID --unset removes the pin\n"
                      "  metrics         Prometheus metrics of every stanza (or --stanza),\n"
-                     "                  on stdout or into --textfile DIR/ue_wal.prom",
+                     "                  on stdout or into --textfile DIR/ue_wal.prom\n"
+                     "  drill           restore the newest backup (or --set) into a scratch\n"
+                     "                  instance, recover, check tables, row counts and\n"
+                     "                  --check-sql, compare with --compare-with, time it\n"
+                     "                  all and clean up (--report FILE: JSON)\n"
+                     "  restore-table   --table SCHEMA.TABLE ... and a target: recover a\n"
+                     "                  scratch instance and pg_dump the tables to --out",
                      &code);
     if (!cfg)
         return code;

@@ -13,5 +13,8 @@ int pitr_verify(const uw_config *cfg, uw_err *err);
 int pitr_expire(const uw_config *cfg, uw_err *err);
 int pitr_backup_keep(const uw_config *cfg, uw_err *err);
 int pitr_metrics(const uw_config *cfg, uw_err *err);
+/* drill.c, restore_table.c (issue 12) */
+int pitr_drill(const uw_config *cfg, uw_err *err);
+int pitr_restore_table(const uw_config *cfg, uw_err *err);
 
 #endif

@@ -23,7 +23,7 @@
 #include "pitr.h"
 #include "restore.h"
 
-static void restore_free(restore *rs)
+void restore_free(restore *rs)
 {
     if (rs->have_m)
         uw_manifest_free(&rs->m);
@@ -138,7 +138,9 @@ static int write_pgdata(restore *rs, uw_err *err)
         restore_dir_times(rs);
         rc = restore_write_recovery(rs, err);
     }
-    if (rc < 0)
+    /* A scratch instance's restore (drill, restore-table) is removed, not
+     * resumed: no advice about --delta for it. */
+    if (rc < 0 && !rs->cancel)
         uw_log(UW_LOG_WARN,
                "the restore into '%s' is incomplete (it cannot be started: "
                "global/pg_control is %s); run it again with --delta to finish it",
@@ -203,15 +205,38 @@ static void report(const restore *rs, const char *pg_ctl, double t0)
     fflush(stdout);
 }
 
+int restore_prepare(restore *rs, uw_err *err)
+{
+    if (restore_target_from_config(rs->cfg, &rs->t, err) < 0)
+        return -1;
+    return restore_ts_map_parse(uw_cfg_str(rs->cfg, UW_OPT_TABLESPACE_MAP),
+                                uw_cfg_str(rs->cfg, UW_OPT_TABLESPACE_MAP_ALL), &rs->map, err);
+}
+
+int restore_execute(restore *rs, char **pg_ctl, uw_err *err)
+{
+    *pg_ctl = NULL;
+    if (!rs->into)
+        return uw_fail(err, UW_E_OPTION,
+                       "option 'pgdata' is required: the directory to restore into");
+    int rc = plan(rs, pg_ctl, err);
+    if (rc == 0)
+        rc = write_pgdata(rs, err);
+    return rc;
+}
+
 int pitr_restore(const uw_config *cfg, uw_err *err)
 {
     restore rs;
     memset(&rs, 0, sizeof rs);
     rs.cfg = cfg;
     rs.delta = uw_cfg_bool(cfg, UW_OPT_DELTA);
+    rs.into = uw_cfg_str(cfg, UW_OPT_PGDATA);
+    rs.port = uw_cfg_isset(cfg, UW_OPT_PORT) ? (long long)uw_cfg_int(cfg, UW_OPT_PORT) : 0;
+    rs.archive_off = !strcmp(uw_cfg_str(cfg, UW_OPT_ARCHIVE_MODE), "off");
     if (restore_target_from_config(cfg, &rs.t, err) < 0)
         return -1;
-    if (!uw_cfg_str(cfg, UW_OPT_PGDATA))
+    if (!rs.into)
         return uw_fail(err, UW_E_OPTION,
                        "option 'pgdata' is required: the directory to restore into");
     if (restore_ts_map_parse(uw_cfg_str(cfg, UW_OPT_TABLESPACE_MAP),
@@ -219,9 +244,7 @@ int pitr_restore(const uw_config *cfg, uw_err *err)
         return -1;
     double t0 = (uw_now_ms() / 1e3);
     char *pg_ctl = NULL;
-    int rc = plan(&rs, &pg_ctl, err);
-    if (rc == 0)
-        rc = write_pgdata(&rs, err);
+    int rc = restore_execute(&rs, &pg_ctl, err);
     if (rc == 0) {
         report(&rs, pg_ctl, t0);
         if (uw_cfg_bool(cfg, UW_OPT_START))

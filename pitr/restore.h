@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "core/config.h"
@@ -211,6 +212,10 @@ typedef struct {
     const char *restore_command;
     const restore_target *t;
     long long port; /* 0: not set */
+    /* archive_mode = off: a restored cluster that promotes must not archive
+     * its new timeline into the stanza it came from (--archive-mode=off, and
+     * always for the drill and restore-table). */
+    bool archive_off;
 } restore_conf_block;
 
 /* postgresql.auto.conf as restored (`old`, may be NULL), without an earlier
@@ -219,8 +224,24 @@ void restore_conf_render(const char *old, const restore_conf_block *b, uw_buf *o
 
 /* ------------------------------------------------------------ the state -- */
 
-typedef struct {
+typedef struct restore {
     const uw_config *cfg;
+    /* Set by the caller before restore_execute (pitr_restore from the
+     * options; drill and restore-table for their scratch instance). */
+    const char *into;              /* the directory to restore into */
+    long long port;                /* written to postgresql.auto.conf (0: not written) */
+    bool archive_off;              /* archive_mode = off in the recovery block */
+    volatile sig_atomic_t *cancel; /* set by a signal handler: stop before the next file */
+    /* restore-table: called once the directories exist, before the files
+     * are restored (it may restore a catalog file itself to decide what
+     * `sparse` says). */
+    int (*before_files)(struct restore *rs, uw_err *err);
+    /* restore-table: entries created as sparse, zeroed files of their size
+     * instead of being read from the repository (another database's
+     * relations: WAL replay writes a full page image before any other change
+     * of a page after the backup's checkpoint, so zeroes are enough). */
+    bool (*sparse)(const struct restore *rs, const uw_mf_entry *e);
+    void *hook_arg;
     restore_target t;
     uw_repo *repos;
     int nrepos;
@@ -246,9 +267,19 @@ typedef struct {
     bool delta;
     restore_ts_map map; /* --tablespace-map, --tablespace-map-all */
     /* results */
-    size_t files_written, files_skipped, removed;
+    size_t files_written, files_skipped, removed, files_sparse;
     uint64_t bytes_written, bytes_skipped, bytes_read;
 } restore;
+
+/* restore.c: the driver, callable by other commands. */
+/* Read the target and tablespace map options into rs (rs->cfg set, the rest
+ * zeroed or set by the caller). */
+int restore_prepare(restore *rs, uw_err *err);
+/* Plan (nothing written yet), then write the data directory rs->into and
+ * the recovery configuration. *pg_ctl: PostgreSQL's pg_ctl of the backup's
+ * version, or NULL (the caller frees it). */
+int restore_execute(restore *rs, char **pg_ctl, uw_err *err);
+void restore_free(restore *rs);
 
 /* restore_check.c: the newest backup that can reach the target, from the
  * first repository that has one (fills rs->m, rs->repo, rs->hist, rs->rec_tli). */

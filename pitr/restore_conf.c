@@ -117,6 +117,8 @@ void restore_conf_render(const char *old, const restore_conf_block *b, uw_buf *o
     conf_line(out, "recovery_target_inclusive", "on");
     conf_line(out, "recovery_target_timeline", t->tli_text ? t->tli_text : "latest");
     conf_line(out, "recovery_target_action", t->action);
+    if (b->archive_off)
+        conf_line(out, "archive_mode", "off");
     if (b->port) {
         snprintf(line, sizeof line, "port = %lld\n", b->port);
         uw_buf_append(out, line, strlen(line));

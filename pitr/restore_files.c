@@ -1,10 +1,13 @@
 /* The per-file fan-out: every file of the backup through the worker pool
  * (work/restore_file.c restores and verifies one), largest first, then one
  * sync of every file system, then global/pg_control alone and last. */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "restore.h"
@@ -36,6 +39,8 @@ static int restore_job(void *arg, size_t i, uw_err *err)
 {
     pool_state *p = arg;
     const uw_mf_entry *e = p->jobs[i];
+    if (p->rs->cancel && *p->rs->cancel)
+        return uw_fail(err, UW_E_RESTORE, "interrupted by a signal before '%s'", e->path);
     /* Storage handles (connections) are never shared between threads. */
     uw_repo *mine = &p->worker_repos[uw_pool_worker_id()];
     if (!mine->st && uw_repo_clone(p->rs->cfg, p->rs->repo, mine, err) < 0)
@@ -72,7 +77,8 @@ static const uw_mf_entry *plan_jobs(const restore *rs, pool_state *p)
     p->njobs = 0;
     for (size_t i = 0; i < rs->m.count; i++) {
         const uw_mf_entry *e = &rs->m.entries[i];
-        if (e->type != 'f' || !strcmp(e->path, "tablespace_map"))
+        if (e->type != 'f' || !strcmp(e->path, "tablespace_map") ||
+            (rs->sparse && rs->sparse(rs, e)))
             continue;
         if (!strcmp(e->path, "global/pg_control"))
             control = e;
@@ -115,8 +121,42 @@ static int finish_with_control(restore *rs, pool_state *p, const uw_mf_entry *co
     return rc;
 }
 
+/* What rs->sparse selects: a file of the entry's size that holds no data
+ * (a hole), with the entry's mode; nothing is read from the repository. */
+static int make_sparse(restore *rs, const uw_mf_entry *e, uw_err *err)
+{
+    char *path = uw_sprintf("%s/%s", rs->pgdata, e->path);
+    int fd =
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (mode_t)(e->mode & 0640));
+    int rc = 0;
+    if (fd < 0 || ftruncate(fd, (off_t)e->size) < 0)
+        rc = uw_fail(err, UW_E_FILE, "unable to create '%s': %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        rc = restore_own(rs, path, err);
+    free(path);
+    if (rc == 0)
+        rs->files_sparse++;
+    return rc;
+}
+
+static int make_sparse_files(restore *rs, uw_err *err)
+{
+    for (size_t i = 0; rs->sparse && i < rs->m.count; i++) {
+        const uw_mf_entry *e = &rs->m.entries[i];
+        if (e->type == 'f' && rs->sparse(rs, e) && make_sparse(rs, e, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int restore_files(restore *rs, uw_err *err)
 {
+    if (rs->before_files && rs->before_files(rs, err) < 0)
+        return -1;
+    if (make_sparse_files(rs, err) < 0)
+        return -1;
     pool_state p;
     memset(&p, 0, sizeof p);
     p.rs = rs;

@@ -146,7 +146,7 @@ static int check_tablespaces(const restore *rs, uw_err *err)
 
 int restore_check_pgdata(restore *rs, uw_err *err)
 {
-    const char *opt = uw_cfg_str(rs->cfg, UW_OPT_PGDATA);
+    const char *opt = rs->into;
     if (!opt)
         return uw_fail(err, UW_E_OPTION,
                        "option 'pgdata' is required: the directory to restore into");

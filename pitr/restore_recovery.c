@@ -252,9 +252,7 @@ int restore_write_recovery(restore *rs, uw_err *err)
     }
     char when[48];
     uw_iso_time((int64_t)time(NULL) * 1000000, when, sizeof when);
-    restore_conf_block b = {
-        rs->m.id, when, cmd, &rs->t,
-        uw_cfg_isset(rs->cfg, UW_OPT_PORT) ? (long long)uw_cfg_int(rs->cfg, UW_OPT_PORT) : 0};
+    restore_conf_block b = {rs->m.id, when, cmd, &rs->t, rs->port, rs->archive_off};
     restore_conf_render(old.len ? (const char *)old.data : NULL, &b, &out);
     uw_buf_free(&old);
     free(cmd);

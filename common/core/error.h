@@ -49,6 +49,7 @@
       "verify: the repository has problems (each named on its own line)")                          \
     X(UW_E_CHECK, 19, "check",                                                                     \
       "check: PostgreSQL does not archive into this stanza (archive_mode, archive_command)")       \
+    X(UW_E_DRILL, 20, "drill", "ue-pitr drill: a step or check failed (the message names it)")     \
     X(UW_E_CORRUPT, 150, "corrupt",                                                                \
       "the object exists but is corrupt or truncated (checksum mismatch)")                         \
     X(UW_E_DECRYPT, 151, "decrypt",                                                                \

@@ -16,6 +16,9 @@ static const char *const outputs[] = {"text", "json", NULL};
 static const char *const backup_types[] = {"full", "incr", NULL};
 static const char *const target_actions[] = {"promote", "pause", "shutdown", NULL};
 static const char *const targets[] = {"immediate", NULL};
+/* ue-pitr restore --archive-mode, restore-table --format (issue 12) */
+static const char *const archive_modes[] = {"off", "preserve", NULL};
+static const char *const dump_formats[] = {"plain", "custom", NULL};
 
 #define ANY UW_CMD_ALL
 #define REPO_CMDS (UW_CMD_PUSH | UW_CMD_FETCH | UW_CMD_PITR | UW_CMD_BACKUP)

@@ -77,8 +77,12 @@ static restore_target name_target(const char *name, const char *tli, const char 
 
 static char *render(const char *old, const restore_target *t, long long port)
 {
-    restore_conf_block b = {"20261125-120000F", "2026-11-25T12:30:00Z",
-                            "/x/ue-wal-fetch --stanza=main %f %p", t, port};
+    restore_conf_block b = {"20261125-120000F",
+                            "2026-11-25T12:30:00Z",
+                            "/x/ue-wal-fetch --stanza=main %f %p",
+                            t,
+                            port,
+                            false};
     uw_buf out = {0};
     restore_conf_render(old, &b, &out);
     return (char *)out.data;
@@ -121,6 +125,26 @@ static void test_render(void)
                             "recovery_target_action = 'promote'\n"
                             "port = 5433\n"
                             "# ue-wal restore end\n");
+    free(s);
+
+    uw_t_section("restore_conf_render: --archive-mode=off");
+    restore_conf_block off = {"20261125-120000F",
+                              "2026-11-25T12:30:00Z",
+                              "/x/ue-wal-fetch --stanza=main %f %p",
+                              &t,
+                              0,
+                              true};
+    uw_buf ob = {0};
+    /* After postgresql.conf's archive_mode = on: auto.conf is read last. */
+    restore_conf_render("archive_mode = 'on'\n", &off, &ob);
+    s = (char *)ob.data;
+    CHECK_CONTAINS(s, "recovery_target_action = 'promote'\narchive_mode = 'off'\n"
+                      "# ue-wal restore end\n");
+    /* preserve: nothing about archive_mode in our block. */
+    char *kept_mode = render("archive_mode = 'on'\n", &t, 0);
+    CHECK_STR(strstr(kept_mode, "archive_mode"), strstr(kept_mode, "archive_mode = 'on'\n"));
+    CHECK_NOT_CONTAINS(kept_mode, "archive_mode = 'off'");
+    free(kept_mode);
     free(s);
 
     uw_t_section("restore_conf_render: replaces an earlier block");
