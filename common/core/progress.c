@@ -108,6 +108,8 @@ void uw_progress_finish(uw_progress *p)
         return;
     if (p->enabled && p->tty)
         uw_log_status(NULL);
+    else if (p->enabled)
+        report(p, uw_now_ms()); /* the totals, once, however short the work */
     pthread_mutex_destroy(&p->mu);
     free(p);
 }

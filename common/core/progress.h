@@ -25,7 +25,8 @@ typedef struct uw_progress uw_progress;
 uw_progress *uw_progress_start(const char *what, uint64_t total_bytes, uint64_t total_files,
                                bool enabled);
 void uw_progress_add(uw_progress *p, uint64_t bytes, uint64_t files);
-/* Erase the terminal line and free; NULL is fine. */
+/* Erase the terminal line (elsewhere: log the final line) and free; NULL
+ * is fine. Call it on failure too. */
 void uw_progress_finish(uw_progress *p);
 
 /* The text of one progress line (pure: what the reporter prints):
