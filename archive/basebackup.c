@@ -20,6 +20,7 @@
 #include "work/backup_file.h"
 #include "work/expire.h"
 #include "core/cmd.h"
+#include "core/progress.h"
 #include "repo/manifest.h"
 #include "io/object.h"
 #include "pg/pg.h"
@@ -185,6 +186,7 @@ typedef struct {
     walk_state *w;
     uw_backup_result *results;
     size_t *jobs; /* indexes of file entries */
+    uw_progress *progress;
 } copy_state;
 
 static int copy_job(void *ctx, size_t i, uw_err *err)
@@ -199,6 +201,7 @@ static int copy_job(void *ctx, size_t i, uw_err *err)
     b.repo = mine;
     if (uw_backup_file(&b, c->w->src[idx], e, &c->results[idx], err) < 0)
         return uw_wrap(err, "backing up '%s'", e->path);
+    uw_progress_add(c->progress, e->size, 1);
     uw_log(UW_LOG_DETAIL, "%s %s (%" PRIu64 " bytes)",
            c->results[idx].vanished     ? "vanished"
            : c->results[idx].referenced ? "unchanged"
@@ -505,6 +508,9 @@ static int backup_copy(backup_run *b, uw_err *err)
     }
     if (control >= 0)
         cs->jobs[nfiles++] = (size_t)control;
+    uint64_t total = 0;
+    for (size_t i = 0; i < nfiles; i++)
+        total += w->files.entries[cs->jobs[i]].size;
     cs->w = w;
     cs->bctx.repo = b->r;
     cs->bctx.backup_id = b->m.id;
@@ -517,11 +523,13 @@ static int backup_copy(backup_run *b, uw_err *err)
     int workers = (int)uw_cfg_int(b->cfg, UW_OPT_PROCESS_MAX);
     cs->cfg = b->cfg;
     cs->worker_repos = uw_calloc((size_t)workers, sizeof *cs->worker_repos);
-    if (uw_pool_run(workers, control >= 0 ? nfiles - 1 : nfiles, copy_job, cs, err) < 0)
-        return -1;
-    if (control >= 0 && copy_job(cs, nfiles - 1, err) < 0)
-        return -1;
-    return 0;
+    cs->progress = uw_progress_start("backup", total, nfiles, uw_cfg_bool(b->cfg, UW_OPT_PROGRESS));
+    int rc = uw_pool_run(workers, control >= 0 ? nfiles - 1 : nfiles, copy_job, cs, err);
+    if (rc == 0 && control >= 0)
+        rc = copy_job(cs, nfiles - 1, err);
+    uw_progress_finish(cs->progress);
+    cs->progress = NULL;
+    return rc;
 }
 
 /* pg_backup_stop; stores backup_label (and tablespace_map) from its answer
@@ -755,6 +763,9 @@ static int backup(const uw_config *cfg, uw_err *err)
     uw_manifest_init(&b.prior_files);
     uw_manifest_init(&b.w.files);
     int64_t start = (int64_t)time(NULL);
+    /* Refused as root: nothing is written anywhere, the state file included. */
+    if (uw_repo_check_writer(cfg, err) < 0)
+        return -1;
     if (uw_repos_open(cfg, &b.repos, &b.nrepos, err) < 0) {
         backup_record(cfg, &b, start, err);
         return -1;

@@ -568,6 +568,8 @@ static int push(const uw_config *cfg, uw_err *err)
     if (uw_config_argc(cfg) != 1)
         return uw_fail(err, UW_E_OPTION, "expected exactly one argument: the WAL file path (%%p)");
     const char *path = uw_config_arg(cfg, 0);
+    if (uw_repo_check_writer(cfg, err) < 0)
+        return -1;
     if (uw_cfg_bool(cfg, UW_OPT_ARCHIVE_ASYNC))
         return push_async(cfg, path, err);
     repo_set s = {0};

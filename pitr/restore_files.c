@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/progress.h"
 #include "restore.h"
 #include "work/pool.h"
 #include "work/restore_file.h"
@@ -21,6 +22,7 @@ typedef struct {
     size_t njobs;
     uw_repo *worker_repos; /* one storage handle per worker thread */
     pthread_mutex_t mu;    /* guards the counters in rs */
+    uw_progress *progress;
 } pool_state;
 
 static void account(restore *rs, const uw_restore_result *res)
@@ -53,6 +55,7 @@ static int restore_job(void *arg, size_t i, uw_err *err)
     pthread_mutex_lock(&p->mu);
     account(p->rs, &res);
     pthread_mutex_unlock(&p->mu);
+    uw_progress_add(p->progress, e->size, 1);
     uw_log(UW_LOG_DEBUG, "%s '%s' (%" PRIu64 " bytes)", res.skipped ? "kept" : "restored", e->path,
            res.bytes);
     return 0;
@@ -168,9 +171,17 @@ int restore_files(restore *rs, uw_err *err)
                              rs->set_owner, rs->uid,   rs->gid,        true};
     pthread_mutex_init(&p.mu, NULL);
     const uw_mf_entry *control = plan_jobs(rs, &p);
+    uint64_t total = control ? control->size : 0;
+    for (size_t i = 0; i < p.njobs; i++)
+        total += p.jobs[i]->size;
+    p.progress = uw_progress_start("restore", total, p.njobs + (control != NULL),
+                                   uw_cfg_bool(rs->cfg, UW_OPT_PROGRESS));
     int rc = run_pool(rs, &p, err);
     if (rc == 0)
         rc = finish_with_control(rs, &p, control, err);
+    if (rc == 0)
+        uw_progress_add(p.progress, control->size, 1);
+    uw_progress_finish(p.progress);
     free(p.jobs);
     free(manifests);
     pthread_mutex_destroy(&p.mu);

@@ -12,6 +12,8 @@
 
 int pitr_stanza_create(const uw_config *cfg, uw_err *err)
 {
+    if (uw_repo_check_writer(cfg, err) < 0)
+        return -1;
     PGconn *conn = uw_pg_connect(cfg, err);
     if (!conn)
         return -1;

@@ -7,10 +7,20 @@
 #include "core/error.h"
 #include "core/log.h"
 
-/* Returns the config, or NULL with *exit_code set (0 after --help/--version). */
+/* Returns the config, or NULL with *exit_code set (0 after --help/--version).
+ * Opens log-path's file "<stanza>-<program without ue->.log" (but for
+ * ue-pitr, which calls uw_cmd_log_open with its subcommand). */
 uw_config *uw_cmd_start(int argc, char **argv, unsigned command, const char *synopsis,
                         const char *description, int *exit_code);
-/* Log err as one ERROR line and return its exit code. */
+/* uw_cmd_start without printing --help: the config comes back with
+ * uw_config_help() set, for a binary that prints its own (per subcommand). */
+uw_config *uw_cmd_begin(int argc, char **argv, unsigned command, int *exit_code);
+/* With log-path set, append log lines to <log-path>/<stanza>-<command>.log
+ * too ("all-" without a stanza); warns and goes on when it cannot. */
+void uw_cmd_log_open(const uw_config *cfg, const char *command);
+/* Log err as one ERROR line and return its exit code. An "option ... is
+ * required" error also names the default configuration file when it was
+ * missing. */
 int uw_cmd_fail(const uw_err *err);
 
 /* Background helpers (the asynchronous pusher, the prefetcher): one per

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/help.h"
 #include "core/log.h"
 
 typedef enum { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_CLI } uw_src;
@@ -25,6 +26,7 @@ struct uw_config {
     int nargs;
     bool help, version;
     char *file;
+    char *missing_file; /* the default config file, when it does not exist */
     unsigned command;
 };
 
@@ -168,11 +170,27 @@ static void set_slot(uw_config *cfg, int slot, const char *v, uw_src src)
     cfg->slots[slot].src = src;
 }
 
+/* "unknown option '--pg-prot' (did you mean '--pg-port'?)"; `where` is a
+ * "file:line: " prefix or "". */
+static int unknown_option(unsigned command, const char *name, const char *where, uw_err *err)
+{
+    const char *dashes = *where ? "" : "--";
+    char near[UW_OPT_NAME_MAX];
+    if (uw_help_nearest_option(name, command, near, sizeof near))
+        return uw_fail(err, UW_E_OPTION, "%sunknown option '%s%s' (did you mean '%s%s'?)", where,
+                       dashes, name, dashes, near);
+    return uw_fail(err, UW_E_OPTION, "%sunknown option '%s%s'", where, dashes, name);
+}
+
 static int parse_cli(uw_config *cfg, int argc, char **argv, uw_err *err)
 {
     bool options_done = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (!options_done && strcmp(a, "-h") == 0) {
+            cfg->help = true;
+            continue;
+        }
         if (options_done || a[0] != '-' || a[1] != '-' || a[2] == '\0') {
             if (!options_done && strcmp(a, "--") == 0) {
                 options_done = true;
@@ -188,7 +206,7 @@ static int parse_cli(uw_config *cfg, int argc, char **argv, uw_err *err)
             options_done = true;
             continue;
         }
-        if (strcmp(a, "--help") == 0) {
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             cfg->help = true;
             continue;
         }
@@ -213,7 +231,7 @@ static int parse_cli(uw_config *cfg, int argc, char **argv, uw_err *err)
                 d = -1;
         }
         if (d < 0)
-            return uw_fail(err, UW_E_OPTION, "unknown option '%s'", name);
+            return unknown_option(cfg->command, name, "", err);
         const uw_opt_def *def = &uw_options[d];
         if (def->flags & UW_OPTF_SECRET)
             return uw_fail(err, UW_E_OPTION,
@@ -324,8 +342,10 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
     /* O_NONBLOCK: a FIFO in its place must be refused, not wait for a writer. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        if (!required && errno == ENOENT)
+        if (!required && errno == ENOENT) {
+            cfg->missing_file = uw_strdup(path);
             return 0;
+        }
         return uw_fail(err, UW_E_CONFIG, "unable to open config file '%s': %s", path,
                        strerror(errno));
     }
@@ -387,7 +407,10 @@ static int parse_file(uw_config *cfg, const char *path, bool required, uw_err *e
             }
             int slot, d = lookup(name, &slot);
             if (d < 0) {
-                rc = uw_fail(err, UW_E_OPTION, "%s:%d: unknown option '%s'", path, lineno, name);
+                char where[600];
+                snprintf(where, sizeof where, "%s:%d: ", path, lineno);
+                /* The file serves every command: any option is a candidate. */
+                rc = unknown_option(UW_CMD_ALL, name, where, err);
                 break;
             }
             const uw_opt_def *def = &uw_options[d];
@@ -554,6 +577,7 @@ void uw_config_free(uw_config *cfg)
         free(cfg->args[i]);
     free(cfg->args);
     free(cfg->file);
+    free(cfg->missing_file);
     free(cfg);
 }
 
@@ -692,6 +716,11 @@ const char *uw_cfg_file(const uw_config *cfg)
     return cfg->file;
 }
 
+const char *uw_cfg_missing_file(const uw_config *cfg)
+{
+    return cfg->missing_file;
+}
+
 char *uw_cfg_cli_repo_args(const uw_config *cfg)
 {
     size_t cap = 256, len = 0;
@@ -723,19 +752,7 @@ char *uw_cfg_cli_repo_args(const uw_config *cfg)
 
 void uw_config_usage(unsigned command, const char *synopsis, const char *description)
 {
-    printf("Usage: %s\n\n%s\n\nOptions (also UE_WAL_<NAME> in the environment, or name=value in "
-           "the config file):\n",
-           synopsis, description);
-    for (int i = 0; i < UW_OPT_ID_COUNT; i++) {
-        const uw_opt_def *d = &uw_options[i];
-        if (!(d->commands & command))
-            continue;
-        char name[UW_OPT_NAME_MAX], values[256];
-        /* An enum without a help line shows its values, which may be registered. */
-        const char *help =
-            d->help ? d->help : join_values(uw_opt_values((uw_opt_id)i), values, sizeof values);
-        printf("  --%-22s %s%s%s%s\n", uw_opt_name((uw_opt_id)i, 0, name, sizeof name), help,
-               d->def ? " [default: " : "", d->def ? d->def : "", d->def ? "]" : "");
-    }
-    printf("  --%-22s %s\n  --%-22s %s\n", "help", "show this help", "version", "show the version");
+    bool show[UW_OPT_ID_COUNT];
+    uw_help_binary_select(command, show);
+    uw_help_print(stdout, synopsis, description, NULL, show);
 }

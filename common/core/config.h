@@ -59,6 +59,9 @@ const char *uw_cfg_repo_source(const uw_config *cfg, int repo, uw_opt_id id);
 
 /* Path of the config file that was read, or NULL. */
 const char *uw_cfg_file(const uw_config *cfg);
+/* The default config file (neither --config nor UE_WAL_CONFIG given) when it
+ * did not exist, else NULL: errors that follow from it name it. */
+const char *uw_cfg_missing_file(const uw_config *cfg);
 /* Options that were given on the command line, re-rendered as "--name=value"
  * (secrets excluded), for building restore_command lines. Caller frees. */
 char *uw_cfg_cli_repo_args(const uw_config *cfg);

@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,26 @@ int uw_pq_load(uw_err *err)
     return -1;
 }
 
+/* pg-user's default: the owner of the posix repository in use (--repo, else
+ * repo1), who is the user PostgreSQL runs as and archives as. False for an
+ * object store or a path that does not exist (libpq's default then: PGUSER,
+ * else the invoking user). */
+static bool repo_owner(const uw_config *cfg, char *buf, size_t len)
+{
+    int repo = uw_cfg_isset(cfg, UW_OPT_REPO) ? (int)uw_cfg_int(cfg, UW_OPT_REPO) : 1;
+    const char *type = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_TYPE);
+    const char *path = uw_cfg_repo_str(cfg, repo, UW_OPT_REPO_PATH);
+    struct stat sb;
+    if ((type && strcmp(type, "posix") != 0) || !path || stat(path, &sb) < 0)
+        return false;
+    struct passwd pw, *pwp = NULL;
+    char pwbuf[1024];
+    if (getpwuid_r(sb.st_uid, &pw, pwbuf, sizeof pwbuf, &pwp) != 0 || !pwp)
+        return false;
+    snprintf(buf, len, "%s", pw.pw_name);
+    return true;
+}
+
 PGconn *uw_pg_connect(const uw_config *cfg, uw_err *err)
 {
     if (uw_pq_load(err) < 0)
@@ -58,9 +80,13 @@ PGconn *uw_pg_connect(const uw_config *cfg, uw_err *err)
         keys[n] = "port";
         vals[n++] = port;
     }
+    char owner[256];
     if (uw_cfg_str(cfg, UW_OPT_PG_USER)) {
         keys[n] = "user";
         vals[n++] = uw_cfg_str(cfg, UW_OPT_PG_USER);
+    } else if (!(getenv("PGUSER") && *getenv("PGUSER")) && repo_owner(cfg, owner, sizeof owner)) {
+        keys[n] = "user";
+        vals[n++] = owner;
     }
     if (uw_cfg_isset(cfg, UW_OPT_PG_DATABASE) || !getenv("PGDATABASE")) {
         keys[n] = "dbname";

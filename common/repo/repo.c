@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,49 @@ int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err
     }
     *repos = list;
     *count = n;
+    return 0;
+}
+
+/* The user name of uid, or its number. */
+static void user_name(uid_t uid, char *buf, size_t len)
+{
+    struct passwd pw, *pwp = NULL;
+    char pwbuf[1024];
+    if (getpwuid_r(uid, &pw, pwbuf, sizeof pwbuf, &pwp) == 0 && pwp)
+        snprintf(buf, len, "%s", pw.pw_name);
+    else
+        snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+int uw_repo_check_writer(const uw_config *cfg, uw_err *err)
+{
+    if (geteuid() != 0)
+        return 0;
+    int only = uw_cfg_isset(cfg, UW_OPT_REPO) ? (int)uw_cfg_int(cfg, UW_OPT_REPO) : 0;
+    for (int i = 1; i <= UW_REPO_MAX; i++) {
+        if (i > 1 && !uw_cfg_repo_isset(cfg, i, UW_OPT_REPO_PATH) &&
+            !uw_cfg_repo_isset(cfg, i, UW_OPT_REPO_TYPE))
+            continue;
+        const char *type = uw_cfg_repo_str(cfg, i, UW_OPT_REPO_TYPE);
+        const char *path = uw_cfg_repo_str(cfg, i, UW_OPT_REPO_PATH);
+        if ((only && only != i) || !path || (type && strcmp(type, "posix") != 0))
+            continue;
+        struct stat sb;
+        if (stat(path, &sb) < 0)
+            return uw_fail(err, UW_E_OPTION,
+                           "refusing to run as root: repository repo%d '%s' does not exist; "
+                           "create it owned by the user PostgreSQL runs as and run as that user "
+                           "(e.g. sudo -u postgres ...)",
+                           i, path);
+        if (sb.st_uid != 0) {
+            char owner[256];
+            user_name(sb.st_uid, owner, sizeof owner);
+            return uw_fail(err, UW_E_OPTION,
+                           "refusing to run as root: repository repo%d '%s' belongs to '%s'; run "
+                           "as that user (sudo -u %s ...)",
+                           i, path, owner, owner);
+        }
+    }
     return 0;
 }
 

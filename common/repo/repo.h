@@ -44,6 +44,14 @@ typedef struct {
 int uw_repos_open(const uw_config *cfg, uw_repo **repos, int *count, uw_err *err);
 void uw_repos_close(uw_repo *repos, int count);
 
+/* Commands that write to a repository call this first. Run as root, it
+ * refuses (UW_E_OPTION, one line naming the owner and saying to run as that
+ * user) unless every posix repository in use (repo1, repoN with a path or a
+ * type, or only --repo) exists and belongs to root: a root-owned directory
+ * or file in a repository postgres owns breaks archiving later. Object
+ * stores have no owner on this host and pass. Not root: returns 0. */
+int uw_repo_check_writer(const uw_config *cfg, uw_err *err);
+
 /* A second handle on an opened and loaded repository, for another thread:
  * storage handles (connections) are never shared between threads. Copies the
  * stanza info and key instead of deriving the key again. */

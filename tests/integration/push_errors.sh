@@ -10,6 +10,13 @@
 #  (f) --cipher-pass on the command line is refused -> 2
 #  (g) --help / --version -> 0 for all three binaries
 #  (h) stanza-create twice -> 0; against another cluster -> 6
+#  (i) log lines carry a UTC timestamp and the pid; log-path writes
+#      <stanza>-<command>.log (0600, appended); a backup and a restore off a
+#      terminal log their progress (detail)
+#  (j) help per subcommand, "did you mean" for commands and options, -h
+#  (k) as root: commands that write to a postgres-owned repository refuse,
+#      naming the owner, and leave nothing root-owned in it
+#  (l) a missing default configuration file is named in the error
 source "$(dirname "$0")/../lib.sh"
 
 P=$UW_PORT_BASE
@@ -52,6 +59,8 @@ assert_eq 1 "$(object_count "$seg")" "(a) re-push with the relative path pg_wal/
 flip_byte "$T/wal/$seg" 1000000
 assert_exit_pg 7 "$PUSH" --config "$CONF" --stanza "$STANZA" "$T/wal/$seg"
 note "(b) stderr: $(head -c 300 "$LAST_ERR" | tr '\n' ' ')"
+TS_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z \[[0-9]+\] '
+grep -qE "${TS_RE}ue-wal-push: ERROR: \[7 " "$LAST_ERR" || { cat "$LAST_ERR" >&2; die "(i) the error line has no timestamp and pid"; }
 assert_eq "$obj_sha" "$(sha "$obj")" "(b) stored object unchanged after the conflicting push"
 assert_eq 1 "$(object_count "$seg")" "(b) no second object for $seg"
 assert_eq "$nobj" "$(find "$REPO" -type f | wc -l)" "(b) repository file count unchanged"
@@ -179,3 +188,71 @@ q "$P" "insert into t1 values (0)" >/dev/null
 s=$(switch_wal "$P")
 wait_archived "$P" "$s"
 assert_eq 0 "$(q "$P" "select failed_count from pg_stat_archiver")" "archiver failed_count at the end"
+
+# (i) log-path and progress
+pg_dir "$T/logs" 700
+assert_exit_pg 0 "$PUSH" --config "$CONF" --stanza "$STANZA" --log-path="$T/logs" "$T/src/pg_wal/$seg"
+# stderr at warn, the file at info (log-level-file's default)
+assert_exit_pg 0 "$PUSH" --config "$CONF" --stanza "$STANZA" --log-path="$T/logs" --log-level=warn "$T/src/pg_wal/$seg"
+if grep -q INFO "$LAST_ERR"; then die "(i) --log-level=warn printed INFO lines"; fi
+LOGF=$T/logs/$STANZA-wal-push.log
+[[ -f "$LOGF" ]] || die "(i) no log file $LOGF: $(ls "$T/logs")"
+assert_eq 600 "$(stat -c %a "$LOGF")" "(i) mode of $LOGF"
+grep -qE "${TS_RE}ue-wal-push: INFO: $seg already archived" "$LOGF" || { cat "$LOGF" >&2; die "(i) no timestamped line in $LOGF"; }
+[[ $(grep -oE '\[[0-9]+\] ue-wal-push' "$LOGF" | sort -u | wc -l) -ge 2 ]] || { cat "$LOGF" >&2; die "(i) $LOGF does not hold both runs (appended)"; }
+ok "(i) log-path: $LOGF (0600, both runs): $(head -1 "$LOGF" | cut -c1-120)"
+take_backup --log-level=detail --log-path="$T/logs"
+grep -qE "${TS_RE}ue-basebackup: DETAIL: backup: .* of .* \(100%\), ([0-9]+) of \1 files" "$BACKUP_LOG" ||
+    { cat "$BACKUP_LOG" >&2; die "(i) no final progress line in the backup's log"; }
+grep -q "ue-basebackup: INFO: " "$T/logs/$STANZA-basebackup.log" || die "(i) no $STANZA-basebackup.log"
+ok "(i) backup progress: $(grep -m1 'DETAIL: backup: ' "$BACKUP_LOG" | sed 's/.*DETAIL: //')"
+restore_to r1 --log-level=detail --log-path="$T/logs"
+grep -qE "ue-pitr: DETAIL: restore: .* \(100%\), ([0-9]+) of \1 files" "$RESTORE_LOG" ||
+    { cat "$RESTORE_LOG" >&2; die "(i) no final progress line in the restore's log"; }
+[[ -f "$T/logs/$STANZA-restore.log" ]] || die "(i) no $STANZA-restore.log: $(ls "$T/logs")"
+# incremental: cheap, the switch is what is checked
+assert_exit_pg 0 "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" --type=incr --log-level=detail --progress=n
+if grep -q "DETAIL: backup: " "$LAST_ERR"; then die "(i) --progress=n still logged progress"; fi
+ok "(i) restore progress: $(grep -m1 'DETAIL: restore: ' "$RESTORE_LOG" | sed 's/.*DETAIL: //'); --progress=n: none"
+
+# (j) help and suggestions
+assert_exit 0 "$PITR" restore --help
+grep -q -- '--target-time=TIMESTAMP' "$LAST_OUT" || die "(j) restore --help lacks --target-time"
+if grep -q -- '--output=' "$LAST_OUT"; then die "(j) restore --help lists info's --output"; fi
+assert_exit 0 "$PITR" --help info
+grep -q -- '--output=text|json' "$LAST_OUT" || die "(j) --help info lacks --output=text|json"
+if grep -q -- '--target-time' "$LAST_OUT"; then die "(j) --help info lists --target-time"; fi
+assert_exit 0 "$PUSH" -h
+grep -qE -- '--repoN-type=[a-z0-9|]*s3' "$LAST_OUT" || die "(j) ue-wal-push -h lacks the repository types"
+if grep -q -- '--pg-port' "$LAST_OUT"; then die "(j) ue-wal-push -h lists PostgreSQL options"; fi
+assert_exit 2 "$PITR" --config "$CONF" --stanza "$STANZA" restor
+grep -q "unknown command 'restor' (did you mean 'restore'?)" "$LAST_ERR" || { cat "$LAST_ERR" >&2; die "(j) no suggestion for restor"; }
+assert_exit 2 "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" --pg-prot=1
+grep -q "unknown option '--pg-prot' (did you mean '--pg-port'?)" "$LAST_ERR" || { cat "$LAST_ERR" >&2; die "(j) no suggestion for --pg-prot"; }
+ok "(j) per-command help, -h, and: $(sed 's/.*ERROR: //' "$LAST_ERR")"
+
+# (k) root and a repository that postgres owns
+if [[ $(id -u) -eq 0 && "$PGUSER_OS" != root ]]; then
+    [[ $(stat -c %U "$REPO") == "$PGUSER_OS" ]] || die "(k) setup: $REPO is not owned by $PGUSER_OS"
+    assert_exit 2 "$PUSH" --config "$CONF" --stanza "$STANZA" "$T/src/pg_wal/$seg"
+    grep -q "refusing to run as root: repository repo1 '$REPO' belongs to '$PGUSER_OS'; run as that user (sudo -u $PGUSER_OS" "$LAST_ERR" ||
+        { cat "$LAST_ERR" >&2; die "(k) ue-wal-push as root: not refused as expected"; }
+    assert_exit 2 "$PITR" --config "$CONF" --stanza "$STANZA" stanza-create
+    assert_exit 2 "$BASEBACKUP" --config "$CONF" --stanza "$STANZA"
+    grep -q "belongs to '$PGUSER_OS'" "$LAST_ERR" || die "(k) ue-basebackup as root: not refused"
+    rootowned=$(find "$REPO" -user root | head -3)
+    [[ -z "$rootowned" ]] || die "(k) root-owned files in the repository: $rootowned"
+    ok "(k) as root: push, stanza-create and backup refused: $(sed 's/.*ERROR: //' "$LAST_ERR")"
+else
+    note "(k) skipped: not root"
+fi
+
+# (l) the default configuration file, missing
+if [[ ! -e /etc/ue-wal/ue-wal.conf ]]; then
+    assert_exit_pg 2 "$PUSH" --stanza "$STANZA" "$T/src/pg_wal/$seg"
+    grep -q "the configuration file /etc/ue-wal/ue-wal.conf does not exist" "$LAST_ERR" ||
+        { cat "$LAST_ERR" >&2; die "(l) the missing default configuration file is not named"; }
+    ok "(l) $(sed 's/.*ERROR: //' "$LAST_ERR")"
+else
+    note "(l) skipped: /etc/ue-wal/ue-wal.conf exists here"
+fi

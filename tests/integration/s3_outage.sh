@@ -97,7 +97,7 @@ while :; do
 done
 grep -q 'archive command failed with exit code' "$T/src.log" ||
     die "the server log does not show the failing archive_command"
-push_err=$(grep -m1 -E "^ue-wal-push: ERROR: .*127\.0\.0\.1 port $S3_PORT.*connect" "$T/src.log") ||
+push_err=$(grep -m1 -E "ue-wal-push: ERROR: .*127\.0\.0\.1 port $S3_PORT.*connect" "$T/src.log") ||
     die "ue-wal-push's connection error is not in the server log"
 ok "pushes fail while s3rver is down: failed_count $failed0 -> $failed1 (last failed $lastfail1): $(cut -c1-200 <<<"$push_err")"
 mapfile -t ready < <(ready_files)

@@ -1070,11 +1070,11 @@ static void test_registered_values(void)
     close(fd);
     unlink(tmpl);
     help[len > 0 ? len : 0] = '\0';
-    CHECK_CONTAINS(help, "\n  --compress-type          zstd|none [default: zstd]\n");
-    CHECK_CONTAINS(help, "\n  --repoN-type             repository type [default: posix]\n");
-    CHECK_CONTAINS(help, "\n  --log-level              error|warn|info|detail|debug "
-                         "[default: info]\n");
-    CHECK_CONTAINS(help, "\n  --cipher-type            none|aes-256-gcm [default: none]\n");
+    CHECK_CONTAINS(help, "\n  --compress-type=zstd|none      compress type [default: zstd]\n");
+    CHECK_CONTAINS(help, "\n  --repoN-type=posix|azure|s3    repository type [default: posix]\n");
+    CHECK_CONTAINS(help, "\n  --log-level=error|warn|info|detail|debug\n"
+                         "                                 log level [default: info]\n");
+    CHECK_CONTAINS(help, "\n  --cipher-type=none|aes-256-gcm cipher type [default: none]\n");
 }
 
 static void check_size(const char *s, int64_t want)
