@@ -195,6 +195,7 @@ ok "archived $seg through the installed snippet (archive-async, spool /var/spool
 # Environment= (UE_WAL_TEXTFILE_DIR overridden, as a drop-in would).
 pg_dir "$T/textfile" 755
 not_run=()
+backup_ids=()
 run_unit() {
     local svc=$1@.service user env=() line cmd=() w sub
     user=$(unit_key "$svc" User)
@@ -218,6 +219,9 @@ run_unit() {
     t0=$(now)
     assert_exit 0 runuser -u "$user" -- env "${env[@]}" "${cmd[@]}"
     ok "$svc: ${cmd[*]} ($(elapsed "$t0") s)"
+    if [[ "${cmd[0]}" == /usr/bin/ue-basebackup ]]; then
+        backup_ids+=("$(tail -n 1 "$LAST_OUT")")
+    fi
 }
 
 for t in "${timers[@]}"; do
@@ -233,8 +237,12 @@ if [[ " ${timers[*]} " == *" ue-wal-metrics "* && " ${not_run[*]} " != *" ue-wal
     ok "metrics written: $(find "$T/textfile" -name '*.prom' -printf '%f ')"
 fi
 assert_exit_pg 0 ue-pitr --stanza "$STANZA" info
-grep -q 'F_.*I\|incr' "$LAST_OUT" || { cat "$LAST_OUT" >&2; die "info shows no incremental backup"; }
-ok "info lists the full and the incremental backup"
+[[ "${backup_ids[*]}" =~ ^[0-9]{8}-[0-9]{6}F\ [0-9]{8}-[0-9]{6}F_[0-9]{8}-[0-9]{6}I$ ]] ||
+    die "the backup units printed '${backup_ids[*]}', not a full and an incremental backup id"
+for id in "${backup_ids[@]}"; do
+    grep -qF "$id" "$LAST_OUT" || { cat "$LAST_OUT" >&2; die "info does not list backup $id"; }
+done
+ok "info lists the full and the incremental backup: ${backup_ids[*]}"
 
 # The cron alternative runs the same commands: each unit's ExecStart, with
 # the stanza and the textfile directory as its variables, is in the crontab.
