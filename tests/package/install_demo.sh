@@ -92,6 +92,19 @@ for d in /var/spool/ue-wal /var/log/ue-wal; do
     assert_eq "postgres" "$(stat -c %U "$d")" "$d: owner"
 done
 
+# The alert rules and dashboards: every file of packaging/prometheus/ and
+# packaging/grafana/ (but READMEs), unchanged, under /usr/share/ue-wal/.
+shipped=0
+for dir in prometheus grafana; do
+    [[ -d "$ROOT/packaging/$dir" ]] || continue
+    while IFS= read -r f; do
+        cmp -s "$ROOT/packaging/$dir/$f" "/usr/share/ue-wal/$dir/$f" ||
+            die "packaging/$dir/$f is not installed as /usr/share/ue-wal/$dir/$f"
+        shipped=$((shipped + 1))
+    done < <(cd "$ROOT/packaging/$dir" && find . -type f ! -name 'README*' -printf '%P\n')
+done
+ok "alert rules and dashboards: $shipped files in /usr/share/ue-wal"
+
 # A page for every binary and every subcommand ue-pitr lists, rendered by
 # man without a warning.
 mapfile -t subcommands < <(ue-pitr --help | awk '/^Commands:/ { on = 1; next }
@@ -155,6 +168,8 @@ if command -v systemd-analyze >/dev/null; then
     done
     [[ ! -s "$T/out/verify" ]] || { cat "$T/out/verify" >&2; die "systemd-analyze verify: the units have problems"; }
     ok "systemd-analyze verify: ${#instances[@]} units"
+else
+    note "NOT RUN: systemd-analyze verify (no systemd-analyze on this machine)"
 fi
 
 # The runbook's schedule (UTC).
