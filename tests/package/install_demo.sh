@@ -207,7 +207,7 @@ wait_archived "$P" "$seg" 120
 ok "archived $seg through the installed snippet (archive-async, spool /var/spool/ue-wal)"
 
 # run_unit TIMER: its service's ExecStart, once, as its User=, with its
-# Environment= (UE_WAL_TEXTFILE_DIR overridden, as a drop-in would).
+# Environment= (TEXTFILE_DIR overridden, as a drop-in would).
 pg_dir "$T/textfile" 755
 not_run=()
 backup_ids=()
@@ -216,7 +216,7 @@ run_unit() {
     user=$(unit_key "$svc" User)
     [[ "$user" == postgres ]] || die "$svc: User=$user, not postgres"
     while IFS= read -r line; do env+=("$line"); done < <(unit_key "$svc" Environment)
-    env+=("UE_WAL_TEXTFILE_DIR=$T/textfile")
+    env+=("TEXTFILE_DIR=$T/textfile")
     line=$(unit_key "$svc" ExecStart)
     [[ -n "$line" && "$line" != *$'\n'* ]] || die "$svc: not one ExecStart= line"
     for w in $line; do
@@ -233,6 +233,7 @@ run_unit() {
     local t0
     t0=$(now)
     assert_exit 0 runuser -u "$user" -- env "${env[@]}" "${cmd[@]}"
+    ! grep -q 'is not a known option' "$LAST_ERR" || { cat "$LAST_ERR" >&2; die "$svc: its environment holds what the command takes for an unknown option"; }
     ok "$svc: ${cmd[*]} ($(elapsed "$t0") s)"
     if [[ "${cmd[0]}" == /usr/bin/ue-basebackup ]]; then
         backup_ids+=("$(tail -n 1 "$LAST_OUT")")
@@ -265,7 +266,7 @@ for t in "${timers[@]}"; do
     line=$(unit_key "$t@.service" ExecStart)
     line=${line#/usr/bin/}
     line=${line//%i/\"\$UE_WAL_STANZA\"}
-    line=${line//\$\{UE_WAL_TEXTFILE_DIR\}/\"\$UE_WAL_TEXTFILE_DIR\"}
+    line=${line//\$\{TEXTFILE_DIR\}/\"\$TEXTFILE_DIR\"}
     grep -qF -- "$line" "$DOC/examples/ue-wal.cron" || die "$DOC/examples/ue-wal.cron lacks '$line' ($t)"
 done
 ok "the cron example runs the units' commands"
