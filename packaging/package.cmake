@@ -58,10 +58,12 @@ install(FILES ${UW_PKG}/ue-wal.cron ${UW_PKG}/postgresql.conf ${UW_PKG}/ue-wal-3
 install(FILES ${UW_PKG}/debian/lintian-overrides DESTINATION share/lintian/overrides
         RENAME ue-wal)
 # Alert rules and dashboards: whatever packaging/prometheus/ and packaging/grafana/
-# hold (README files stay out: they document the source tree).
+# hold, but READMEs (they document the source tree) and promtool's rule tests
+# (*.test.yml: a rule_files glob over the directory must load rules only).
 foreach(dir prometheus grafana)
   if(IS_DIRECTORY ${UW_PKG}/${dir})
-    install(DIRECTORY ${UW_PKG}/${dir}/ DESTINATION share/ue-wal/${dir} PATTERN "README*" EXCLUDE)
+    install(DIRECTORY ${UW_PKG}/${dir}/ DESTINATION share/ue-wal/${dir} PATTERN "README*" EXCLUDE
+            PATTERN "*.test.y*ml" EXCLUDE)
   endif()
 endforeach()
 

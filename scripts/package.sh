@@ -54,7 +54,8 @@ mkdir -p "$OUT"
 cmake -S "$ROOT" -B "$BUILD" -DUW_PACKAGE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_INSTALL_PREFIX=/usr >"$BUILD.cmake.log" 2>&1 ||
     { cat "$BUILD.cmake.log" >&2; exit 1; }
-cmake --build "$BUILD" -j"${UW_JOBS:-2}" --target ue-wal-push ue-wal-fetch ue-basebackup ue-pitr man changelog
+# Everything: whatever install() rules name must exist for cpack.
+cmake --build "$BUILD" -j"${UW_JOBS:-2}"
 (cd "$BUILD" && cpack -G DEB -B "$OUT" >"$BUILD.cpack.log" 2>&1) ||
     { cat "$BUILD.cpack.log" >&2; exit 1; }
 rm -rf "$OUT/_CPack_Packages"

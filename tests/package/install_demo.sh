@@ -93,7 +93,8 @@ for d in /var/spool/ue-wal /var/log/ue-wal; do
 done
 
 # The alert rules and dashboards: every file of packaging/prometheus/ and
-# packaging/grafana/ (but READMEs), unchanged, under /usr/share/ue-wal/.
+# packaging/grafana/ (but READMEs and promtool's *.test.yml), unchanged,
+# under /usr/share/ue-wal/.
 shipped=0
 for dir in prometheus grafana; do
     [[ -d "$ROOT/packaging/$dir" ]] || continue
@@ -101,7 +102,7 @@ for dir in prometheus grafana; do
         cmp -s "$ROOT/packaging/$dir/$f" "/usr/share/ue-wal/$dir/$f" ||
             die "packaging/$dir/$f is not installed as /usr/share/ue-wal/$dir/$f"
         shipped=$((shipped + 1))
-    done < <(cd "$ROOT/packaging/$dir" && find . -type f ! -name 'README*' -printf '%P\n')
+    done < <(cd "$ROOT/packaging/$dir" && find . -type f ! -name 'README*' ! -name '*.test.y*ml' -printf '%P\n')
 done
 ok "alert rules and dashboards: $shipped files in /usr/share/ue-wal"
 
