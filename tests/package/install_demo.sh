@@ -191,7 +191,13 @@ done
 pg_init src "$P"
 cat "$DOC/examples/postgresql.conf" >>"$T/src/postgresql.conf"
 pg_start src
-write_config -f "$T/ue-wal.conf" -s "$STANZA" archive-async=y process-max=2
+# With retention options in this build (ue-pitr expire), a count policy that
+# keeps both backups, so that the expire unit has a policy to apply.
+policy=()
+if { ue-pitr --help; ue-pitr expire --help; } 2>/dev/null | grep -q -- '--retention-full'; then
+    policy=(retention-full=2)
+fi
+write_config -f "$T/ue-wal.conf" -s "$STANZA" archive-async=y process-max=2 "${policy[@]}"
 # An administrator's edit of the conffile: its mode and owner stay.
 cat "$T/ue-wal.conf" >"$CONF"
 assert_eq "640 root postgres" "$(stat -c '%a %U %G' "$CONF")" "$CONF after editing: mode and owner"
