@@ -278,6 +278,17 @@ for t in "${timers[@]}"; do
 done
 ok "the cron example runs the units' commands"
 
+# The 3-2-1 example is a valid configuration: with its placeholders filled
+# and its local repository in an empty directory, info on that repository
+# fails for the missing stanza (exit 6), not for an option (exit 2).
+pg_dir "$T/repo321" 750
+sed -e 's|^repo2-azure-key=.*|repo2-azure-key=dGVzdA==|' -e 's|^cipher-pass=.*|cipher-pass=test passphrase|' \
+    -e "s|^repo1-path=.*|repo1-path=$T/repo321|" -e "s|^spool-path=.*|spool-path=$T/spool321|" \
+    "$DOC/examples/ue-wal-3-2-1.conf" >"$T/3-2-1.conf"
+pg_file "$T/3-2-1.conf" 600
+assert_exit_pg 6 ue-pitr --config "$T/3-2-1.conf" --stanza main --repo 1 info
+ok "ue-wal-3-2-1.conf parses (info on its empty local repository: no stanza, exit 6)"
+
 # Changes after the backups, archived, then a restore to the end of the
 # archive with the installed binaries.
 q "$P" "insert into demo select g, 'after the backups' from generate_series(2001, 2500) g" >/dev/null
