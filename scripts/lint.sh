@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cheap gates, run first by .ci/run (seconds, no build):
-#   - shellcheck over every tracked shell script (*.sh and .ci/run), with the
+#   - shellcheck over every tracked shell script (*.sh, .ci/run and the
+#     package's maintainer scripts packaging/debian/p*), with the
 #     settings of .shellcheckrc;
 #   - clang-format --dry-run -Werror over every tracked .c/.h file (the
 #     checked-in .clang-format; fix with `clang-format -i FILE`).
@@ -30,7 +31,7 @@ files() { # files PATTERN...
 }
 
 rc=0
-mapfile -t scripts < <(files '*.sh' '.ci/run')
+mapfile -t scripts < <(files '*.sh' '.ci/run' 'packaging/debian/p*inst' 'packaging/debian/p*rm')
 if shellcheck "${scripts[@]}"; then
     echo "lint: shellcheck: ${#scripts[@]} scripts clean"
 else
