@@ -11,6 +11,12 @@ static const char *prog = "ue-wal";
 static uw_log_level threshold = UW_LOG_INFO;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const names[] = {"error", "warn", "info", "detail", "debug"};
+static uw_log_sink sink;
+
+void uw_log_set_sink(uw_log_sink s)
+{
+    sink = s;
+}
 
 void uw_log_init(const char *program)
 {
@@ -44,6 +50,10 @@ void uw_log(uw_log_level level, const char *fmt, ...)
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    if (sink) {
+        sink(level, buf);
+        return;
+    }
     pthread_mutex_lock(&lock);
     fprintf(stderr, "%s: %s: %s\n", prog, upper[level], buf);
     pthread_mutex_unlock(&lock);
