@@ -19,6 +19,10 @@
 # from that moment). Every tool: zstd level 3, posix repository, fsync as it
 # does it; the server runs with fsync = on (the archiver's .done renames are
 # durable). Figures alternate order between runs; medians are printed.
+# Besides the wall clock, the CPU time the archiver and the commands it
+# waited for used per segment (/proc/<archiver>/stat: utime + stime +
+# cutime + cstime), which other load on the machine disturbs far less; the
+# asynchronous figures have none (their pushers are detached).
 # Run as root (the servers and tools run as postgres). Not part of CI.
 set -euo pipefail
 {
@@ -148,34 +152,49 @@ run_figure() {
     while (($(ready "$r/pg") > 0)); do sleep 0.05; done
     local t1=$EPOCHREALTIME
     IFS='|' read -r a1 f1 <<<"$(psql_c "select archived_count, failed_count from pg_stat_archiver")"
+    # CPU time of the archiver and of the commands it ran and waited for
+    # (utime, stime, cutime, cstime): robust to other load on the machine,
+    # unlike the wall clock. Not for async: its pushers are detached.
+    local apid ticks cpu=-
+    apid=$(psql_c "select pid from pg_stat_activity where backend_type = 'archiver'")
+    ticks=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$apid/stat")
+    [[ $name == *async ]] || cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$a1" 'BEGIN { printf "%.0f", 1000 * t / hz / n }')
     as_pg "$PGBIN/pg_ctl" -D "$r/pg" -m fast -w stop >/dev/null
     RUNNING=""
     ((f1 == 0)) || die "$name: $f1 archiving failures (log: $DIR/log/$name.log)"
-    awk -v n="$((a1 - a0))" -v a="$t1" -v b="$t0" 'BEGIN { printf "%.2f %d %.2f\n", n / (a - b), n, a - b }'
+    awk -v n="$((a1 - a0))" -v a="$t1" -v b="$t0" -v c="$cpu" 'BEGIN { printf "%.2f %d %.2f %s\n", n / (a - b), n, a - b, c }'
 }
 
 FIGS=(module push push-async)
 if [[ -n $PGBR ]]; then FIGS+=(pgbackrest pgbackrest-async); fi
-declare -A RES=()
+declare -A RES=() CPU=()
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((run = 1; run <= RUNS; run++)); do
     order=("${FIGS[@]}")
     if ((run % 2 == 0)); then mapfile -t order < <(printf '%s\n' "${FIGS[@]}" | tac); fi
     for f in "${order[@]}"; do
         out=$(run_figure "$f")
-        log "run $run $f: $out (segments/s, segments, seconds); load $(cut -d' ' -f1 /proc/loadavg)"
+        log "run $run $f: $out (segments/s, segments, seconds, CPU ms per segment); load $(cut -d' ' -f1 /proc/loadavg)"
         RES[$f]+="${out%% *} "
+        CPU[$f]+="${out##* } "
     done
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
 echo "archive module bench: $NREADY files in the backlog, pgbench scale $SCALE, $RUNS run(s), $(nproc) cores, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| figure | segments/s (median) | module / figure |"
-echo "| --- | --- | --- |"
+echo "| figure | segments/s (median) | module / figure | CPU ms per segment (median) | figure / module |"
+echo "| --- | --- | --- | --- | --- |"
 m=$(median <<<"${RES[module]}")
+mc=$(median <<<"${CPU[module]}")
 for f in "${FIGS[@]}"; do
     v=$(median <<<"${RES[$f]}")
-    echo "| $f | $v | $(awk -v a="$m" -v b="$v" 'BEGIN { printf "%.2fx", a / b }') |"
+    c=-
+    cr=-
+    if [[ $f != *async ]]; then
+        c=$(median <<<"${CPU[$f]}")
+        cr=$(awk -v a="$c" -v b="$mc" 'BEGIN { printf "%.2fx", a / b }')
+    fi
+    echo "| $f | $v | $(awk -v a="$m" -v b="$v" 'BEGIN { printf "%.2fx", a / b }') | $c | $cr |"
 done
 }
