@@ -147,7 +147,7 @@ int uw_amod_configure(const char *config, const char *stanza, uw_err *err)
     bool have_file = stat(file_for(config), &sb) == 0;
     uw_config *cfg = uw_config_load(argc, argv, UW_CMD_PUSH, err);
     if (!cfg)
-        return uw_wrap(err, "ue_wal_archive.config '%s'", config && *config ? config : "");
+        return -1; /* ue-wal-push's message as it is: it names the file */
     if (!uw_cfg_str(cfg, UW_OPT_STANZA)) {
         uw_config_free(cfg);
         return uw_fail(err, UW_E_OPTION,
