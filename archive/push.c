@@ -23,82 +23,8 @@
 #include "core/cmd.h"
 #include "work/pool.h"
 #include "repo/repo.h"
+#include "work/push_set.h"
 #include "work/state.h"
-#include "work/walpush.h"
-
-typedef struct {
-    uw_repo *repos;
-    int n;
-} repo_set;
-
-static int open_set(const uw_config *cfg, repo_set *s, uw_err *err)
-{
-    if (uw_repos_open(cfg, &s->repos, &s->n, err) < 0)
-        return -1;
-    for (int i = 0; i < s->n; i++)
-        if (uw_repo_load(&s->repos[i], cfg, err) < 0)
-            return -1;
-    for (int i = 1; i < s->n; i++)
-        if (s->repos[i].info.system_id != s->repos[0].info.system_id)
-            return uw_fail(err, UW_E_STANZA, "stanza '%s' differs between %s and %s",
-                           s->repos[0].stanza, s->repos[0].st->desc, s->repos[i].st->desc);
-    return 0;
-}
-
-static void close_set(repo_set *s)
-{
-    if (s->repos)
-        uw_repos_close(s->repos, s->n);
-    s->repos = NULL;
-}
-
-/* Push one file to every repository of the set; *job gets its checksum and
- * the identity (fstat) of what was read. */
-static int push_file(const uw_config *cfg, repo_set *s, const char *path, int threads,
-                     uw_push_job *job, uw_err *err)
-{
-    const char *slash = strrchr(path, '/');
-    memset(job, 0, sizeof *job);
-    job->path = path;
-    job->name = slash ? slash + 1 : path;
-    job->threads = threads;
-    /* One repository that can rename: read, hash and compress in one pass,
-     * unless the name is already taken (then compare checksums first). */
-    bool one_pass = s->n == 1 && uw_push_single_pass_ok(&s->repos[0]);
-    if (one_pass) {
-        char *existing = NULL, sha[65];
-        int found = uw_repo_wal_find(&s->repos[0], job->name, &existing, sha, err);
-        free(existing);
-        if (found < 0)
-            return -1;
-        one_pass = !found;
-    }
-    if (uw_push_prepare(cfg, &s->repos[0], job, !one_pass, err) < 0)
-        return -1;
-    for (int i = 0; i < s->n; i++) {
-        double t0 = uw_now_ms();
-        int already = 0;
-        uint64_t stored = 0;
-        if ((one_pass ? uw_push_single_pass(&s->repos[i], job, &already, &stored, err)
-                      : uw_push_one(&s->repos[i], job, &already, &stored, err)) < 0)
-            return -1;
-        if (already)
-            uw_log(UW_LOG_INFO, "%s already archived in %s with the same checksum", job->name,
-                   s->repos[i].st->desc);
-        else
-            uw_log(UW_LOG_INFO, "pushed %s to %s (%llu -> %llu bytes, %.0f ms)", job->name,
-                   s->repos[i].st->desc, (unsigned long long)job->size, (unsigned long long)stored,
-                   uw_now_ms() - t0);
-    }
-    return 0;
-}
-
-static int compress_threads(int workers)
-{
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    long t = cpus / (workers > 0 ? workers : 1);
-    return t < 1 ? 1 : t > 4 ? 4 : (int)t;
-}
 
 /* ---- asynchronous mode ----
  *
@@ -293,7 +219,7 @@ static void *pusher_worker(void *arg)
 {
     pusher_arg *a = arg;
     pusher *p = a->p;
-    repo_set set = {0};
+    uw_push_set set = {0};
     pthread_mutex_lock(&p->lock);
     for (;;) {
         if (p->stop)
@@ -326,11 +252,11 @@ static void *pusher_worker(void *arg)
         uw_err_clear(&e);
         uw_push_job job;
         char *path = uw_sprintf("%s/%s", p->waldir, name);
-        int rc = set.repos ? 0 : open_set(p->cfg, &set, &e);
+        int rc = set.repos ? 0 : uw_push_set_open(p->cfg, &set, false, &e);
         if (rc < 0)
-            close_set(&set);
+            uw_push_set_close(&set);
         else
-            rc = push_file(p->cfg, &set, path, p->threads, &job, &e);
+            rc = uw_push_file(p->cfg, &set, path, p->threads, &job, &e);
         char *text;
         if (rc == 0) {
             char hex[65], id[128];
@@ -373,7 +299,7 @@ static void *pusher_worker(void *arg)
     }
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
-    close_set(&set);
+    uw_push_set_close(&set);
     return NULL;
 }
 
@@ -427,7 +353,7 @@ static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir
     p.waldir = waldir;
     p.dir = dir;
     p.workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
-    p.threads = compress_threads(p.workers);
+    p.threads = uw_push_threads(p.workers);
     p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);
@@ -521,12 +447,12 @@ static int push_async(const uw_config *cfg, const char *path, uw_err *err)
             goto out;
         }
         if (st == UW_DAEMON_FAILED) {
-            repo_set s = {0};
+            uw_push_set s = {0};
             uw_push_job job;
-            rc = open_set(cfg, &s, err);
+            rc = uw_push_set_open(cfg, &s, false, err);
             if (rc == 0)
-                rc = push_file(cfg, &s, path, compress_threads(1), &job, err);
-            close_set(&s);
+                rc = uw_push_file(cfg, &s, path, uw_push_threads(1), &job, err);
+            uw_push_set_close(&s);
             goto out;
         }
         spawned += st == UW_DAEMON_STARTED;
@@ -572,13 +498,13 @@ static int push(const uw_config *cfg, uw_err *err)
         return -1;
     if (uw_cfg_bool(cfg, UW_OPT_ARCHIVE_ASYNC))
         return push_async(cfg, path, err);
-    repo_set s = {0};
+    uw_push_set s = {0};
     uw_push_job job;
-    int rc = open_set(cfg, &s, err);
+    int rc = uw_push_set_open(cfg, &s, false, err);
     /* One call at a time from the archiver: compress on every core. */
     if (rc == 0)
-        rc = push_file(cfg, &s, path, compress_threads(1), &job, err);
-    close_set(&s);
+        rc = uw_push_file(cfg, &s, path, uw_push_threads(1), &job, err);
+    uw_push_set_close(&s);
     return rc;
 }
 

@@ -21,6 +21,7 @@ PACKAGES=(
     clang libclang-rt-dev            # clang + its sanitizer runtimes (ASan/LSan/UBSan)
     libcurl4-openssl-dev libssl-dev libzstd-dev libpq-dev libuv1-dev
     postgresql-15 postgresql-contrib # postgresql-15 ships pgbench, pg_basebackup, ...
+    postgresql-server-dev-15         # server headers: the archive module (ue_wal_archive)
     python3 zstd util-linux          # util-linux: runuser
     python3-boto3 openssl            # object-storage tests: boto3 reference client, test certificates
     shellcheck clang-format          # scripts/lint.sh
@@ -66,6 +67,16 @@ else
     fi
     export DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # The server headers at the installed server's version when the archive
+    # has it: a newer postgresql-server-dev-15 would upgrade (and so restart)
+    # a running server. Minor versions share the module ABI, so any will do.
+    for i in "${!missing[@]}"; do
+        if [[ ${missing[i]} != postgresql-server-dev-15 ]] || ! installed postgresql-15; then continue; fi
+        v=$(dpkg-query -W -f='${Version}' postgresql-15)
+        if apt-cache madison postgresql-server-dev-15 | awk -F'|' '{gsub(/ /, "", $2); print $2}' | grep -qxF "$v"; then
+            missing[i]=postgresql-server-dev-15=$v
+        fi
+    done
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1 \
         apt-get install -y -qq --no-install-recommends \
         -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef \

@@ -27,6 +27,13 @@ static int level_of(const char *name, uw_log_level *out)
     return -1;
 }
 
+static uw_log_sink sink;
+
+void uw_log_set_sink(uw_log_sink s)
+{
+    sink = s;
+}
+
 void uw_log_init(const char *program)
 {
     const char *slash = strrchr(program, '/');
@@ -119,6 +126,11 @@ void uw_log(uw_log_level level, const char *fmt, ...)
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    /* Inside PostgreSQL (the archive module) lines go to its log instead. */
+    if (sink) {
+        sink(level, buf);
+        return;
+    }
     char ts[40];
     uw_log_timestamp(ts, sizeof ts);
     /* The text after the timestamp and pid is what it always was

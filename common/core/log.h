@@ -20,6 +20,12 @@ void uw_log_init(const char *program);
 void uw_log_set_level(const char *name);
 int uw_log_enabled(uw_log_level level);
 void uw_log(uw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Send every line that passes the threshold to `sink` (the message alone,
+ * already on one line) instead of stderr; NULL restores stderr. For a host
+ * process with a log of its own (the archive module hands lines to
+ * PostgreSQL's). The sink is called from whichever thread logs. */
+typedef void (*uw_log_sink)(uw_log_level level, const char *msg);
+void uw_log_set_sink(uw_log_sink sink);
 
 /* Also append every line at `level` (a log-level name) or more severe to
  * `path`, created 0600. Returns 0, or -1 with errno (stderr logging goes on).

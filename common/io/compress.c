@@ -242,13 +242,60 @@ static void parts_flush(parts_job *j)
     j->flushing = false;
 }
 
+/* The part workers' contexts outlive their threads: a process that pushes
+ * segment after segment (the archive module, a backup) finds them warm (their
+ * tables allocated) instead of building one per worker per file. At most
+ * WORKERS_MAX are kept. */
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static ZSTD_CCtx *pool[WORKERS_MAX];
+static int pool_n;
+
+static ZSTD_CCtx *pool_take(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    ZSTD_CCtx *c = pool_n ? pool[--pool_n] : NULL;
+    pthread_mutex_unlock(&pool_mu);
+    if (c) {
+        ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+        return c;
+    }
+    c = ZSTD_createCCtx();
+    if (!c)
+        abort();
+    return c;
+}
+
+static void pool_give(ZSTD_CCtx *c)
+{
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n < WORKERS_MAX) {
+        pool[pool_n++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    ZSTD_freeCCtx(c);
+}
+
+void uw_compress_release_cache(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    while (pool_n)
+        ZSTD_freeCCtx(pool[--pool_n]);
+    pthread_mutex_unlock(&pool_mu);
+    pthread_once(&ctx_once, ctx_keys);
+    ZSTD_CCtx *c = pthread_getspecific(cctx_key);
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    pthread_setspecific(cctx_key, NULL);
+    pthread_setspecific(dctx_key, NULL);
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
+}
+
 static void *parts_worker(void *arg)
 {
     parts_job *j = arg;
-    ZSTD_CCtx *c = ZSTD_createCCtx();
+    ZSTD_CCtx *c = pool_take();
     uint8_t *in = uw_malloc(PART_READ);
-    if (!c)
-        abort();
     ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, j->z->level);
     ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);
     pthread_mutex_lock(&j->mu);
@@ -273,7 +320,7 @@ static void *parts_worker(void *arg)
         }
     }
     pthread_mutex_unlock(&j->mu);
-    ZSTD_freeCCtx(c);
+    pool_give(c);
     free(in);
     return NULL;
 }

@@ -22,5 +22,9 @@ const uw_compressor *uw_compressor_by_id(uint8_t id);
 /* Registers the compressors' names as the values of compress-type. A
  * constructor: runs before main(); CMakeLists.txt makes every program keep it. */
 void uw_compress_register_names(void);
+/* Free the compression contexts kept warm for the next file: the part
+ * workers' pool and the calling thread's own (a long-lived host process
+ * unloading, or a test counting leaks). */
+void uw_compress_release_cache(void);
 
 #endif
