@@ -108,15 +108,17 @@ sampler() {
     set +e +o pipefail
     while [[ ! -e "$SAMPLES/stop" ]]; do
         n=$((n + 1))
-        # tr: NULs separate the arguments; a leak spanning two is a leak too.
-        cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -a -F -f "$PATS" >>"$SAMPLES/cmdline.hits"
+        # One grep over every process's command line, naming the process
+        # (never the secret) of each hit.
+        grep -a -l -F -f "$PATS" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
+            echo "pid $(cut -d/ -f3 <<<"$f") ($(cat "${f%cmdline}comm" 2>/dev/null))"
+        done >>"$SAMPLES/cmdline.hits"
         mapfile -t pids < <(own_pids ue-wal-push ue-wal-fetch ue-basebackup ue-pitr)
         if ((${#pids[@]})); then
             printf '%s\n' "${pids[@]}" >>"$SAMPLES/pids"
             envs=() fds=()
             for p in "${pids[@]}"; do envs+=("/proc/$p/environ") fds+=("/proc/$p/fd"); done
-            tr '\0' '\n' < <(cat "${envs[@]}" 2>/dev/null) |
-                grep -a -F -f "$PATS" >>"$SAMPLES/environ.hits"
+            grep -a -l -F -f "$PATS" "${envs[@]}" 2>/dev/null >>"$SAMPLES/environ.hits"
             find "${fds[@]}" -mindepth 1 -maxdepth 1 \( -lname "$push_lock" \
                 -printf 'pusher %h\n' -o -lname "$fetch_lock" -printf 'prefetcher %h\n' \) 2>/dev/null >>"$SAMPLES/holders"
         fi
@@ -175,8 +177,8 @@ pushers=$(awk '$1 == "pusher" { print $2 }' "$SAMPLES/holders" | sort -u | grep 
 prefetchers=$(awk '$1 == "prefetcher" { print $2 }' "$SAMPLES/holders" | sort -u | grep -c . || true)
 ((pushers > 0)) || die "the sampler never saw an asynchronous pusher ($samples samples)"
 ((prefetchers > 0)) || die "the sampler never saw a prefetcher ($samples samples)"
-[[ ! -s "$SAMPLES/cmdline.hits" ]] || die "a secret on a command line: $(head -c 300 "$SAMPLES/cmdline.hits")"
-[[ ! -s "$SAMPLES/environ.hits" ]] || die "a secret in a tool's environment: $(head -c 300 "$SAMPLES/environ.hits")"
+[[ ! -s "$SAMPLES/cmdline.hits" ]] || die "a secret on a command line of: $(sort -u "$SAMPLES/cmdline.hits" | head -5 | tr '\n' ' ')"
+[[ ! -s "$SAMPLES/environ.hits" ]] || die "a secret in the environment of: $(sort -u "$SAMPLES/environ.hits" | head -5 | tr '\n' ' ')"
 ok "$samples samples of /proc/*/cmdline and of the environment of $nproc_seen ue-wal processes ($pushers pushers, $prefetchers prefetchers among them): no secret"
 
 # ---------------------------------------------------- 5. files and logs --
