@@ -21,8 +21,12 @@
 #   UW_S3_BUCKET     bucket(s) to create at start, comma-separated (default uw-test)
 #   UW_S3_TLS_CERT   with UW_S3_TLS_KEY: serve HTTPS with this certificate (PEM)
 #   UW_S3_TLS_KEY    private key (PEM) of UW_S3_TLS_CERT
+#   UW_S3_KEY_PAIR   ID:SECRET, a credential s3rver accepts besides S3RVER:S3RVER
+#                    (read from the environment, never put on node's argv)
 #   UW_AZURE_PORT    Azurite blob port (default 10000)
 #   UW_AZURE_TLS_CERT, UW_AZURE_TLS_KEY: serve Azurite over HTTPS
+#   AZURITE_ACCOUNTS ACCOUNT:BASE64KEY, Azurite's own variable: an account
+#                    of one's own instead of devstoreaccount1
 #   UW_NODE          node binary (default: node from PATH when it is version 20
 #                    or newer, else a pinned node 22 installed from the npm
 #                    registry into the cache: Debian 12's node 18 cannot run
@@ -154,8 +158,11 @@ start_s3() {
     # s3rver 5 has no bin script: run its CLI module.  Its ListObjectsV2
     # continuation tokens use a cipher OpenSSL 3 only has in the legacy provider.
     # setsid: a process group of its own, so `stop` ends node and nothing else.
+    local extra=""
+    [[ -z "${UW_S3_KEY_PAIR:-}" ]] || extra="{ const k = process.env.UW_S3_KEY_PAIR, i = k.indexOf(':');
+        require('$(dirname "$(s3rver_cli)")/models/account.js').DUMMY_ACCOUNT.createKeyPair(k.slice(0, i), k.slice(i + 1)); }"
     NODE_OPTIONS="--openssl-legacy-provider ${NODE_OPTIONS:-}" setsid "$NODE" -e \
-        "require('$(s3rver_cli)').parseAsync(process.argv)" -- "${args[@]}" \
+        "$extra require('$(s3rver_cli)').parseAsync(process.argv)" -- "${args[@]}" \
         </dev/null >"$log" 2>&1 &
     echo $! >"$pidfile"
     wait_port "$S3_PORT" "$pidfile" "$log" s3rver

@@ -26,9 +26,12 @@ static const char *program_command(const char *argv0)
 uw_config *uw_cmd_begin(int argc, char **argv, unsigned command, int *exit_code)
 {
     uw_log_init(argv[0]);
-    /* Repository files must never be readable by others, whatever umask the
-     * caller (cron, PostgreSQL) runs with. */
-    umask(027);
+    /* What the tools create (repository files, spool, state, temporaries) is
+     * for the running user only, whatever umask the caller (cron, PostgreSQL,
+     * a shell with umask 000) runs with: 0600 files, 0700 directories. A
+     * restored data directory gets its modes explicitly (chmod), group
+     * access included when the backup had it. */
+    umask(077);
     srandom((unsigned)(time(NULL) ^ (getpid() << 16)));
     uw_err err;
     uw_err_clear(&err);

@@ -99,7 +99,7 @@ static int open_dirs(uw_storage *st, const char *path, bool whole, bool create, 
     posix_impl *p = st->impl;
     int fd = open(p->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && create) {
-        if (uw_mkdir_p(p->root, 0750, err) < 0) {
+        if (uw_mkdir_p(p->root, 0700, err) < 0) {
             err->code = UW_E_STORAGE;
             return -1;
         }
@@ -136,7 +136,7 @@ static int open_dirs(uw_storage *st, const char *path, bool whole, bool create, 
             }
             int e2 = errno;
             if (e2 == ENOENT && create && attempt == 0) {
-                if (mkdirat(fd, comp, 0750) < 0 && errno != EEXIST)
+                if (mkdirat(fd, comp, 0700) < 0 && errno != EEXIST)
                     rc = uw_fail(err, UW_E_STORAGE, "unable to create directory '%s': %s", what,
                                  strerror(errno));
                 continue;
@@ -420,7 +420,7 @@ static uw_sink *posix_write(uw_storage *st, const char *path, uw_err *err)
     }
     char *tmp =
         uw_sprintf("%s.uwtmp.%d.%lx.%s", leaf, (int)getpid(), (unsigned long)random(), p->host);
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         uw_fail(err, UW_E_STORAGE, "unable to create a temporary for '%s': %s", what,
                 strerror(errno));

@@ -98,6 +98,9 @@ done:
     return rc;
 }
 
+static int settle_race(uw_repo *r, const char *name, const char *object, const char *sha,
+                       uw_err *err);
+
 static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, uw_err *err)
 {
     int fd = uw_push_open(job->path, err);
@@ -170,6 +173,12 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
         else if (stored)
             *stored = size;
     }
+    /* Object names carry the content's checksum, so a conditional write
+     * (If-None-Match: *) cannot tell two contents racing for one segment
+     * apart: re-list after the write, and the push that sees another content
+     * withdraws its own object and fails (exit 7). */
+    if (rc == 0)
+        rc = settle_race(r, job->name, object, sha, err);
     free(object);
     return rc;
 }
