@@ -21,7 +21,8 @@ source "$(dirname "$0")/../lib.sh"
 P=$UW_PORT_BASE
 STANZA=fa$UW_PORT_BASE
 NSEG=8
-KILLS=${UW_FA_KILLS:-50}
+# 50 kills (a sanitized build, slower per call: 20).
+if [[ "$UW_SANITIZED" == 1 ]]; then KILLS=${UW_FA_KILLS:-20}; else KILLS=${UW_FA_KILLS:-50}; fi
 at_exit kill_own_processes
 
 # ---------------------------------------------------------------- 1. setup --
