@@ -14,6 +14,7 @@
 #include "repo/backup_check.h"
 #include "core/cmd.h"
 #include "repo/manifest.h"
+#include "json.h"
 #include "pitr.h"
 #include "repo/repo.h"
 #include "work/state.h"
@@ -400,50 +401,13 @@ static void text_view(const repo_view *v)
 
 /* ------------------------------------------------------------------ json -- */
 
-/* A JSON string: escapes quotes, backslashes and control characters, and
- * replaces bytes that are not valid UTF-8 (paths need not be) with U+FFFD. */
-static void js(const char *s)
-{
-    putchar('"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            printf("\\%c", c);
-            p++;
-        } else if (c < 0x20 || c == 0x7f) {
-            printf("\\u%04x", c);
-            p++;
-        } else if (c < 0x80) {
-            putchar(c);
-            p++;
-        } else {
-            int n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-            bool ok = n > 0;
-            for (int i = 1; ok && i < n; i++)
-                ok = (p[i] & 0xc0) == 0x80;
-            if (ok && n == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
-                ok = false; /* overlong or surrogate */
-            if (ok && n == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-                ok = false;
-            if (ok) {
-                fwrite(p, 1, (size_t)n, stdout);
-                p += n;
-            } else {
-                fputs("\\ufffd", stdout);
-                p++;
-            }
-        }
-    }
-    putchar('"');
-}
 
 static void jkey(const char *k, bool *first)
 {
     if (!*first)
         putchar(',');
     *first = false;
-    js(k);
+    pj_str(k);
     putchar(':');
 }
 
@@ -451,7 +415,7 @@ static void jstr(const char *k, const char *v, bool *first)
 {
     jkey(k, first);
     if (v)
-        js(v);
+        pj_str(v);
     else
         fputs("null", stdout);
 }
@@ -476,7 +440,7 @@ static void jnames(const char *k, name_list l, bool *first)
     for (size_t i = 0; i < l.n; i++) {
         if (i)
             putchar(',');
-        js(name_at(&l, i));
+        pj_str(name_at(&l, i));
     }
     putchar(']');
 }
