@@ -28,8 +28,8 @@ static const uw_opt_id info_options[] = {UW_OPT_OUTPUT, UW_OPT_ID_COUNT};
 static const uw_opt_id check_options[] = {
     UW_OPT_PG_PATH, UW_OPT_PG_HOST,     UW_OPT_PG_PORT,         UW_OPT_PG_SOCKET_PATH,
     UW_OPT_PG_USER, UW_OPT_PG_DATABASE, UW_OPT_ARCHIVE_TIMEOUT, UW_OPT_ID_COUNT};
-static const uw_opt_id verify_options[] = {UW_OPT_SET, UW_OPT_FULL, UW_OPT_OUTPUT,
-                                           UW_OPT_PROCESS_MAX, UW_OPT_ID_COUNT};
+static const uw_opt_id verify_options[] = {UW_OPT_SET,         UW_OPT_FULL,     UW_OPT_OUTPUT,
+                                           UW_OPT_PROCESS_MAX, UW_OPT_PROGRESS, UW_OPT_ID_COUNT};
 static const uw_opt_id expire_options[] = {UW_OPT_DRY_RUN,           UW_OPT_NOW,
                                            UW_OPT_RETENTION_FULL,    UW_OPT_RETENTION_INCR,
                                            UW_OPT_RETENTION_DAILY,   UW_OPT_RETENTION_WEEKLY,

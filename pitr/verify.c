@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/progress.h"
 #include "json.h"
 #include "pitr.h"
 #include "repo/archive_info.h"
@@ -176,6 +177,7 @@ typedef struct {
     vjob *j;
     size_t n, cap;
     uw_repo *clones;
+    uw_progress *prog; /* stored bytes and objects read, of those not skipped */
 } jobs;
 
 static vjob *job_add(jobs *js, const char *path, const char *bind)
@@ -227,6 +229,7 @@ static int run_job(void *ctx, size_t index, uw_err *err)
     j->done = true;
     j->ok = uw_verify_object(&js->clones[uw_pool_worker_id()], &o, &res, &e) == 0;
     j->read = res.read;
+    uw_progress_add(js->prog, j->size, 1);
     if (j->ok)
         memcpy(j->sha256, res.sha256, sizeof j->sha256);
     else {
@@ -602,8 +605,16 @@ static int run_jobs(const uw_config *cfg, uw_repo *r, jobs *js, report *rp, uw_e
     int made = 0, rc = 0;
     for (; made < workers && rc == 0; made++)
         rc = uw_repo_clone(cfg, r, &js->clones[made], err);
+    uint64_t total_bytes = 0, total_files = 0;
+    for (size_t i = 0; i < js->n; i++)
+        if (!js->j[i].skip)
+            total_bytes += js->j[i].size, total_files++;
+    js->prog =
+        uw_progress_start("verify", total_bytes, total_files, uw_cfg_bool(cfg, UW_OPT_PROGRESS));
     if (rc == 0)
         rc = uw_pool_run(workers, js->n, run_job, js, err);
+    uw_progress_finish(js->prog);
+    js->prog = NULL;
     for (int i = 0; i < made; i++)
         if (js->clones[i].st)
             uw_repo_release(&js->clones[i]);
