@@ -350,7 +350,12 @@ static void ents_free(list_ent *e, size_t n)
     free(e);
 }
 
-static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+/* One listing loop for both: with the delimiter (flat == false) the entries
+ * directly under dir, directories included; without it (flat) every object
+ * at any depth as a path relative to dir, in one request per 1000 objects
+ * where a walk would make one per directory. */
+static int s3_list_pages(uw_storage *st, const char *dir, bool flat, uw_list_cb cb, void *ctx,
+                         uw_err *err)
 {
     s3_impl *s3 = st->impl;
     char *prefix = dir_prefix(s3, dir);
@@ -362,7 +367,7 @@ static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
         list_ent *ents = NULL;
         size_t n = 0, cap = 0;
         char *next = NULL;
-        rc = list_page(s3, prefix, true, token, &ents, &n, &cap, &next, err);
+        rc = list_page(s3, prefix, !flat, token, &ents, &n, &cap, &next, err);
         free(token);
         token = next;
         /* Callbacks run with no client checked out: they may use the storage. */
@@ -375,10 +380,11 @@ static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
             if (ents[i].is_dir)
                 while (nl && name[nl - 1] == '/')
                     name[--nl] = '\0';
-            /* skip "directory marker" objects and anything nested */
+            /* skip "directory marker" objects, and (not flat) anything nested */
+            bool marker = !nl || (flat && (ents[i].is_dir || k[strlen(k) - 1] == '/'));
             uw_storage_set_list_ident(ents[i].ident);
-            if (nl && !strchr(name, '/'))
-                stop = cb(ctx, name, ents[i].is_dir, ents[i].size) != 0;
+            if (!marker && (flat || !strchr(name, '/')))
+                stop = cb(ctx, name, !flat && ents[i].is_dir, ents[i].size) != 0;
             free(name);
         }
         ents_free(ents, n);
@@ -388,36 +394,14 @@ static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
     return rc;
 }
 
-/* Flat listing (no delimiter): one request per 1000 objects at any depth,
- * where a walk would make one per directory. */
+static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    return s3_list_pages(st, dir, false, cb, ctx, err);
+}
+
 static int s3_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
 {
-    s3_impl *s3 = st->impl;
-    char *prefix = dir_prefix(s3, dir);
-    size_t plen = strlen(prefix);
-    char *token = NULL;
-    int rc = 0;
-    bool stop = false;
-    do {
-        list_ent *ents = NULL;
-        size_t n = 0, cap = 0;
-        char *next = NULL;
-        rc = list_page(s3, prefix, false, token, &ents, &n, &cap, &next, err);
-        free(token);
-        token = next;
-        for (size_t i = 0; rc == 0 && !stop && i < n; i++) {
-            const char *k = ents[i].key;
-            size_t kl = strlen(k);
-            if (ents[i].is_dir || strncmp(k, prefix, plen) != 0 || kl == plen || k[kl - 1] == '/')
-                continue; /* directory markers */
-            uw_storage_set_list_ident(ents[i].ident);
-            stop = cb(ctx, k + plen, false, ents[i].size) != 0;
-        }
-        ents_free(ents, n);
-    } while (rc == 0 && !stop && token);
-    free(token);
-    free(prefix);
-    return rc;
+    return s3_list_pages(st, dir, true, cb, ctx, err);
 }
 
 /* --------------------------------------------------------------- read -- */
