@@ -77,17 +77,7 @@ int uw_backup_pin_get(uw_repo *r, const char *id, int64_t *until, uw_err *err)
     char *path = pin_path(r, id);
     char *bind = uw_sprintf("keep:%s", id);
     uw_buf b = {0};
-    int rc;
-    if (!r->have_key) {
-        rc = uw_storage_get_max(r->st, path, &b, PIN_MAX, err);
-    } else {
-        uw_obj_read_opts o = {r->info.system_id, NULL, &r->key, path, false, bind, PIN_MAX, false};
-        uw_sink *reader = uw_object_reader(&o, uw_buf_sink(&b), NULL);
-        rc = uw_storage_read(r->st, path, reader, err);
-        if (rc == 0)
-            rc = uw_sink_finish(reader, err);
-        uw_sink_free(reader);
-    }
+    int rc = uw_repo_meta_get(r, path, bind, PIN_MAX, &b, err);
     if (rc < 0 && err->code == UW_E_NOT_FOUND) {
         uw_err_clear(err);
         rc = 0;
@@ -107,24 +97,9 @@ int uw_backup_pin_set(uw_repo *r, const char *id, int64_t until, uw_err *err)
 {
     char *text = render(id, until);
     char *path = pin_path(r, id);
-    int rc;
-    if (!r->have_key) {
-        rc = uw_storage_put(r->st, path, text, strlen(text), err);
-    } else {
-        char *bind = uw_sprintf("keep:%s", id);
-        uw_obj_write_opts o = {
-            UW_OBJ_META, r->info.system_id, uw_compressor_by_name("zstd"), 3, 1, &r->key, NULL,
-            bind};
-        uw_sink *dest = uw_storage_write(r->st, path, err);
-        uw_sink *w = dest ? uw_object_writer(&o, dest, NULL, err) : NULL;
-        rc = w ? uw_sink_write(w, text, strlen(text), err) : -1;
-        if (rc == 0)
-            rc = uw_sink_finish(w, err);
-        uw_sink_free(w);
-        if (rc < 0)
-            uw_wrap(err, "%s", r->st->desc);
-        free(bind);
-    }
+    char *bind = uw_sprintf("keep:%s", id);
+    int rc = uw_repo_meta_put(r, path, bind, text, err);
+    free(bind);
     free(path);
     free(text);
     return rc;

@@ -360,16 +360,8 @@ static char *manifest_bind(const char *id)
  * size or content hash and cannot be edited without the passphrase. */
 static int manifest_get(uw_repo *r, const char *id, const char *path, uw_buf *b, uw_err *err)
 {
-    if (!r->have_key)
-        return uw_storage_get_max(r->st, path, b, UW_MANIFEST_MAX, err);
     char *bind = manifest_bind(id);
-    uw_obj_read_opts o = {r->info.system_id, NULL, &r->key, path, false, bind,
-                          UW_MANIFEST_MAX,   false};
-    uw_sink *reader = uw_object_reader(&o, uw_buf_sink(b), NULL);
-    int rc = uw_storage_read(r->st, path, reader, err);
-    if (rc == 0)
-        rc = uw_sink_finish(reader, err);
-    uw_sink_free(reader);
+    int rc = uw_repo_meta_get(r, path, bind, UW_MANIFEST_MAX, b, err);
     free(bind);
     return rc;
 }
@@ -408,24 +400,9 @@ int uw_manifest_save(uw_repo *r, const uw_manifest *m, uw_err *err)
 {
     char *text = uw_manifest_render(m);
     char *path = uw_sprintf("%s/backup/%s/manifest", r->stanza, m->id);
-    int rc;
-    if (!r->have_key) {
-        rc = uw_storage_put(r->st, path, text, strlen(text), err);
-    } else {
-        char *bind = manifest_bind(m->id);
-        uw_obj_write_opts o = {
-            UW_OBJ_META, r->info.system_id, uw_compressor_by_name("zstd"), 3, 1, &r->key, NULL,
-            bind};
-        uw_sink *dest = uw_storage_write(r->st, path, err);
-        uw_sink *w = dest ? uw_object_writer(&o, dest, NULL, err) : NULL;
-        rc = w ? uw_sink_write(w, text, strlen(text), err) : -1;
-        if (rc == 0)
-            rc = uw_sink_finish(w, err);
-        uw_sink_free(w);
-        if (rc < 0)
-            uw_wrap(err, "%s", r->st->desc);
-        free(bind);
-    }
+    char *bind = manifest_bind(m->id);
+    int rc = uw_repo_meta_put(r, path, bind, text, err);
+    free(bind);
     free(path);
     free(text);
     return rc;

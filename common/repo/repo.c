@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "io/compress.h"
+#include "io/object.h"
 #include "repo/keycache.h"
 
 #include <openssl/crypto.h>
@@ -355,6 +357,37 @@ int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, const uw_key *key,
     int rc = uw_storage_put(r->st, path, text, strlen(text), err);
     free(path);
     free(text);
+    return rc;
+}
+
+int uw_repo_meta_put(uw_repo *r, const char *path, const char *bind, const char *text, uw_err *err)
+{
+    if (!r->have_key)
+        return uw_storage_put(r->st, path, text, strlen(text), err);
+    uw_obj_write_opts o = {
+        UW_OBJ_META, r->info.system_id, uw_compressor_by_name("zstd"), 3, 1, &r->key, NULL, bind};
+    uw_sink *dest = uw_storage_write(r->st, path, err);
+    uw_sink *w = dest ? uw_object_writer(&o, dest, NULL, err) : NULL;
+    int rc = w ? uw_sink_write(w, text, strlen(text), err) : -1;
+    if (rc == 0)
+        rc = uw_sink_finish(w, err);
+    uw_sink_free(w);
+    if (rc < 0)
+        uw_wrap(err, "%s", r->st->desc);
+    return rc;
+}
+
+int uw_repo_meta_get(uw_repo *r, const char *path, const char *bind, size_t max, uw_buf *out,
+                     uw_err *err)
+{
+    if (!r->have_key)
+        return uw_storage_get_max(r->st, path, out, max, err);
+    uw_obj_read_opts o = {r->info.system_id, NULL, &r->key, path, false, bind, max, false};
+    uw_sink *reader = uw_object_reader(&o, uw_buf_sink(out), NULL);
+    int rc = uw_storage_read(r->st, path, reader, err);
+    if (rc == 0)
+        rc = uw_sink_finish(reader, err);
+    uw_sink_free(reader);
     return rc;
 }
 

@@ -74,6 +74,14 @@ int uw_stanza_info_parse(const char *text, uw_stanza_info *info, uw_err *err);
 /* Verify an encrypted stanza info's mac line with the key (UW_E_DECRYPT). */
 int uw_stanza_info_auth(const char *text, const uw_key *key, uw_err *err);
 int uw_repo_save_info(uw_repo *r, const uw_stanza_info *info, const uw_key *key, uw_err *err);
+/* Small metadata files (a backup's manifest, its pin): in a plain stanza the
+ * text as it is (its own format carries a checksum); in an encrypted stanza
+ * a compressed and encrypted object bound to `bind`, so that it reveals
+ * nothing and cannot be moved to another name or edited without the key.
+ * get reads at most max bytes of content into out (missing: UW_E_NOT_FOUND). */
+int uw_repo_meta_put(uw_repo *r, const char *path, const char *bind, const char *text, uw_err *err);
+int uw_repo_meta_get(uw_repo *r, const char *path, const char *bind, size_t max, uw_buf *out,
+                     uw_err *err);
 /* The content id of an object name: uw_content_id with the stanza's key. */
 void uw_repo_content_id_hex(const uw_repo *r, const uint8_t sha256[32], char out[65]);
 
