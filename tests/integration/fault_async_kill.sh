@@ -39,9 +39,16 @@ SPOOL=$T/spool
 # 1 MiB segments: 4096 per log id (for seg_range and friends).
 UW_SEGS_PER_ID=4096
 SCALE=${UW_FA_SCALE:-4}
-LEVEL=${UW_FA_LEVEL:-9}
+# Level 15: a 1 MiB segment takes long enough to push (~0.1 s) for kills
+# to land in the middle of pushes and of the calls waiting for them.
+LEVEL=${UW_FA_LEVEL:-15}
 # 50 kills (a sanitized build, slower per call and per scan: 30).
 if [[ "$UW_SANITIZED" == 1 ]]; then KILLS=${UW_FA_KILLS:-30}; else KILLS=${UW_FA_KILLS:-50}; fi
+# A killed call makes the archiver exit, and PostgreSQL restarts a failed
+# archiver at most every 10 s (PGARCH_RESTART_INTERVAL): each costs ~10 s
+# of the test, so CALL_KILLS kills (spread over the run) include a call,
+# the others hit pushers, which the killed archiver's absence does not stop.
+CALL_KILLS=${UW_FA_CALL_KILLS:-$((KILLS / 10 > 3 ? KILLS / 10 : 3))}
 seed=${UW_SEED:-$$}
 RANDOM=$seed
 note "random seed $seed (UW_SEED=$seed repeats the killer's choices, not the machine's timing)"
@@ -147,6 +154,13 @@ check_acks() {
     DONE_COUNT=${#ACKED[@]}
 }
 
+# count_stored: objects in the archive now (a glob: no fork).
+count_stored() {
+    local -a o=("$ADIR"/*/*.zst)
+    [[ -e "${o[0]}" ]] || o=()
+    echo "${#o[@]}"
+}
+
 # killer: until KILLS kills have landed, one kill at a random point of a
 # random kind; after each landed kill, wait for the archiver to acknowledge
 # another file.  One line per kill in $T/out/kills.log; $T/out/killer.done
@@ -154,39 +168,41 @@ check_acks() {
 killer() {
     set +e
     shopt -s nullglob
-    local kills=0 what victim pid t0 mark owner
-    local -a tmps
+    local kills=0 what victim pid mark owner mid stored next_call=0
+    local -a tmps kinds
     : >"$T/out/kills.log"
     while ((kills < KILLS)); do
         check_acks
-        what=$((RANDOM % 4))
+        # What can be killed right now (a call lives while its file is
+        # pushed, a temporary while it is written): one of those kinds at
+        # random, so that no time goes into waiting for a given kind.
         scan_push
-        # A call lives while its file is being pushed (tens of ms): look
-        # for one for a while.
-        if ((what == 0 || what == 3)); then
-            t0=$SECONDS
-            while ((${#CALLS[@]} == 0 && SECONDS - t0 < 5)); do scan_push; done
+        mid=""
+        tmps=("$ADIR"/*/*.uwtmp.*)
+        if ((${#tmps[@]})); then
+            owner=${tmps[RANDOM % ${#tmps[@]}]##*.uwtmp.}
+            owner=${owner%%.*}
+            [[ "/proc/$owner/exe" -ef "$PUSH" ]] && mid=$owner
+        fi
+        kinds=()
+        ((${#PUSHERS[@]})) && kinds+=(1)
+        [[ -n "$mid" ]] && kinds+=(2)
+        if ((${#CALLS[@]} && kills >= next_call)); then
+            kinds+=(0)
+            ((${#PUSHERS[@]})) && kinds+=(3)
         fi
         victim=()
-        case $what in
-        0) ((${#CALLS[@]})) && victim=("${CALLS[RANDOM % ${#CALLS[@]}]}") ;;
-        1) ((${#PUSHERS[@]})) && victim=("${PUSHERS[@]}") ;;
-        2) # mid-write: a temporary whose owner is ours, right now
-            t0=$SECONDS
-            while ((SECONDS - t0 < 5)); do
-                tmps=("$ADIR"/*/*.uwtmp.*)
-                if ((${#tmps[@]})); then
-                    owner=${tmps[RANDOM % ${#tmps[@]}]##*.uwtmp.}
-                    owner=${owner%%.*}
-                    [[ "/proc/$owner/exe" -ef "$PUSH" ]] && { victim=("$owner"); break; }
-                fi
-                pause 5
-            done ;;
-        3) ((${#CALLS[@]} && ${#PUSHERS[@]})) &&
-            victim=("${CALLS[RANDOM % ${#CALLS[@]}]}" "${PUSHERS[@]}") ;;
-        esac
+        if ((${#kinds[@]})); then
+            what=${kinds[RANDOM % ${#kinds[@]}]}
+            case $what in
+            0) victim=("${CALLS[RANDOM % ${#CALLS[@]}]}") ;;
+            1) victim=("${PUSHERS[@]}") ;;
+            2) victim=("$mid") ;;
+            3) victim=("${CALLS[RANDOM % ${#CALLS[@]}]}" "${PUSHERS[@]}") ;;
+            esac
+        fi
         if ((${#victim[@]} == 0)); then
-            pause 20
+            pause 5
             continue
         fi
         # A random point: mid-write kills are already at one; a call
@@ -212,11 +228,19 @@ killer() {
         done
         ((landed)) || continue
         kills=$((kills + 1))
+        ((calls)) && next_call=$((kills + KILLS / CALL_KILLS))
         echo "kill $kills kind $what calls $calls pushers $pushers pids ${victim[*]} acked $DONE_COUNT at $(elapsed "$_UW_T0")" >>"$T/out/kills.log"
         # The next kill after the archiver acknowledged one more file (the
         # load goes on, so one always comes; the main loop bounds the wait).
+        # The next kill after some progress: the archiver acknowledged one
+        # more file, or the pusher stored one more (while the archiver is
+        # away after a killed call, the pusher works ahead).  The load goes
+        # on, so progress always comes; the main loop bounds the wait.
         mark=$DONE_COUNT
-        while check_acks && ((DONE_COUNT == mark)); do pause 20; done
+        stored=$(count_stored)
+        while check_acks && ((DONE_COUNT == mark)) && (($(count_stored) == stored)); do
+            pause 20
+        done
     done
     : >"$T/out/killer.done"
 }
@@ -250,10 +274,10 @@ KILLER_PID=""
 load_secs=$(elapsed "$t_load")
 q "$P" "insert into uw_marker values (2, 'after the kills')" >/dev/null
 last=$(switch_wal "$P")
-kinds=$(awk '{ k[$4]++ } END { printf "%d calls, %d pushers, %d pushers mid-write, %d both", k[0], k[1], k[2], k[3] }' "$T/out/kills.log")
+kind_summary=$(awk '{ k[$4]++ } END { printf "%d calls, %d pushers, %d pushers mid-write, %d both", k[0], k[1], k[2], k[3] }' "$T/out/kills.log")
 killed_calls=$(awk '{ s += $6 } END { print s + 0 }' "$T/out/kills.log")
 killed_pushers=$(awk '{ s += $8 } END { print s + 0 }' "$T/out/kills.log")
-note "$KILLS kills landed in $load_secs s of load ($runs pgbench runs): $kinds; $killed_calls calls and $killed_pushers pushers killed"
+note "$KILLS kills landed in $load_secs s of load ($runs pgbench runs): $kind_summary; $killed_calls calls and $killed_pushers pushers killed"
 
 # ------------------------------------------- 3. archived, nothing lost --
 t0=$(now)
