@@ -7,18 +7,23 @@
 #     segments, cheaply), archive_command = ue-wal-push --archive-async
 #     --process-max 2; a full ue-basebackup before any load.
 #  2. pgbench -i, then pgbench runs, while a killer SIGKILLs (by pid) at
-#     random points: the archiver's call, the detached pusher, the pusher
-#     while a temporary of its own is in the repository (mid-write), or the
-#     call and the pusher together.  The pusher is picked by its spool lock,
+#     random points whatever can be killed right now, one kind at random:
+#     the archiver's call, the detached pusher, the pusher while a
+#     temporary of its own is in the repository (mid-write), or the call
+#     and the pusher together.  The pusher is picked by its spool lock,
 #     never by name (see scan_push: LeakSanitizer's tracer is never killed).
-#     After each landed kill the killer waits for the archiver to acknowledge
-#     one more file, so the kills land on many different pushes.  Meanwhile
-#     it checks every new .done file: its object must already be stored.
-#     The load runs until 50 kills have landed (a sanitized build: 30).
+#     PostgreSQL restarts an archiver whose command died of a signal only
+#     10 s after its last start, so only about one kill in ten includes a
+#     call (spread over the run).  After each landed kill the killer waits
+#     for progress (one more file acknowledged or stored), so the kills land
+#     on many different pushes.  Meanwhile it checks every new .done file:
+#     its object must already be stored.  The load runs until 50 kills have
+#     landed (a sanitized build: 30).
 #  3. the load stops, archiving finishes (pg_stat_archiver, a generous bound
 #     on progress); then every file PostgreSQL acknowledged (.done) has
 #     exactly one object whose name carries the SHA-256 of the file in
-#     pg_wal, and fetches back byte-identical; nothing is lost: every
+#     pg_wal (a sample fetches back byte-identical; the recovery fetches
+#     every segment, verified against that SHA-256); nothing is lost: every
 #     segment from the backup's start-wal to the last one is archived once.
 #  4. the temporaries the killed pushers left: the pushers started after the
 #     kills swept them (their log lines are counted); one more pusher start
