@@ -142,7 +142,7 @@ static int wal_scan(uw_repo *r, wal_list *l, uw_err *err)
         free(dir);
     }
     free(root);
-    if (rc == 0)
+    if (rc == 0 && l->n) /* an archive without WAL: v is NULL, which qsort must not get */
         qsort(l->v, l->n, sizeof *l->v, by_tli_segno);
     return rc;
 }
