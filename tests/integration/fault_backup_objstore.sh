@@ -114,6 +114,8 @@ for round in 1 2 3; do
     ups=$(tool_count uploads "$bprefix/$killed/")
     note "round $round: killed backup $killed mid-copy: $objs objects, $ups unfinished uploads left"
     ((ups > 0)) || die "round $round: setup: the killed backup left no unfinished upload"
+    # written before any file: what makes the killed backup's prefix listed
+    assert_eq 1 "$(tool_count list "$bprefix/$killed/started")" "round $round: 'started' markers of the killed backup"
 
     assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" info
     if grep -qE "^ +$killed +(full|incr)" "$LAST_OUT"; then
