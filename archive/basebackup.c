@@ -412,19 +412,21 @@ static int backup_plan(backup_run *b, uw_err *err)
     if (uw_backups_list(r, &b->list, &b->nlist, &b->incomplete, err) < 0)
         return -1;
     for (int i = 0; b->incomplete && b->incomplete[i]; i++) {
-        char *dir = uw_backup_dir(r, b->incomplete[i]);
         uw_log(UW_LOG_INFO, "removing interrupted backup %s from %s", b->incomplete[i],
                r->st->desc);
         /* A leftover that cannot go now must not stop this backup: it is
          * never listed as valid, and the next run tries again. */
         uw_err e;
         uw_err_clear(&e);
-        if (uw_storage_remove_tree(r->st, dir, &e) < 0)
+        uw_sweep_stats sw = {0};
+        if (uw_backup_remove_interrupted(r, b->incomplete[i], &sw, &e) < 0)
             uw_log(UW_LOG_WARN,
                    "unable to remove interrupted backup %s: %s; continuing, the next backup "
                    "retries",
                    b->incomplete[i], e.msg);
-        free(dir);
+        if (sw.uploads)
+            uw_log(UW_LOG_INFO, "aborted %" PRIu64 " unfinished multipart upload%s of backup %s",
+                   sw.uploads, sw.uploads == 1 ? "" : "s", b->incomplete[i]);
     }
     /* Temporaries of killed pushes and writers elsewhere in the stanza. */
     uw_storage_sweep_log(r->st, r->stanza, "ue-basebackup");
@@ -457,6 +459,18 @@ static int backup_plan(backup_run *b, uw_err *err)
     m->pg_version = r->info.pg_version;
     m->system_id = b->cluster.system_id;
     m->wal_seg_size = b->cluster.wal_seg_size;
+    return 0;
+}
+
+/* Before any file: the marker that makes this backup's directory listed even
+ * if the run is killed before its manifest (manifest.h), so that the next
+ * run finds it and removes it whole. */
+static int backup_announce(backup_run *b, uw_err *err)
+{
+    if (uw_backup_marker_put(b->r, b->m.id, b->m.start_time, err) < 0) {
+        uw_wrap(err, "unable to start backup %s", b->m.id);
+        return -1;
+    }
     return 0;
 }
 
@@ -780,6 +794,8 @@ static int backup(const uw_config *cfg, uw_err *err)
         rc = backup_plan(&b, err);
     if (rc == 0)
         rc = backup_start(&b, err);
+    if (rc == 0)
+        rc = backup_announce(&b, err);
     if (rc == 0)
         rc = backup_copy(&b, err);
     if (rc == 0)

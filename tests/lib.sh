@@ -809,6 +809,10 @@ objstore_stop() {
 #   "${S3TOOL[@]}" get KEY FILE    download
 #   "${S3TOOL[@]}" put KEY FILE    upload (replaces the object)
 #   "${S3TOOL[@]}" head KEY        "size etag"
+#   "${S3TOOL[@]}" uploads PREFIX [PAGE]  "key upload-id initiated-epoch-s" per
+#       unfinished multipart upload (ListMultipartUploads, paginated)
+#   "${S3TOOL[@]}" mpu-start KEY   start an upload of one part, print its id
+#   "${S3TOOL[@]}" abort KEY ID    AbortMultipartUpload
 #   "${S3TOOL[@]}" dump PREFIX DIR download every object under PREFIX to
 #       DIR/KEY, checking that the bytes received equal both the listing's
 #       Size and the GET's Content-Length, and that a single-part ETag is
@@ -862,6 +866,32 @@ elif cmd == "dump":
             bad += 1
         print(size, key)
     sys.exit(1 if bad else 0)
+elif cmd == "uploads":
+    # list_multipart_uploads through boto3's paginator (key-marker and
+    # upload-id-marker), pages of args[1] uploads when given
+    pages = s3.get_paginator("list_multipart_uploads").paginate(
+        Bucket=bucket, Prefix=args[0],
+        PaginationConfig={"PageSize": int(args[1])} if len(args) > 1 else {})
+    for page in pages:
+        for u in page.get("Uploads", []):
+            print(u["Key"], u["UploadId"], int(u["Initiated"].timestamp()))
+elif cmd == "mpu-start":
+    # an unfinished upload of one 1 KiB part; prints its upload id. The part
+    # with a signed payload (newer botocore would stream it with a checksum
+    # trailer, which s3rver refuses).
+    try:
+        cfg = Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required")
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="S3RVER",
+                          aws_secret_access_key="S3RVER", region_name="us-east-1", verify=False,
+                          config=cfg)
+    except TypeError:
+        pass  # an older botocore: it signs the payload anyway
+    u = s3.create_multipart_upload(Bucket=bucket, Key=args[0])
+    s3.upload_part(Bucket=bucket, Key=args[0], UploadId=u["UploadId"], PartNumber=1,
+                   Body=b"x" * 1024)
+    print(u["UploadId"])
+elif cmd == "abort":
+    s3.abort_multipart_upload(Bucket=bucket, Key=args[0], UploadId=args[1])
 else:
     sys.exit("s3tool: unknown command " + cmd)
 EOF

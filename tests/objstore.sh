@@ -9,9 +9,11 @@
 # Servers (installed with npm into a cache directory on first use, ~15 s):
 #   s3     @20minutes/s3rver 5.0.0: S3 API with Signature V4 verification,
 #          path-style, access key and secret "S3RVER", region us-east-1.
-#          It does not implement AbortMultipartUpload (405) nor
-#          ListMultipartUploads (501), and rejects the signature of bucket
-#          requests written "/bucket/?..." (use "/bucket?...").
+#          Run through tests/s3rver_uploads.js, which adds the
+#          ListMultipartUploads and AbortMultipartUpload it lacks (s3rver
+#          itself answers 501 and 405) over its own store of uploads.  It
+#          rejects the signature of bucket requests written "/bucket/?..."
+#          (use "/bucket?...").
 #   azure  Azurite 3.35.0 (blob service only), the well-known development
 #          account "devstoreaccount1" and its key.
 #
@@ -23,6 +25,7 @@
 #   UW_S3_TLS_KEY    private key (PEM) of UW_S3_TLS_CERT
 #   UW_S3_KEY_PAIR   ID:SECRET, a credential s3rver accepts besides S3RVER:S3RVER
 #                    (read from the environment, never put on node's argv)
+#   UW_S3_UPLOADS_PAGE  most uploads per ListMultipartUploads page (default 1000)
 #   UW_AZURE_PORT    Azurite blob port (default 10000)
 #   UW_AZURE_TLS_CERT, UW_AZURE_TLS_KEY: serve Azurite over HTTPS
 #   AZURITE_ACCOUNTS ACCOUNT:BASE64KEY, Azurite's own variable: an account
@@ -38,6 +41,7 @@
 # log).  It refuses to start a server whose pid file names a live process.
 set -euo pipefail
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${UW_NPM_CACHE:-/var/tmp/ue-wal-npm}
 S3RVER_VERSION=5.0.0
 AZURITE_VERSION=3.35.0
@@ -155,14 +159,13 @@ start_s3() {
         [[ -n "${UW_S3_TLS_KEY:-}" ]] || fail "UW_S3_TLS_CERT needs UW_S3_TLS_KEY"
         args+=(--cert "$UW_S3_TLS_CERT" --key "$UW_S3_TLS_KEY")
     fi
-    # s3rver 5 has no bin script: run its CLI module.  Its ListObjectsV2
-    # continuation tokens use a cipher OpenSSL 3 only has in the legacy provider.
+    # s3rver 5 has no bin script: tests/s3rver_uploads.js runs its CLI module
+    # with ListMultipartUploads and AbortMultipartUpload added (and
+    # UW_S3_KEY_PAIR's credential).  Its ListObjectsV2 continuation tokens use
+    # a cipher OpenSSL 3 only has in the legacy provider.
     # setsid: a process group of its own, so `stop` ends node and nothing else.
-    local extra=""
-    [[ -z "${UW_S3_KEY_PAIR:-}" ]] || extra="{ const k = process.env.UW_S3_KEY_PAIR, i = k.indexOf(':');
-        require('$(dirname "$(s3rver_cli)")/models/account.js').DUMMY_ACCOUNT.createKeyPair(k.slice(0, i), k.slice(i + 1)); }"
-    NODE_OPTIONS="--openssl-legacy-provider ${NODE_OPTIONS:-}" setsid "$NODE" -e \
-        "$extra require('$(s3rver_cli)').parseAsync(process.argv)" -- "${args[@]}" \
+    NODE_OPTIONS="--openssl-legacy-provider ${NODE_OPTIONS:-}" setsid "$NODE" \
+        "$HERE/s3rver_uploads.js" "$(dirname "$(s3rver_cli)")" "${args[@]}" \
         </dev/null >"$log" 2>&1 &
     echo $! >"$pidfile"
     wait_port "$S3_PORT" "$pidfile" "$log" s3rver

@@ -343,6 +343,30 @@ char *uw_backup_dir(const uw_repo *r, const char *id)
     return uw_sprintf("%s/backup/%s", r->stanza, id);
 }
 
+int uw_backup_marker_put(uw_repo *r, const char *id, int64_t started, uw_err *err)
+{
+    char *path = uw_sprintf("%s/backup/%s/" UW_BACKUP_MARKER, r->stanza, id);
+    char *bind = uw_sprintf(UW_BACKUP_MARKER ":%s", id);
+    char *text = uw_sprintf("backup=%s\nstarted=%lld\n", id, (long long)started);
+    int rc = uw_repo_meta_put(r, path, bind, text, err);
+    free(text);
+    free(bind);
+    free(path);
+    return rc;
+}
+
+int uw_backup_remove_interrupted(uw_repo *r, const char *id, uw_sweep_stats *swept, uw_err *err)
+{
+    char *dir = uw_backup_dir(r, id);
+    int rc = uw_storage_remove_tree(r->st, dir, err);
+    /* Its writers are dead (no manifest, and the caller holds the backup
+     * lock): whatever they left unfinished under it goes whatever its age. */
+    if (rc == 0)
+        rc = uw_storage_sweep(r->st, dir, 0, swept, err);
+    free(dir);
+    return rc;
+}
+
 char *uw_backup_object(const uw_repo *r, const uw_mf_entry *e)
 {
     return uw_sprintf("%s/backup/%s/pg_data/%s%s", r->stanza, e->ref, e->path, e->ext);

@@ -80,6 +80,21 @@ bool uw_manifest_path_safe(const char *path);
 /* Repository helpers. */
 char *uw_backup_dir(const uw_repo *r, const char *id);          /* <stanza>/backup/<id> */
 char *uw_backup_object(const uw_repo *r, const uw_mf_entry *e); /* content of a file entry */
+/* The marker a backup writes before any data: <stanza>/backup/<id>/started
+ * ("backup=<id>", "started=<unix time>"; stored as small metadata, encrypted
+ * in an encrypted stanza, bound to "started:<id>"). It makes the backup's
+ * directory appear in a listing of <stanza>/backup with a delimiter even when
+ * the backup is killed before its manifest: an object store lists a prefix
+ * only where an object sits at its first level (s3rver does so strictly),
+ * and the killed backup's files all sit deeper, under pg_data/. A directory
+ * with the marker and no manifest is an interrupted backup, as any other
+ * directory without a manifest. */
+#define UW_BACKUP_MARKER "started"
+int uw_backup_marker_put(uw_repo *r, const char *id, int64_t started, uw_err *err);
+/* Remove interrupted backup `id` whole: every object under its directory,
+ * its writers' temporaries and unfinished multipart uploads (counted into
+ * *swept). The caller holds the backup lock. */
+int uw_backup_remove_interrupted(uw_repo *r, const char *id, uw_sweep_stats *swept, uw_err *err);
 int uw_manifest_load(uw_repo *r, const char *id, uw_manifest *m, uw_err *err);
 int uw_manifest_save(uw_repo *r, const uw_manifest *m, uw_err *err);
 /* Complete backups (those with a valid manifest), oldest first by stop time,

@@ -297,9 +297,9 @@ int uw_storage_remove_tree(uw_storage *st, const char *dir, uw_err *err)
 int uw_storage_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
                      uw_err *err)
 {
-    if (st->drv != &uw_storage_posix)
+    if (!st->drv->sweep)
         return 0;
-    int rc = uw_storage_posix_sweep(st, dir, max_age, stats, err);
+    int rc = st->drv->sweep(st, dir, max_age, stats, err);
     if (rc < 0)
         uw_wrap(err, "%s", st->desc);
     return rc;
@@ -307,7 +307,7 @@ int uw_storage_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_
 
 void uw_storage_sweep_log(uw_storage *st, const char *dir, const char *why)
 {
-    uw_sweep_stats s = {0, 0};
+    uw_sweep_stats s = {0};
     uw_err e;
     uw_err_clear(&e);
     if (uw_storage_sweep(st, dir, UW_TEMP_MAX_AGE, &s, &e) < 0)
@@ -315,6 +315,11 @@ void uw_storage_sweep_log(uw_storage *st, const char *dir, const char *why)
     if (s.count)
         uw_log(UW_LOG_INFO, "swept %" PRIu64 " stale temporar%s (%" PRIu64 " bytes) from %s (%s)",
                s.count, s.count == 1 ? "y" : "ies", s.bytes, st->desc, why);
+    if (s.uploads)
+        uw_log(UW_LOG_INFO,
+               "swept %" PRIu64 " unfinished multipart upload%s (initiated more than %d hours "
+               "ago) from %s (%s)",
+               s.uploads, s.uploads == 1 ? "" : "s", (int)(UW_TEMP_MAX_AGE / 3600), st->desc, why);
 }
 
 void uw_storage_temp_host(char *out, size_t len)

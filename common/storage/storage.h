@@ -15,6 +15,7 @@
 #define UW_STORAGE_FEAT_FSYNC 0x02
 
 typedef struct uw_storage uw_storage;
+typedef struct uw_sweep_stats uw_sweep_stats; /* below, with uw_storage_sweep */
 
 /* Called once per entry directly under the listed directory. Return non-zero to stop. */
 typedef int (*uw_list_cb)(void *ctx, const char *name, bool is_dir, uint64_t size);
@@ -54,6 +55,10 @@ typedef struct {
      * request per directory; cb gets the path relative to dir and is never
      * called for directories. */
     int (*list_tree)(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
+    /* Optional (NULL: nothing to sweep): remove what killed writers left
+     * under dir that is no object (uw_storage_sweep). */
+    int (*sweep)(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
+                 uw_err *err);
 } uw_storage_driver;
 
 struct uw_storage {
@@ -106,12 +111,20 @@ int uw_storage_rename_noreplace(uw_storage *st, const char *from, const char *to
  * its owner's pid on this host no longer runs, or when it was not modified
  * for max_age seconds (a writer on another host, or an older name). */
 #define UW_TEMP_MAX_AGE (6 * 3600)
-typedef struct {
-    uint64_t count, bytes;
-} uw_sweep_stats;
-/* Remove the stale temporaries under dir (recursively), adding to stats.
- * Object stores hold no temporaries of ours (unfinished uploads are the
- * service's): 0 with nothing swept. */
+struct uw_sweep_stats {
+    uint64_t count, bytes; /* temporaries removed (posix) */
+    uint64_t uploads;      /* unfinished S3 multipart uploads aborted */
+};
+/* Remove what killed writers left under dir (recursively), adding to stats;
+ * each driver its own (the driver's sweep):
+ *   posix  stale temporaries (above);
+ *   s3     unfinished multipart uploads initiated more than max_age seconds
+ *          ago (ListMultipartUploads, AbortMultipartUpload): a live writer's
+ *          upload is younger, and S3 gives no owner to tell it otherwise;
+ *   azure  nothing: uncommitted blocks cannot be deleted through the API
+ *          without committing a blob at their name; the service discards
+ *          them after 7 days.
+ * max_age 0 takes everything under dir (a removed interrupted backup). */
 int uw_storage_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
                      uw_err *err);
 /* Sweep dir and log what went (info: count and bytes); a failure is only a
@@ -143,6 +156,9 @@ int uw_storage_posix_remove_tree(uw_storage *st, const char *dir, uw_err *err);
 int uw_storage_s3_remove_many(uw_storage *st, const char *const *paths, size_t n, uw_err *err);
 int uw_storage_posix_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
                            uw_err *err);
+/* The S3 driver's sweep (see uw_storage_sweep). */
+int uw_storage_s3_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
+                        uw_err *err);
 /* Rename that never replaces an existing `to` (renameat2 RENAME_NOREPLACE, or
  * link+unlink where unsupported): EEXIST is UW_E_ARCHIVE_MISMATCH. */
 int uw_storage_posix_rename_noreplace(uw_storage *st, const char *from, const char *to,
@@ -157,6 +173,13 @@ int uw_storage_posix_rename_noreplace(uw_storage *st, const char *from, const ch
  * A body that is no listing is UW_E_STORAGE naming `what`. */
 int uw_s3_list_parse(const char *xml, size_t len, const char *what, uw_list_cb cb, void *ctx,
                      char **next, uw_err *err);
+/* S3 ListMultipartUploads: cb gets each Upload's key, upload id and
+ * initiation time (Unix seconds, -1 when unreadable); *next_key and
+ * *next_id (caller frees) are the next page's markers when truncated. */
+typedef int (*uw_s3_upload_cb)(void *ctx, const char *key, const char *upload_id,
+                               int64_t initiated);
+int uw_s3_uploads_parse(const char *xml, size_t len, const char *what, uw_s3_upload_cb cb,
+                        void *ctx, char **next_key, char **next_id, uw_err *err);
 int uw_azure_list_parse(const char *xml, size_t len, const char *prefix, const char *what,
                         uw_list_cb cb, void *ctx, bool *stop, char **marker, uw_err *err);
 

@@ -694,4 +694,5 @@ const uw_storage_driver uw_storage_posix = {
     .remove = posix_remove,
     .close = posix_close,
     .rename = posix_rename,
+    .sweep = uw_storage_posix_sweep,
 };

@@ -16,6 +16,10 @@
  *           a plain MD5 ETag), then a HeadObject for the size (and the ETag).
  *   remove  DeleteObject; remove_tree: ListObjectsV2 + DeleteObjects (1000
  *           keys per request).
+ *   sweep   ListMultipartUploads under the directory (paginated with
+ *           key-marker/upload-id-marker), AbortMultipartUpload of those
+ *           initiated before the age limit: a killed writer's parts cost
+ *           storage forever otherwise.
  * Requests are signed with Signature V4 (sigv4.h) per attempt; payloads are
  * signed (x-amz-content-sha256) and uploads carry Content-MD5.
  *
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/codec.h"
 #include "core/xml.h"
@@ -535,6 +540,160 @@ int uw_storage_s3_remove_many(uw_storage *st, const char *const *paths, size_t n
     return rc;
 }
 
+/* -------------------------------------------------------------- sweep -- */
+
+/* "2026-12-01T00:11:01.000Z" -> Unix seconds; -1 when it is no such time. */
+static int64_t s3_time(const char *iso)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int n = 0;
+    if (!iso ||
+        sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+        n == 0)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm);
+}
+
+int uw_s3_uploads_parse(const char *x, size_t len, const char *what, uw_s3_upload_cb cb, void *ctx,
+                        char **next_key, char **next_id, uw_err *err)
+{
+    *next_key = *next_id = NULL;
+    const char *end = x ? x + len : NULL, *p = x, *b, *be;
+    if (!x || !uw_xml_find(x, end, "ListMultipartUploadsResult", &b, &be, NULL))
+        return uw_fail(err, UW_E_STORAGE, "%s: unexpected response (no ListMultipartUploadsResult)",
+                       what);
+    int rc = 0;
+    while (rc == 0 && uw_xml_find(p, end, "Upload", &b, &be, &p)) {
+        char *k = uw_xml_get(b, be, "Key", NULL);
+        char *id = uw_xml_get(b, be, "UploadId", NULL);
+        char *t = uw_xml_get(b, be, "Initiated", NULL);
+        if (k && id && *id)
+            rc = cb(ctx, k, id, s3_time(t));
+        free(k);
+        free(id);
+        free(t);
+    }
+    char *trunc = uw_xml_get(x, end, "IsTruncated", NULL);
+    if (rc == 0 && trunc && strcmp(trunc, "true") == 0) {
+        *next_key = uw_xml_get(x, end, "NextKeyMarker", NULL);
+        *next_id = uw_xml_get(x, end, "NextUploadIdMarker", NULL);
+        if (!*next_key || !**next_key)
+            rc = uw_fail(err, UW_E_STORAGE, "%s: truncated listing without a NextKeyMarker", what);
+    }
+    free(trunc);
+    return rc;
+}
+
+typedef struct {
+    char **keys, **ids;
+    size_t n, cap;
+    int64_t cutoff; /* initiated before: stale */
+    bool all;       /* max_age 0: every upload, whatever the clocks say */
+} upload_acc;
+
+static int upload_add(void *ctx, const char *key, const char *id, int64_t initiated)
+{
+    upload_acc *a = ctx;
+    /* An unreadable time is never taken for an old one. */
+    if (!a->all && (initiated < 0 || initiated > a->cutoff))
+        return 0;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->keys = uw_realloc(a->keys, a->cap * sizeof *a->keys);
+        a->ids = uw_realloc(a->ids, a->cap * sizeof *a->ids);
+    }
+    a->keys[a->n] = uw_strdup(key);
+    a->ids[a->n++] = uw_strdup(id);
+    return 0;
+}
+
+/* AbortMultipartUpload; one already gone (completed or aborted meanwhile) is
+ * no error. */
+static int s3_upload_abort(s3_impl *s3, const char *key, const char *id, uw_err *err)
+{
+    char *eid = uw_uri_encode(id, strlen(id), false);
+    char *query = uw_sprintf("uploadId=%s", eid);
+    char what[600];
+    snprintf(what, sizeof what, "abort multipart upload '%s'", key);
+    s3_req r;
+    s3_req_init(&r, s3, "DELETE", key, query, NULL, 0, what);
+    r.req.flags = UW_HTTP_404_OK;
+    uw_http_response resp = {0};
+    int rc = s3_exec(s3, &r, &resp, err);
+    uw_http_response_clear(&resp);
+    s3_req_free(&r);
+    free(query);
+    free(eid);
+    return rc;
+}
+
+/* ListMultipartUploads under dir, following key-marker/upload-id-marker;
+ * collected first, then aborted (the listing is not changed while paging). */
+int uw_storage_s3_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
+                        uw_err *err)
+{
+    s3_impl *s3 = st->impl;
+    char *prefix = dir_prefix(s3, dir);
+    char *ep = uw_uri_encode(prefix, strlen(prefix), false);
+    upload_acc a = {NULL, NULL, 0, 0, (int64_t)time(NULL) - max_age, max_age <= 0};
+    char *kmark = NULL, *imark = NULL;
+    char what[600];
+    snprintf(what, sizeof what, "list multipart uploads '%s'", prefix);
+    int rc = 0;
+    char *prev = NULL;
+    do {
+        char *ek = kmark ? uw_uri_encode(kmark, strlen(kmark), false) : NULL;
+        char *ei = imark ? uw_uri_encode(imark, strlen(imark), false) : NULL;
+        char *query = uw_sprintf("uploads&prefix=%s%s%s%s%s", ep, ek ? "&key-marker=" : "",
+                                 ek ? ek : "", ei ? "&upload-id-marker=" : "", ei ? ei : "");
+        free(ek);
+        free(ei);
+        free(kmark);
+        free(imark);
+        kmark = imark = NULL;
+        /* A server that hands the same markers back would page forever. */
+        if (prev && strcmp(prev, query) == 0) {
+            rc = uw_fail(err, UW_E_STORAGE, "%s: the listing does not advance past its markers",
+                         what);
+            free(query);
+            break;
+        }
+        free(prev);
+        prev = uw_strdup(query);
+        s3_req r;
+        s3_req_init(&r, s3, "GET", NULL, query, NULL, 0, what);
+        uw_http_response resp = {0};
+        rc = s3_exec(s3, &r, &resp, err);
+        if (rc == 0)
+            rc = uw_s3_uploads_parse((const char *)resp.body.data, resp.body.len, what, upload_add,
+                                     &a, &kmark, &imark, err);
+        uw_http_response_clear(&resp);
+        s3_req_free(&r);
+        free(query);
+    } while (rc == 0 && kmark);
+    free(prev);
+    free(kmark);
+    free(imark);
+    for (size_t i = 0; i < a.n; i++) {
+        if (rc == 0 && (rc = s3_upload_abort(s3, a.keys[i], a.ids[i], err)) == 0) {
+            uw_log(UW_LOG_DETAIL, "aborted unfinished multipart upload of '%s' (upload id %s)",
+                   a.keys[i], a.ids[i]);
+            stats->uploads++;
+        }
+        free(a.keys[i]);
+        free(a.ids[i]);
+    }
+    free(a.keys);
+    free(a.ids);
+    free(ep);
+    free(prefix);
+    return rc;
+}
+
 /* --------------------------------------------------------------- open -- */
 
 /* Names the option in buf, for messages, and passes its id on. */
@@ -817,4 +976,5 @@ const uw_storage_driver uw_storage_s3 = {
     .remove = s3_remove,
     .close = s3_close,
     .list_tree = s3_list_tree,
+    .sweep = uw_storage_s3_sweep,
 };

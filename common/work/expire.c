@@ -142,7 +142,7 @@ static int wal_scan(uw_repo *r, wal_list *l, uw_err *err)
         free(dir);
     }
     free(root);
-    if (rc == 0)
+    if (rc == 0 && l->n) /* an archive without WAL: v is NULL, which qsort must not get */
         qsort(l->v, l->n, sizeof *l->v, by_tli_segno);
     return rc;
 }
@@ -414,15 +414,17 @@ static void remove_leftovers(expire_run *x, uw_expire_stats *st)
             continue;
         }
         say(x->eo, "remove interrupted backup %s (no manifest)", id);
-        char *dir = uw_backup_dir(x->r, id);
         uw_err e;
         uw_err_clear(&e);
-        if (uw_storage_remove_tree(x->r->st, dir, &e) < 0)
+        uw_sweep_stats sw = {0};
+        if (uw_backup_remove_interrupted(x->r, id, &sw, &e) < 0)
             uw_log(UW_LOG_WARN, "unable to remove interrupted backup %s: %s; the next run retries",
                    id, e.msg);
         else
             st->interrupted_removed++;
-        free(dir);
+        if (sw.uploads)
+            say(x->eo, "aborted %" PRIu64 " unfinished multipart uploads of backup %s", sw.uploads,
+                id);
     }
     if (x->eo->dry_run)
         return;
@@ -436,6 +438,10 @@ static void remove_leftovers(expire_run *x, uw_expire_stats *st)
     st->bytes_freed += sw.bytes;
     if (sw.count)
         say(x->eo, "removed %" PRIu64 " stale temporaries (%" PRIu64 " bytes)", sw.count, sw.bytes);
+    if (sw.uploads)
+        say(x->eo,
+            "aborted %" PRIu64 " unfinished multipart uploads initiated more than %d hours ago",
+            sw.uploads, (int)(UW_TEMP_MAX_AGE / 3600));
 }
 
 static void run_free(expire_run *x)

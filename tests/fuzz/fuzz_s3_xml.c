@@ -1,11 +1,19 @@
 /* XML bodies from S3 (common/storage/storage_s3.c, http.c): a ListObjectsV2
- * page, and the <Code>/<Message> of an error response. */
+ * page, a ListMultipartUploads page, and the <Code>/<Message> of an error
+ * response. */
 #include <stdbool.h>
 
 #include "fuzz.h"
 #include "core/xml.h"
 #include "storage/http.h"
 #include "storage/storage.h"
+
+static int upload(void *ctx, const char *key, const char *id, int64_t initiated)
+{
+    (void)initiated;
+    *(size_t *)ctx += strlen(key) + strlen(id);
+    return 0;
+}
 
 static int entry(void *ctx, const char *name, bool is_dir, uint64_t size)
 {
@@ -26,6 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (uw_s3_list_parse(xml, size, "list 'fuzz/'", entry, &total, &next, &err) < 0)
         fuzz_check_err(&err);
     free(next);
+    char *nk = NULL, *ni = NULL;
+    if (uw_s3_uploads_parse(xml, size, "list multipart uploads 'fuzz/'", upload, &total, &nk, &ni,
+                            &err) < 0)
+        fuzz_check_err(&err);
+    free(nk);
+    free(ni);
     free(uw_xml_get(xml, end, "Code", NULL));
     free(uw_xml_get(xml, end, "Message", NULL));
     free(uw_xml_get(xml, end, "UploadId", NULL));

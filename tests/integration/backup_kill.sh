@@ -57,6 +57,8 @@ for round in 1 2 3; do
     files=$(find "$backups_dir/$killed" -type f | wc -l)
     note "round $round: killed backup $killed mid-copy ($files files, $temps temporaries left)"
     ((temps > 0)) || die "round $round: setup: no temporary left by the killed backup"
+    [[ -f "$backups_dir/$killed/started" && ! -e "$backups_dir/$killed/manifest" ]] ||
+        die "round $round: the killed backup has no 'started' marker (or has a manifest)"
 
     assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" info
     if grep -qE "^ +$killed +(full|incr)" "$LAST_OUT"; then

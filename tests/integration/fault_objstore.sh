@@ -14,14 +14,12 @@
 #     exactly once by the reference client (boto3, azure_tool.py), nothing
 #     but well-named objects is listed, and each fetches back byte-identical.
 #     Printed: what the kills left invisible in the service (unfinished S3
-#     multipart uploads, as s3rver keeps them on disk: s3rver implements
-#     neither ListMultipartUploads nor AbortMultipartUpload, so no client
-#     can find or sweep them; Azure blobs with uncommitted blocks only, which
-#     the service discards by itself).
-#  (ue-basebackup killed mid-copy against S3 is not here: s3rver's
-#     ListObjectsV2 with a delimiter over more than 1000 keys leaves out
-#     common prefixes, so no client finds the killed backup's directory
-#     there; backup_kill covers the posix repository.)
+#     multipart uploads, as s3rver keeps them on disk: young, so the sweep
+#     keeps them until they are 6 hours old; fault_backup_objstore checks
+#     that sweep; Azure blobs with uncommitted blocks only, which the
+#     service discards by itself).
+#  (ue-basebackup killed mid-copy against S3: fault_backup_objstore;
+#     backup_kill covers the posix repository.)
 #  3. Concurrent pushes of one segment with different content (the segment
 #     and a copy with one record byte changed) against S3, UW_OS_PAIRS (6)
 #     pairs started together: never both acknowledged (exit 0); a loser
@@ -169,7 +167,7 @@ kill_pushes() {
 
 kill_pushes s3 "$S3CONF" s3_keys
 uploads=$(find "$T/objstore/s3/$BUCKET"/*uploads* -mindepth 1 -maxdepth 1 -type d 2>/dev/null | grep -c . || true)
-ok "S3: $KP_SUMMARY; $uploads unfinished multipart uploads left invisible in s3rver (no ListMultipartUploads/AbortMultipartUpload there: nothing any client can list or sweep)"
+ok "S3: $KP_SUMMARY; $uploads unfinished multipart uploads left invisible in s3rver (younger than the sweep's 6-hour limit)"
 kill_pushes azure "$AZCONF" az_keys
 uncommitted=$(az_uncommitted azure)
 ok "Azure: $KP_SUMMARY; $uncommitted blobs with uncommitted blocks only (never listed, discarded by the service)"

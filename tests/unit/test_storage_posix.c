@@ -462,7 +462,7 @@ static void test_sweep(uw_storage *st)
     struct timespec old[2] = {{time(NULL) - UW_TEMP_MAX_AGE - 60, 0},
                               {time(NULL) - UW_TEMP_MAX_AGE - 60, 0}};
     CHECK(utimensat(AT_FDCWD, old_t, old, 0) == 0);
-    uw_sweep_stats stats = {0, 0};
+    uw_sweep_stats stats = {0};
     CHECK_OK(uw_storage_sweep(st, "w", UW_TEMP_MAX_AGE, &stats, &err) == 0, err);
     CHECK_U64(stats.count, 3); /* the dead owner's two, and the old one */
     CHECK_U64(stats.bytes, 30);
@@ -482,7 +482,7 @@ static void test_sweep(uw_storage *st)
     put_file(bait, "bait");
     char *lnk = uw_sprintf("%s/w/a/link", root);
     CHECK(symlink(outside, lnk) == 0);
-    stats = (uw_sweep_stats){0, 0};
+    stats = (uw_sweep_stats){0};
     CHECK_OK(uw_storage_sweep(st, "w", UW_TEMP_MAX_AGE, &stats, &err) == 0, err);
     CHECK(access(bait, F_OK) == 0);
     unlink(lnk);
