@@ -115,13 +115,14 @@ RESULTS=$DIR/results.tsv
 : >"$RESULTS"
 # record PART FIGURE TOOL RUN "drive output" [EXTRA]: one row of RESULTS
 record() {
-    local s rss calls
+    local s rss calls cpu
     s=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$5")
+    cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' <<<"$5")
     rss=$(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$5")
     calls=$(sed -n 's/.*calls=\([0-9]*\).*/\1/p' <<<"$5")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$s" "$rss" "$calls" "${6:-}" \
-        "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
-    log "$1 $2 $3 run $4: ${s}s, peak rss ${rss} KiB${6:+, $6}"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$s" "$rss" "$calls" "${6:-}" \
+        "$(cut -d' ' -f1 /proc/loadavg)" "$cpu" >>"$RESULTS"
+    log "$1 $2 $3 run $4: ${s}s (cpu ${cpu}s), peak rss ${rss} KiB${6:+, $6}"
 }
 # once LOG DIR CMD...: one timed call through drive (peak RSS from wait4)
 once() {
@@ -373,17 +374,19 @@ if any(r[0] == "relations" for r in rows):
     print()
 if any(r[0] == "repository" for r in rows):
     print("## Big repository against a small one (medians; peak RSS: max over runs)\n")
-    print("| command | small s | big s | big / small time | small peak RSS MiB | big peak RSS MiB | big / small RSS | target |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("| command | small s | big s | big / small time | CPU s small / big | small peak RSS MiB | big peak RSS MiB | big / small RSS | target |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for fig in ("info", "fetch", "verify", "expire-dry-run"):
         s, b = med("repository", fig, "small", 4), med("repository", fig, "big", 4)
         if s is None or b is None:
             continue
         rs, rb = mx("repository", fig, "small", 5), mx("repository", fig, "big", 5)
-        label, unit = fig, "s"
+        us, ub = med("repository", fig, "small", 9), med("repository", fig, "big", 9)
+        label = fig
         if fig == "fetch":
             cs, cb = med("repository", fig, "small", 6), med("repository", fig, "big", 6)
             s, b = s / cs * 1000, b / cb * 1000
+            us, ub = us / cs * 1000, ub / cb * 1000
             label = "ue-wal-fetch, ms per call"
         tr, rr = b / s, rb / rs
         if fig == "info":
@@ -394,7 +397,7 @@ if any(r[0] == "repository" for r in rows):
             tgt = f"RSS ≤ 2x: {'met' if rr <= 2 else '**no**'} (time grows with the objects read)"
         else:
             tgt = f"time ≤ 2x: {'met' if tr <= 2 else '**no**'}; RSS ≤ 2x: {'met' if rr <= 2 else '**no**'}"
-        print(f"| {label} | {s:.3f} | {b:.3f} | {tr:.2f} | {rs/1024:.1f} | {rb/1024:.1f} | {rr:.2f} | {tgt} |")
+        print(f"| {label} | {s:.3f} | {b:.3f} | {tr:.2f} | {us:.3f} / {ub:.3f} | {rs/1024:.1f} | {rb/1024:.1f} | {rr:.2f} | {tgt} |")
     os_, ob = med("repository", "verify", "small", 7), med("repository", "verify", "big", 7)
     vs, vb = med("repository", "verify", "small", 4), med("repository", "verify", "big", 4)
     if os_ and ob:
