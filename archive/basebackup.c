@@ -196,8 +196,12 @@ static int copy_job(void *ctx, size_t i, uw_err *err)
     uw_mf_entry *e = &c->w->files.entries[idx];
     uw_backup_ctx b = c->bctx;
     uw_repo *mine = &c->worker_repos[uw_pool_worker_id()];
-    if (!mine->st && uw_repo_clone(c->cfg, c->bctx.repo, mine, err) < 0)
-        return -1;
+    if (!mine->st) {
+        if (uw_repo_clone(c->cfg, c->bctx.repo, mine, err) < 0)
+            return -1;
+        /* Made durable all at once before the manifest (backup_finish). */
+        mine->st->defer_sync = true;
+    }
     b.repo = mine;
     if (uw_backup_file(&b, c->w->src[idx], e, &c->results[idx], err) < 0)
         return uw_wrap(err, "backing up '%s'", e->path);
@@ -605,7 +609,13 @@ static int backup_finish(backup_run *b, uw_err *err)
         return -1;
     m->duration_ms = (int64_t)(((uw_now_ms() / 1e3) - b->t0) * 1000);
     uw_manifest_sort(m);
-    if (uw_manifest_save(b->r, m, err) < 0)
+    /* The files were written without an fsync each: durable before the
+     * manifest makes them a backup (a crash before leaves an interrupted
+     * backup, which the next run removes). */
+    char *dir = uw_backup_dir(b->r, m->id);
+    int rc = uw_storage_sync(b->r->st, dir, err);
+    free(dir);
+    if (rc < 0 || uw_manifest_save(b->r, m, err) < 0)
         return -1;
     uint64_t referenced = 0, delta = 0;
     for (size_t i = 0; i < b->w.files.count; i++) {

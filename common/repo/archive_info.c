@@ -485,6 +485,57 @@ static const uw_arch_file *segment_for(const uw_archive *a, const uw_tl_history 
     return NULL;
 }
 
+/* The last segment number of the run of consecutive segments on f's timeline
+ * that starts at f (segs is sorted by timeline and segment, one per name). */
+static uint64_t run_last(const uw_archive *a, const uw_arch_file *f)
+{
+    size_t p = (size_t)(f - a->segs), lo = p, hi = a->nsegs - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (a->segs[mid].tli == f->tli && a->segs[mid].segno - f->segno == mid - p)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return f->segno + (lo - p);
+}
+
+/* After segment_for found f for segno with min_tli, the last segment number up
+ * to which it keeps answering with f's timeline (and the next segment of f's
+ * run), without asking: when the first entry it tries is f's timeline and no
+ * newer entry of the history (which would be tried first, or which, older
+ * than f's timeline, would stop the search) becomes eligible before. Else
+ * segno: the caller asks again. Walking a long archive one segment at a time
+ * cost each backup of `info` and `verify` a binary search per archived
+ * segment after its start (quadratic in a repository of many backups). */
+static uint64_t same_answer_until(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
+                                  uint32_t min_tli, const uw_arch_file *f)
+{
+    size_t k = h->n;
+    for (size_t i = h->n; i-- > 0;) {
+        const uw_tl_entry *e = &h->e[i];
+        if (e->tli < min_tli)
+            break;
+        if (e->begin && e->begin / a->seg_size > segno)
+            continue;
+        k = i;
+        break;
+    }
+    if (k == h->n || h->e[k].tli != f->tli)
+        return segno;
+    uint64_t until = run_last(a, f);
+    for (size_t i = k + 1; i < h->n; i++) {
+        const uw_tl_entry *e = &h->e[i];
+        if (e->tli < f->tli)
+            return segno;
+        /* Ineligible at segno, so begin / seg_size > segno >= 0. */
+        uint64_t b = e->begin / a->seg_size;
+        if (b - 1 < until)
+            until = b - 1;
+    }
+    return until;
+}
+
 void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t start_lsn,
                       uw_reach *out)
 {
@@ -492,9 +543,9 @@ void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t star
     uint64_t segno = start_lsn / a->seg_size;
     /* Nothing beyond the newest archived segment can be found. */
     uint64_t max_segno = 0;
-    for (size_t i = 0; i < a->nsegs; i++)
-        if (a->segs[i].segno > max_segno)
-            max_segno = a->segs[i].segno;
+    for (size_t i = 0; i < a->ntls; i++)
+        if (a->tls[i].last > max_segno)
+            max_segno = a->tls[i].last;
     uint32_t cur_tli = 0;
     for (;; segno++) {
         uint32_t want;
@@ -506,9 +557,12 @@ void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t star
             out->missing_segno = segno;
             break;
         }
+        uint32_t min_tli = cur_tli;
         cur_tli = f->tli;
         out->any = true;
         out->last_tli = f->tli;
+        /* Skip to the end of what would be found one by one. */
+        segno = same_answer_until(a, h, segno, min_tli, f);
         out->last_segno = segno;
     }
     if (out->any)

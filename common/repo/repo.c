@@ -435,7 +435,7 @@ int uw_repo_wal_find(uw_repo *r, const char *walname, char **object, char sha_he
         free(f.found);
         f.found = NULL;
         f.matches = 0;
-        rc = uw_storage_list(r->st, dir, find_cb, &f, err);
+        rc = uw_storage_list_prefix(r->st, dir, prefix, find_cb, &f, err);
         if (rc == 0 || !uw_retry_wait(attempt, err))
             break;
     }

@@ -84,6 +84,42 @@ int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, u
     return rc;
 }
 
+int uw_storage_sync(uw_storage *st, const char *dir, uw_err *err)
+{
+    int rc = st->drv->sync ? st->drv->sync(st, dir, err) : 0;
+    if (rc < 0 && err && err->code == UW_E_STORAGE)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}
+
+typedef struct {
+    const char *prefix;
+    size_t plen;
+    uw_list_cb cb;
+    void *ctx;
+} prefix_ctx;
+
+static int prefix_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    prefix_ctx *p = ctx;
+    return strncmp(name, p->prefix, p->plen) == 0 ? p->cb(p->ctx, name, is_dir, size) : 0;
+}
+
+int uw_storage_list_prefix(uw_storage *st, const char *dir, const char *prefix, uw_list_cb cb,
+                           void *ctx, uw_err *err)
+{
+    int rc;
+    if (st->drv->list_prefix) {
+        rc = st->drv->list_prefix(st, dir, prefix, cb, ctx, err);
+    } else {
+        prefix_ctx p = {prefix, strlen(prefix), cb, ctx};
+        rc = st->drv->list(st, dir, prefix_cb, &p, err);
+    }
+    if (rc < 0 && err && err->code == UW_E_STORAGE)
+        uw_wrap(err, "%s", st->desc);
+    return rc;
+}
+
 typedef struct {
     uw_list_cb cb;
     void *ctx;

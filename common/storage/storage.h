@@ -59,6 +59,14 @@ typedef struct {
      * under dir that is no object (uw_storage_sweep). */
     int (*sweep)(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
                  uw_err *err);
+    /* Optional (NULL: list, filtered): the entries of dir whose names begin
+     * with prefix, without examining the others (posix: no stat of every
+     * file of a WAL directory holding thousands to find one). */
+    int (*list_prefix)(uw_storage *st, const char *dir, const char *prefix, uw_list_cb cb,
+                       void *ctx, uw_err *err);
+    /* Optional (NULL: nothing to do, e.g. an object store): make every write
+     * finished so far under dir durable (posix: syncfs). */
+    int (*sync)(uw_storage *st, const char *dir, uw_err *err);
 } uw_storage_driver;
 
 struct uw_storage {
@@ -66,6 +74,11 @@ struct uw_storage {
     int repo;   /* 1-based repository index */
     char *desc; /* for messages: "repo1 (posix:/var/lib/ue-wal)" */
     void *impl;
+    /* Set by a caller that writes many objects and makes them durable at
+     * once with uw_storage_sync before anything refers to them (a backup's
+     * files, before its manifest): posix writes then skip their fsyncs of
+     * the file and of its directory. Still atomic (temporary + rename). */
+    bool defer_sync;
 };
 
 /* Registers the drivers' types as the values of repoN-type. A constructor:
@@ -79,6 +92,11 @@ void uw_storage_close(uw_storage *st);
 /* Convenience wrappers that add the repository to error messages. */
 int uw_storage_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *err);
 int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err);
+/* Make the writes of a handle with defer_sync durable (see uw_storage). */
+int uw_storage_sync(uw_storage *st, const char *dir, uw_err *err);
+/* uw_storage_list of the entries whose names begin with prefix only. */
+int uw_storage_list_prefix(uw_storage *st, const char *dir, const char *prefix, uw_list_cb cb,
+                           void *ctx, uw_err *err);
 /* Every object under dir, recursively (the driver's list_tree, or a walk
  * with list): cb gets the path relative to dir ("a/b/c"), with
  * uw_storage_list_ident set; never directories. */

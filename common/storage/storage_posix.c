@@ -199,8 +199,8 @@ typedef int (*entry_cb)(void *ctx, int dfd, const char *name, const struct stat 
 #define EACH_TEMPS 0x1
 #define EACH_SKIP_ODD 0x2
 
-static int each_entry(int dfd, const char *what, unsigned flags, entry_cb cb, void *ctx,
-                      uw_err *err)
+static int each_entry(int dfd, const char *what, unsigned flags, const char *prefix, entry_cb cb,
+                      void *ctx, uw_err *err)
 {
     DIR *d = fdopendir(dfd);
     if (!d) {
@@ -209,6 +209,7 @@ static int each_entry(int dfd, const char *what, unsigned flags, entry_cb cb, vo
         return uw_fail(err, UW_E_STORAGE, "unable to list '%s': %s", what, strerror(e));
     }
     int rc = 0;
+    size_t plen = prefix ? strlen(prefix) : 0;
     struct dirent *de;
     errno = 0;
     while ((de = readdir(d))) {
@@ -216,6 +217,9 @@ static int each_entry(int dfd, const char *what, unsigned flags, entry_cb cb, vo
             continue;
         /* Our own temporary files are never listed: they are not objects yet. */
         if (!(flags & EACH_TEMPS) && strstr(de->d_name, ".uwtmp."))
+            continue;
+        /* Only the names asked for are examined (and checked for links). */
+        if (prefix && strncmp(de->d_name, prefix, plen) != 0)
             continue;
         struct stat sb;
         if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -271,7 +275,8 @@ static int list_entry(void *ctx, int dfd, const char *name, const struct stat *s
     return l->cb(l->ctx, name, S_ISDIR(sb->st_mode), (uint64_t)sb->st_size) ? 1 : 0;
 }
 
-static int posix_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+static int posix_list_prefix(uw_storage *st, const char *dir, const char *prefix, uw_list_cb cb,
+                             void *ctx, uw_err *err)
 {
     const char *leaf;
     int dfd = open_dirs(st, dir, true, false, &leaf, err);
@@ -279,9 +284,14 @@ static int posix_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx,
         return dfd == -2 ? 0 : -1;
     char *f = full(st, dir);
     list_ctx l = {cb, ctx};
-    int rc = each_entry(dfd, f, 0, list_entry, &l, err);
+    int rc = each_entry(dfd, f, 0, prefix, list_entry, &l, err);
     free(f);
     return rc;
+}
+
+static int posix_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    return posix_list_prefix(st, dir, NULL, cb, ctx, err);
 }
 
 /* Open a repository file for reading: never through a link, never a FIFO or
@@ -354,6 +364,7 @@ typedef struct {
     int dfd, fd;
     char *leaf, *tmp, *what; /* what: the object's full path, for messages */
     bool done;
+    bool no_sync; /* the handle's defer_sync: uw_storage_sync makes it durable */
 } posix_sink;
 
 static int psink_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
@@ -374,7 +385,7 @@ static int psink_write(uw_sink *s, const uint8_t *buf, size_t len, uw_err *err)
 static int psink_finish(uw_sink *s, uw_err *err)
 {
     posix_sink *w = (posix_sink *)s;
-    if (fsync(w->fd) < 0)
+    if (!w->no_sync && fsync(w->fd) < 0)
         return uw_fail(err, UW_E_STORAGE, "unable to fsync '%s': %s", w->what, strerror(errno));
     int rc = close(w->fd);
     w->fd = -1;
@@ -384,7 +395,7 @@ static int psink_finish(uw_sink *s, uw_err *err)
         return uw_fail(err, UW_E_STORAGE, "unable to rename into '%s': %s", w->what,
                        strerror(errno));
     w->done = true;
-    if (fsync(w->dfd) < 0 && errno != EINVAL)
+    if (!w->no_sync && fsync(w->dfd) < 0 && errno != EINVAL)
         return uw_fail(err, UW_E_STORAGE, "unable to fsync the directory of '%s': %s", w->what,
                        strerror(errno));
     return 0;
@@ -436,7 +447,29 @@ static uw_sink *posix_write(uw_storage *st, const char *path, uw_err *err)
     w->leaf = uw_strdup(leaf);
     w->tmp = tmp;
     w->what = what;
+    w->no_sync = st->defer_sync;
     return &w->base;
+}
+
+/* One syncfs of the file system holding dir: every object written with
+ * defer_sync (data, inodes, renames) becomes durable at once, instead of two
+ * fsyncs per object (each a journal commit: ~2.6 ms here, which made a
+ * backup of 20,000 small files spend most of its time waiting for them). */
+static int posix_sync(uw_storage *st, const char *dir, uw_err *err)
+{
+    const char *leaf;
+    int dfd = open_dirs(st, dir, true, false, &leaf, err);
+    if (dfd < 0)
+        return dfd == -2 ? 0 : -1;
+    int rc = 0;
+    if (syncfs(dfd) < 0) {
+        char *f = full(st, dir);
+        rc = uw_fail(err, UW_E_STORAGE, "unable to sync the file system of '%s': %s", f,
+                     strerror(errno));
+        free(f);
+    }
+    close(dfd);
+    return rc;
 }
 
 static int posix_remove(uw_storage *st, const char *path, uw_err *err)
@@ -570,7 +603,7 @@ static int empty_dir(int dfd, const char *what, uw_err *err)
         return uw_fail(err, UW_E_STORAGE, "unable to list '%s': %s", what, strerror(errno));
     }
     names l = {0};
-    int rc = each_entry(dup_fd, what, EACH_TEMPS, collect, &l, err);
+    int rc = each_entry(dup_fd, what, EACH_TEMPS, NULL, collect, &l, err);
     for (int i = 0; rc == 0 && i < l.n; i++) {
         char *f = uw_sprintf("%s/%s", what, l.names[i]);
         if (l.dirs[i]) {
@@ -665,7 +698,7 @@ static int sweep_entry(void *ctx, int dfd, const char *name, const struct stat *
 
 static int sweep_dir(sweep_ctx *c, int dfd, const char *what)
 {
-    return each_entry(dfd, what, EACH_TEMPS | EACH_SKIP_ODD, sweep_entry, c, c->err);
+    return each_entry(dfd, what, EACH_TEMPS | EACH_SKIP_ODD, NULL, sweep_entry, c, c->err);
 }
 
 int uw_storage_posix_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
@@ -695,4 +728,6 @@ const uw_storage_driver uw_storage_posix = {
     .close = posix_close,
     .rename = posix_rename,
     .sweep = uw_storage_posix_sweep,
+    .list_prefix = posix_list_prefix,
+    .sync = posix_sync,
 };
