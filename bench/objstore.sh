@@ -28,7 +28,12 @@ BACKUP_PMAX=${BENCH_BACKUP_PMAX:-"2 4"}     # process-max of backup and restore 
 QUEUE_MAX=${BENCH_QUEUE_MAX:-268435456}     # archive-get-queue-max (both tools), bytes
 LEVEL=3                                     # zstd level, both tools
 CORPORA=${BENCH_CORPORA:-realistic}         # one corpus (plain or realistic)
-STORES=${BENCH_STORES:-"s3 azure"}
+# s3 is not in the default list: pgBackRest 2.45 lists a bucket as
+# "GET /bucket/?list-type=2..." in path style, and s3rver 5.0.0 rejects the
+# signature of that form (SignatureDoesNotMatch, HTTP 403; tests/objstore.sh
+# says so too), so pgBackRest's stanza-create fails on it. BENCH_STORES=s3
+# runs it against an S3 server that accepts it.
+STORES=${BENCH_STORES:-azure}
 FIGURES=${BENCH_FIGURES:-"push fetch backup restore"}
 DIR=${BENCH_DIR:-/var/tmp/ue-wal-objbench}
 BUILD=${BENCH_BUILD:-/tmp/bench-build}
