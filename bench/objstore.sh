@@ -141,8 +141,11 @@ EOF
     fi
 }
 # "COUNT BYTES" of the WAL segment objects under PREFIX (either tool's layout).
+# (Everything is listed and filtered here: whether a tool's object names
+# start with "/" is its own business. No {24} in the regex: mawk lacks it.)
 count_wal() { # count_wal STORE PREFIX
-    list_objects "$1" "$2" | awk '{ n = split($2, p, "/") } p[n] ~ /^[0-9A-F]{24}/ { c++; b += $1 } END { printf "%d %d\n", c, b }'
+    list_objects "$1" "" | awk -v pfx="$2" 'index($2, pfx) { n = split($2, p, "/") }
+        index($2, pfx) && length(p[n]) >= 24 && substr(p[n], 1, 24) ~ /^[0-9A-F]+$/ { c++; b += $1 } END { printf "%d %d\n", c, b }'
 }
 
 # ------------------------------------------------------------- configs ----
@@ -338,6 +341,7 @@ run_restore() { # run_restore STORE ue|pb PMAX RUN: the newest backup (the one j
 
 # ---------------------------------------------------------------- setup ---
 make_tls
+rm -rf "$OBJ"   # no objects of an earlier run (BENCH_REUSE keeps only the corpus)
 start_servers
 NODE_V=$(node_version)
 if [[ $REUSING == 0 ]]; then
