@@ -117,7 +117,7 @@ RESULTS=$DIR/results.tsv
 record() {
     local s rss calls cpu
     s=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$5")
-    cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' <<<"$5")
+    cpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$5")
     rss=$(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$5")
     calls=$(sed -n 's/.*calls=\([0-9]*\).*/\1/p' <<<"$5")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$s" "$rss" "$calls" "${6:-}" \
