@@ -87,7 +87,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [[ -d $DIR ]]; then
-    [[ -f $DIR/rel/pgdata/postmaster.pid ]] && as_pg "$PGBIN/pg_ctl" -D "$DIR/rel/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+    if [[ -f $DIR/rel/pgdata/postmaster.pid ]]; then
+        as_pg "$PGBIN/pg_ctl" -D "$DIR/rel/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
     rm -rf "$DIR"
 fi
 mkdir -p "$DIR"/{bin,log,sock} "$OUT"
@@ -97,9 +99,11 @@ chmod 755 "$DIR"
 # ------------------------------------------------------------ build -------
 if [[ $SKIP_BUILD != 1 ]]; then
     log "building ue-wal (Release) in $BUILD"
-    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$DIR/log/build.log" 2>&1 &&
-        cmake --build "$BUILD" -j2 --target ue-wal-push ue-wal-fetch ue-pitr ue-basebackup scale-gen >>"$DIR/log/build.log" 2>&1 ||
-        { tail -20 "$DIR/log/build.log" >&2; die "build failed"; }
+    if ! { cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$DIR/log/build.log" 2>&1 &&
+        cmake --build "$BUILD" -j2 --target ue-wal-push ue-wal-fetch ue-pitr ue-basebackup scale-gen >>"$DIR/log/build.log" 2>&1; }; then
+        tail -20 "$DIR/log/build.log" >&2
+        die "build failed"
+    fi
 fi
 for b in ue-wal-push ue-wal-fetch ue-pitr ue-basebackup scale-gen; do
     [[ -x $BUILD/$b ]] || die "$BUILD/$b is missing"
