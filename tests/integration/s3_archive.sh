@@ -162,7 +162,8 @@ secs=$(elapsed "$t0")
 grep -q SignatureDoesNotMatch "$LAST_ERR" || die "wrong secret: no SignatureDoesNotMatch in: $(cat "$LAST_ERR")"
 grep -q -i -e retrying -e 'not-the-secret' "$LAST_ERR" && die "wrong secret: retried or secret logged: $(cat "$LAST_ERR")"
 [[ $(grep -c . "$LAST_ERR") -le 2 ]] || die "wrong secret: more than one error line: $(cat "$LAST_ERR")"
-awk -v s="$secs" 'BEGIN { exit !(s < 2) }' || die "wrong secret took $secs s (retried?)"
+# No bound on the time (a loaded machine makes any bound a guess): a retry
+# logs "retrying", which the check above rejects; the time is printed.
 assert_file_absent "$T/dst/x"
 ok "wrong secret: exit 17 in $secs s without retries: $(head -c 220 "$LAST_ERR")"
 assert_exit_pg 17 "$PUSH" --config "$BAD" --stanza "$STANZA" "$T/src/pg_wal/$first_seg"
