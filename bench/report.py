@@ -8,7 +8,8 @@ right after the measurement, sampled peak PSS of the whole process tree KiB
 (when measured).
 
 MEMINFO.tsv (optional): corpus, figure, tool, run, Dirty KiB and Writeback
-KiB of /proc/meminfo before the restore, the same after it."""
+KiB of /proc/meminfo before the restore, the same after it, the restore's
+seconds, the 1-minute load average after it."""
 import collections
 import statistics
 import sys
@@ -65,6 +66,7 @@ ROWS = [
     ("full backup, process-max 2", "backup", "backup", 1.3, False),
     ("restore, process-max 2", "restore", "restore", 1.5, False),
     ("restore after drop_caches, process-max 2", "restore-cold", "restore-cold", None, False),
+    ("restore without sync first, process-max 2", "restore-nosync", "restore-nosync", None, False),
 ]
 
 
@@ -208,24 +210,28 @@ def encrypted_section(data, corpora, nseg, verdicts):
 
 
 def meminfo_section(path):
-    """Dirty/Writeback around each restore: what the restore left to the kernel."""
+    """Dirty/Writeback around each restore: what the restore left to the kernel,
+    and what it found dirty (a restore ends with one syncfs, which also waits
+    for other processes' dirty data on the same file system)."""
     try:
         rows = [l.rstrip("\n").split("\t") for l in open(path)]
     except OSError:
         return
-    rows = [r for r in rows if len(r) == 8]
+    rows = [r for r in rows if len(r) == 10]
     if not rows:
         return
     print("## Page cache around restores")
     print()
-    print("/proc/meminfo right before each restore (after `sync`, and for restore-cold after "
-          "drop_caches) and right after it returned, MiB:")
+    print("/proc/meminfo right before each restore (after `sync` for restore, after `sync` and "
+          "drop_caches for restore-cold, nothing for restore-nosync) and right after it "
+          "returned, MiB; the restore's seconds and the 1-minute load average after it:")
     print()
-    print("| corpus | figure | tool | run | Dirty before | Writeback before | Dirty after | Writeback after |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
-    for c, fig, tool, run, d0, w0, d1, w1 in rows:
+    print("| corpus | figure | tool | run | Dirty before | Writeback before | Dirty after "
+          "| Writeback after | seconds | load |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for c, fig, tool, run, d0, w0, d1, w1, sec, load in rows:
         print(f"| {c} | {fig} | {tool} | {run} | {int(d0) / 1024:.1f} | {int(w0) / 1024:.1f} "
-              f"| {int(d1) / 1024:.1f} | {int(w1) / 1024:.1f} |")
+              f"| {int(d1) / 1024:.1f} | {int(w1) / 1024:.1f} | {sec} | {load} |")
     print()
 
 
