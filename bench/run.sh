@@ -149,14 +149,17 @@ chown -R "$PGUSER_OS:" "$DIR"
 RESULTS=$DIR/results.tsv
 : >"$RESULTS"
 record() { # record CORPUS FIGURE TOOL RUN "drive output" [EXTRA]
-    local s rss bg pss
+    local s rss bg pss cpu
     s=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$5")
     rss=$(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$5")
     bg=$(sed -n 's/.*bg_maxrss_kb=\([0-9]*\).*/\1/p' <<<"$5")
     pss=$(sed -n 's/.*tree_pss_kb=\([0-9]*\).*/\1/p' <<<"$5")
+    cpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$5")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$s" "$rss" "$bg" "${6:-}" \
         "$(cut -d' ' -f1 /proc/loadavg)" "$pss" >>"$RESULTS"
-    log "$1 $2 $3 run $4: ${s}s (rss ${rss} KiB, background ${bg} KiB, tree pss ${pss} KiB)${6:+, $6}"
+    # CPU time (user + system of every process of the call sequence) in the
+    # log: on a loaded machine it moves far less than the wall-clock time.
+    log "$1 $2 $3 run $4: ${s}s, cpu ${cpu}s (rss ${rss} KiB, background ${bg} KiB, tree pss ${pss} KiB)${6:+, $6}"
 }
 
 # "COUNT BYTES" of the WAL objects in a repository (any extension: .zst, .gz).
