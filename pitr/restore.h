@@ -304,7 +304,7 @@ int restore_make_dir(const restore *rs, const char *path, mode_t mode, uw_err *e
 int restore_clean(restore *rs, uw_err *err);
 /* Directories and tablespace links, in manifest order (parents first). */
 int restore_make_tree(restore *rs, uw_err *err);
-/* fsync every file and directory the restore wrote (not global/pg_control). */
+/* syncfs() the file system of the data directory and of every tablespace. */
 int restore_sync_all(const restore *rs, uw_err *err);
 /* Directory times last: creating files in them changed their mtime. */
 void restore_dir_times(const restore *rs);

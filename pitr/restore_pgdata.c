@@ -18,7 +18,6 @@
 
 #include "core/log.h"
 #include "restore.h"
-#include "work/pool.h"
 #include "work/restore_file.h"
 
 /* ---------------------------------------------------------------- checks -- */
@@ -360,57 +359,25 @@ int restore_make_tree(restore *rs, uw_err *err)
     return 0;
 }
 
-/* What restore_sync_all makes durable: every file and directory the
- * manifest names (files through their tablespace links), the link targets
- * and the data directory itself. global/pg_control and tablespace_map are
- * not written yet (each is made durable on its own later). */
-typedef struct {
-    char **paths;
-    size_t n;
-} sync_set;
-
-static int sync_one(void *arg, size_t i, uw_err *err)
-{
-    const char *path = ((sync_set *)arg)->paths[i];
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    /* Some file systems cannot fsync a directory (EINVAL): nothing to do. */
-    if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return uw_fail(err, UW_E_FILE, "unable to fsync '%s': %s", path, strerror(e));
-    }
-    close(fd);
-    return 0;
-}
-
-/* One fsync per file and directory the restore wrote, from several threads
- * (they wait on the disk, not the CPU, and a file system batches concurrent
- * flushes), rather than one syncfs: a syncfs also writes out and waits for
- * every other process's dirty data on the same file system, which made a
- * restore's time depend on what else the machine was writing (from 1x to 3x
- * in bench/). The data itself is mostly on disk already: each file's
- * writeback starts as it is written. */
 int restore_sync_all(const restore *rs, uw_err *err)
 {
-    sync_set s = {uw_calloc(rs->m.count + 1, sizeof *s.paths), 0};
-    for (size_t i = 0; i < rs->m.count; i++) {
-        const uw_mf_entry *e = &rs->m.entries[i];
-        if (e->type == 'l')
-            s.paths[s.n++] = uw_strdup(e->link);
-        else if ((e->type == 'f' || e->type == 'd') && strcmp(e->path, "global/pg_control") &&
-                 strcmp(e->path, "tablespace_map"))
-            s.paths[s.n++] = uw_sprintf("%s/%s", rs->pgdata, e->path);
+    for (size_t i = 0; i <= rs->m.count; i++) {
+        const char *dir = i == rs->m.count               ? rs->pgdata
+                          : rs->m.entries[i].type == 'l' ? rs->m.entries[i].link
+                                                         : NULL;
+        if (!dir)
+            continue;
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) < 0) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            return uw_fail(err, UW_E_FILE, "unable to sync the file system of '%s': %s", dir,
+                           strerror(e));
+        }
+        close(fd);
     }
-    s.paths[s.n++] = uw_strdup(rs->pgdata);
-    int workers = 4 * (int)uw_cfg_int(rs->cfg, UW_OPT_PROCESS_MAX);
-    if (workers < 4)
-        workers = 4;
-    int rc = uw_pool_run(workers, s.n, sync_one, &s, err);
-    for (size_t i = 0; i < s.n; i++)
-        free(s.paths[i]);
-    free(s.paths);
-    return rc;
+    return 0;
 }
 
 void restore_dir_times(const restore *rs)
