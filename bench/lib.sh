@@ -134,7 +134,8 @@ bench_build() {
 no_compress_conf() { # no_compress_conf FILE LEVEL
     if [[ $2 == default ]]; then sed -i '/^compress-\(type\|level\)=/d' "$1"; fi
 }
-# EXTRA: more [global] lines (the object-store settings of bench/objstore.sh).
+# EXTRA: more [global] lines (the object-store settings of bench/objstore.sh,
+# the cipher and spool settings of run.sh's encrypted figures).
 ue_conf() { # ue_conf FILE REPO PGDATA CORPUS [LEVEL] [EXTRA]
     cat >"$1" <<EOF
 [global]
@@ -151,6 +152,7 @@ pg-socket-path=$DIR/sock
 pg-user=postgres
 EOF
     no_compress_conf "$1" "${5:-$LEVEL}"
+    chmod 600 "$1"   # it may hold a secret (cipher passphrase, object-store key)
 }
 pb_conf() { # pb_conf FILE REPO PGDATA CORPUS SCRATCH [LEVEL] [EXTRA]
     mkdir -p "$5/pb-lock" "$5/pb-log" "$5/pb-spool"
@@ -176,6 +178,7 @@ pg1-socket-path=$DIR/sock
 pg1-user=postgres
 EOF
     no_compress_conf "$1" "${6:-$LEVEL}"
+    chmod 600 "$1"
 }
 
 # ------------------------------------------------------ corpus ------------

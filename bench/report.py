@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""bench/report.py RESULTS.tsv SEGMENTS CORES: the Markdown tables of bench/run.sh.
+"""bench/report.py RESULTS.tsv SEGMENTS CORES [MEMINFO.tsv]: the Markdown tables of bench/run.sh.
 
 RESULTS.tsv columns: corpus, figure, tool (ue|pb|cpu), run, seconds,
 max RSS KiB (the calls), background max RSS KiB, extra (bytes stored for
 push/backup/restore, compressed bytes for the ceiling), 1-minute load average
 right after the measurement, sampled peak PSS of the whole process tree KiB
-(when measured)."""
+(when measured).
+
+MEMINFO.tsv (optional): corpus, figure, tool, run, Dirty KiB and Writeback
+KiB of /proc/meminfo before the restore, the same after it, the restore's
+seconds, the 1-minute load average after it."""
 import collections
 import statistics
 import sys
@@ -61,6 +65,8 @@ ROWS = [
     ("fetch, prefetch vs archive-get async", "fetch-async", "fetch-async", None, True),
     ("full backup, process-max 2", "backup", "backup", 1.3, False),
     ("restore, process-max 2", "restore", "restore", 1.5, False),
+    ("restore after drop_caches, process-max 2", "restore-cold", "restore-cold", None, False),
+    ("restore without sync first, process-max 2", "restore-nosync", "restore-nosync", None, False),
 ]
 
 
@@ -130,6 +136,103 @@ def defaults_section(data, corpora, nseg):
                       f"| {fmt(nseg / s if s else None, '.1f')} | {mibs(b)} "
                       f"| {fmt(nseg * SEG / b if b else None, '.2f', '×')} |")
         print()
+
+
+# (label, figure, its pgBackRest counterpart): the encrypted figures
+# (BENCH_FIGURES word "encrypted"), each measured as VARIANT suffixes
+# -clear, -enc and (ue-wal only) -enc-nocache.
+ENC_ROWS = [
+    ("push, one call per segment", "push-sync", "push-sync"),
+    ("fetch with prefetch (pgBR: archive-get async)", "fetch-async", "fetch-async"),
+    ("fetch, no prefetch (pgBR: archive-get sync)", "fetch-sync", "fetch-sync"),
+]
+ENC_TARGET = 0.9  # issue 14: encrypted within 10 % of unencrypted throughput
+
+
+def paired(clear, enc):
+    """Median over runs of clear seconds / encrypted seconds, each pair from
+    the same run (measured back to back, so load drift mostly cancels)."""
+    by_run = {r["run"]: r["s"] for r in clear}
+    ratios = [by_run[r["run"]] / r["s"] for r in enc if r["run"] in by_run and r["s"]]
+    return statistics.median(ratios) if ratios else None
+
+
+def encrypted_section(data, corpora, nseg, verdicts):
+    shown = [c for c in corpora if any((c, f + "-enc", t) in data
+                                       for _, f, _ in ENC_ROWS for t in ("ue", "pb"))]
+    if not shown:
+        return
+    print("## Encrypted")
+    print()
+    print("Each tool unencrypted (clear) and encrypted, back to back in every run: ue-wal "
+          "aes-256-gcm with the derived-key cache as it ships (cipher-key-cache=y, spool-path "
+          "present) and without it (cipher-key-cache=n: scrypt in every process); pgBackRest "
+          "repo1-cipher-type=aes-256-cbc. *enc/clear* is the throughput kept: the median over "
+          "runs of clear time / encrypted time of the same run. seg/s from medians.")
+    print()
+    for c in shown:
+        print(f"### {c} corpus")
+        print()
+        print("| figure | tool | clear seg/s | encrypted seg/s | enc/clear | no cache seg/s "
+              "| no cache/clear | enc peak RSS | no cache peak RSS | target | met |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for label, uf, pf in ENC_ROWS:
+            for tool, fig in (("ue", uf), ("pb", pf)):
+                cl = data.get((c, fig + "-clear", tool), [])
+                en = data.get((c, fig + "-enc", tool), [])
+                nc = data.get((c, fig + "-enc-nocache", tool), [])
+                if not cl and not en:
+                    continue
+                rate = lambda rows: nseg / med(rows) if rows else None
+                keep, keep_nc = paired(cl, en), paired(cl, nc)
+                tgt = met = ""
+                if tool == "ue" and fig in ("push-sync", "fetch-async") and keep is not None:
+                    ok = keep >= ENC_TARGET
+                    tgt, met = f"≥ {ENC_TARGET * 100:.0f} %", "yes" if ok else "**no**"
+                    verdicts.append((c, f"encrypted {label}: ≥ {ENC_TARGET * 100:.0f} % of unencrypted",
+                                     f"{keep * 100:.0f} %", ok))
+                print(f"| {label} | {'ue-wal' if tool == 'ue' else 'pgBackRest'} "
+                      f"| {fmt(rate(cl), '.1f')} | {fmt(rate(en), '.1f')} "
+                      f"| {fmt(keep and keep * 100, '.0f', ' %')} | {fmt(rate(nc), '.1f')} "
+                      f"| {fmt(keep_nc and keep_nc * 100, '.0f', ' %')} | {mib(peak(en))} "
+                      f"| {mib(peak(nc)) if nc else '–'} | {tgt} | {met} |")
+        print()
+        print("| encrypted figure | ue-wal s | pgBackRest s | speedup (pgBR/ue) | best-run speedup |")
+        print("|---|---:|---:|---:|---:|")
+        for label, uf, pf in ENC_ROWS:
+            u, p = data.get((c, uf + "-enc", "ue"), []), data.get((c, pf + "-enc", "pb"), [])
+            if not u or not p:
+                continue
+            us, ps = med(u), med(p)
+            best = min(r["s"] for r in p) / min(r["s"] for r in u)
+            print(f"| {label} | {us:.3f} | {ps:.3f} | {ps / us:.2f}× | {best:.2f}× |")
+        print()
+
+
+def meminfo_section(path):
+    """Dirty/Writeback around each restore: what the restore left to the kernel,
+    and what it found dirty (a restore ends with one syncfs, which also waits
+    for other processes' dirty data on the same file system)."""
+    try:
+        rows = [l.rstrip("\n").split("\t") for l in open(path)]
+    except OSError:
+        return
+    rows = [r for r in rows if len(r) == 10]
+    if not rows:
+        return
+    print("## Page cache around restores")
+    print()
+    print("/proc/meminfo right before each restore (after `sync` for restore, after `sync` and "
+          "drop_caches for restore-cold, nothing for restore-nosync) and right after it "
+          "returned, MiB; the restore's seconds and the 1-minute load average after it:")
+    print()
+    print("| corpus | figure | tool | run | Dirty before | Writeback before | Dirty after "
+          "| Writeback after | seconds | load |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for c, fig, tool, run, d0, w0, d1, w1, sec, load in rows:
+        print(f"| {c} | {fig} | {tool} | {run} | {int(d0) / 1024:.1f} | {int(w0) / 1024:.1f} "
+              f"| {int(d1) / 1024:.1f} | {int(w1) / 1024:.1f} | {sec} | {load} |")
+    print()
 
 
 def main():
@@ -220,6 +323,9 @@ def main():
                   f"(ue-wal = {su / sp_ * 100:.1f} % of pgBackRest).")
         print()
     defaults_section(data, corpora, nseg)
+    encrypted_section(data, corpora, nseg, verdicts)
+    if len(sys.argv) > 4:
+        meminfo_section(sys.argv[4])
     if verdicts:
         print("## Targets")
         print()

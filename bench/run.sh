@@ -6,6 +6,8 @@
 #   BENCH_QUICK=1 bench/run.sh     # quick: scale 5, 16 segments, 1 run
 #   BENCH_FIGURES="push fetch backup restore defaults" bench/run.sh
 #                                  # also each tool at its own defaults, ue-wal at zstd 1 and 6
+#   BENCH_FIGURES="encrypted" BENCH_CORPORA=realistic bench/run.sh
+#                                  # push and prefetch fetch, unencrypted against encrypted
 #
 # Run as root (servers and tools run as the postgres user through runuser).
 set -euo pipefail
@@ -27,7 +29,7 @@ QUEUE_MAX=${BENCH_QUEUE_MAX:-268435456}   # archive-get-queue-max (both tools), 
 LEVEL=3                                   # zstd level, both tools (except the defaults figures)
 UE_LEVELS="1 6"                           # defaults figures: ue-wal push sync also at these zstd levels
 CORPORA=${BENCH_CORPORA:-"plain realistic"}
-FIGURES=${BENCH_FIGURES:-"push fetch backup restore"}   # optional: defaults
+FIGURES=${BENCH_FIGURES:-"push fetch backup restore"}   # optional: defaults encrypted restore-cold restore-nosync
 DIR=${BENCH_DIR:-/var/tmp/ue-wal-bench}   # everything lives here
 BUILD=${BENCH_BUILD:-/tmp/bench-build}    # cmake build directory of ue-wal
 PGBIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -54,6 +56,36 @@ if grep -Eq '^[[:space:]]+restore([[:space:]]|$)' <<<"$PITR_HELP"; then HAVE_RES
 PUSH_HELP=$("$BIN/ue-wal-push" --help 2>&1 || true)
 UE_DEFAULT="$(sed -n 's/^ *--compress-type .*\[default: \([^]]*\)\].*/\1/p' <<<"$PUSH_HELP") level $(sed -n 's/^ *--compress-level .*\[default: \([^]]*\)\].*/\1/p' <<<"$PUSH_HELP")"
 
+# ------------------------------------------------------ encryption --------
+# The encrypted figures (BENCH_FIGURES word "encrypted") compare, per tool and
+# in the same run, a variant of the push and fetch configuration:
+#   clear        no encryption (the reference);
+#   enc          ue-wal: aes-256-gcm with the derived-key cache as it ships
+#                (cipher-key-cache=y, spool-path present as the Debian
+#                package creates it); pgBackRest: repo1-cipher-type=aes-256-cbc;
+#   enc-nocache  ue-wal only: aes-256-gcm with cipher-key-cache=n (scrypt in
+#                every process).
+# Every variant sets spool-path (the cache lives there, and the prefetch spool
+# then does too), so that the variants differ by the cipher only. The
+# passphrase is made per benchmark run and only ever written into the 0600
+# configuration files.
+ENC_PASS=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+ENC_FETCH=${BENCH_ENC_FETCH:-"async sync"}   # the encrypted fetch figures: with prefetch, without
+enc_extra() { # enc_extra ue|pb VARIANT SPOOL: the [global] lines of a variant
+    case $1:$2 in
+        ue:clear) printf 'spool-path=%s\n' "$3" ;;
+        ue:enc) printf 'spool-path=%s\ncipher-type=aes-256-gcm\ncipher-pass=%s\n' "$3" "$ENC_PASS" ;;
+        ue:enc-nocache) printf 'spool-path=%s\ncipher-type=aes-256-gcm\ncipher-pass=%s\ncipher-key-cache=n\n' "$3" "$ENC_PASS" ;;
+        pb:clear) ;;
+        pb:enc) printf 'repo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=%s\n' "$ENC_PASS" ;;
+        *) die "no variant $2 for $1" ;;
+    esac
+}
+# Template repository of a variant: the encrypted ones share one stanza.
+tpl_of() { # tpl_of ue|pb [VARIANT]
+    case ${2:-} in enc*) echo "$1-enc" ;; *) echo "$1" ;; esac
+}
+
 # Stanzas: created once against the live cluster into template repositories,
 # which every run copies (a fresh repository per run, no server needed).
 make_stanzas() {
@@ -78,6 +110,25 @@ make_stanzas() {
     psql_c "$c" "SELECT pg_reload_conf()" >/dev/null
 }
 
+# The encrypted figures' stanzas: one per tool, from the live cluster, made
+# by every benchmark run (the passphrase is this run's: a reused directory's
+# encrypted stanzas and archives were made with another one).
+make_enc_stanzas() {
+    local c=$1 d=$DIR/$1
+    log "$c: encrypted stanzas (ue-wal aes-256-gcm, pgBackRest aes-256-cbc)"
+    rm -rf "$d/tpl/ue-enc" "$d/tpl/pb-enc" "$d/tpl/scratch-enc" "$d/archived/ue-enc" "$d/archived/pb-enc"
+    mkdir -p "$d/tpl/ue-enc" "$d/tpl/pb-enc" "$d/tpl/scratch-enc"
+    ue_conf "$d/tpl/ue-enc.conf" "$d/tpl/ue-enc" "$d/pgdata" "$c" "" "$(enc_extra ue enc "$d/tpl/scratch-enc")"
+    pb_conf "$d/tpl/pb-enc.conf" "$d/tpl/pb-enc" "$d/pgdata" "$c" "$d/tpl/scratch-enc" "" "$(enc_extra pb enc)"
+    chown -R "$PGUSER_OS:" "$d/tpl"
+    as_pg "$BIN/ue-pitr" --config "$d/tpl/ue-enc.conf" --stanza "$STANZA" stanza-create >>"$DIR/log/$c.stanza.log" 2>&1 ||
+        { tail -5 "$DIR/log/$c.stanza.log" >&2; die "$c: ue-pitr stanza-create (encrypted) failed"; }
+    as_pg "$PGBR" --config="$d/tpl/pb-enc.conf" --stanza="$STANZA" stanza-create >>"$DIR/log/$c.stanza.log" 2>&1 ||
+        { tail -5 "$DIR/log/$c.stanza.log" >&2; die "$c: pgbackrest stanza-create (encrypted) failed"; }
+    # The configuration files hold this run's passphrase: not kept.
+    rm -rf "$d/tpl/scratch-enc" "$d/tpl/ue-enc.conf" "$d/tpl/pb-enc.conf"
+}
+
 if [[ $REUSING == 0 ]]; then
     for c in $CORPORA; do
         gen_corpus "$c"
@@ -98,14 +149,17 @@ chown -R "$PGUSER_OS:" "$DIR"
 RESULTS=$DIR/results.tsv
 : >"$RESULTS"
 record() { # record CORPUS FIGURE TOOL RUN "drive output" [EXTRA]
-    local s rss bg pss
+    local s rss bg pss cpu
     s=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$5")
     rss=$(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$5")
     bg=$(sed -n 's/.*bg_maxrss_kb=\([0-9]*\).*/\1/p' <<<"$5")
     pss=$(sed -n 's/.*tree_pss_kb=\([0-9]*\).*/\1/p' <<<"$5")
+    cpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$5")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$s" "$rss" "$bg" "${6:-}" \
         "$(cut -d' ' -f1 /proc/loadavg)" "$pss" >>"$RESULTS"
-    log "$1 $2 $3 run $4: ${s}s (rss ${rss} KiB, background ${bg} KiB, tree pss ${pss} KiB)${6:+, $6}"
+    # CPU time (user + system of every process of the call sequence) in the
+    # log: on a loaded machine it moves far less than the wall-clock time.
+    log "$1 $2 $3 run $4: ${s}s, cpu ${cpu}s (rss ${rss} KiB, background ${bg} KiB, tree pss ${pss} KiB)${6:+, $6}"
 }
 
 # "COUNT BYTES" of the WAL objects in a repository (any extension: .zst, .gz).
@@ -120,19 +174,22 @@ variant() { # variant [LEVEL]
     case ${1:-} in "") ;; default) echo -default ;; *) echo "-l$1" ;; esac
 }
 
-run_push() { # run_push CORPUS ue|pb sync|async RUN [LEVEL]
-    local c=$1 tool=$2 mode=$3 r=$4 lvl=${5:-} d=$DIR/$1 run=$DIR/$1/run cmd out
+# VARIANT: the encrypted figures' clear|enc|enc-nocache (see enc_extra);
+# the figure name then ends in -VARIANT.
+run_push() { # run_push CORPUS ue|pb sync|async RUN [LEVEL] [VARIANT]
+    local c=$1 tool=$2 mode=$3 r=$4 lvl=${5:-} enc=${6:-} d=$DIR/$1 run=$DIR/$1/run cmd out extra=""
     rm -rf "$run"
     mkdir -p "$run/scratch" "$run/ue-spool"
     fake_pgdata "$c" 1
-    cp -a "$d/tpl/$tool" "$run/repo"
+    cp -a "$d/tpl/$(tpl_of "$tool" "$enc")" "$run/repo"
+    [[ -n $enc ]] && extra=$(enc_extra "$tool" "$enc" "$run/ue-spool")
     if [[ $tool == ue ]]; then
-        ue_conf "$run/conf" "$run/repo" "$d/pgdata" "$c" "$lvl"
+        ue_conf "$run/conf" "$run/repo" "$d/pgdata" "$c" "$lvl" "$extra"
         cmd="$BIN/ue-wal-push --config $run/conf --stanza $STANZA"
         [[ $mode == async ]] && cmd+=" --archive-async --process-max $PMAX --spool-path $run/ue-spool"
         cmd+=" %p"
     else
-        pb_conf "$run/conf" "$run/repo" "$run/pgdata" "$c" "$run/scratch" "$lvl"
+        pb_conf "$run/conf" "$run/repo" "$run/pgdata" "$c" "$run/scratch" "$lvl" "$extra"
         cmd="$PGBR --config=$run/conf --stanza=$STANZA"
         [[ $mode == async ]] && cmd+=" --archive-async --process-max=$PMAX"
         cmd+=" archive-push %p"
@@ -144,29 +201,35 @@ run_push() { # run_push CORPUS ue|pb sync|async RUN [LEVEL]
     local objects got bytes
     objects=$(count_objects "$tool" "$run/repo")
     read -r got bytes <<<"$objects"
-    [[ $got == "$SEGMENTS" ]] || die "$c: push $tool $mode$(variant "$lvl"): $got objects in the repository, expected $SEGMENTS"
-    record "$c" "push-$mode$(variant "$lvl")" "$tool" "$r" "$out" "$bytes"
+    [[ $got == "$SEGMENTS" ]] || die "$c: push $tool $mode$(variant "$lvl")${enc:+-$enc}: $got objects in the repository, expected $SEGMENTS"
+    record "$c" "push-$mode$(variant "$lvl")${enc:+-$enc}" "$tool" "$r" "$out" "$bytes"
     # The first complete archive of each tool is what the fetch figures read
-    # (at the compared level: the other levels are not fetched).
-    if [[ -z $lvl && ! -d $d/archived/$tool ]]; then
+    # (at the compared level: the other levels are not fetched); the
+    # encrypted variants read the first encrypted archive.
+    local keep
+    keep=$d/archived/$(tpl_of "$tool" "$enc")
+    if [[ -z $lvl && $enc != enc-nocache && ! -d $keep ]]; then
         mkdir -p "$d/archived"
-        mv "$run/repo" "$d/archived/$tool"
+        mv "$run/repo" "$keep"
     fi
     rm -rf "$run"
 }
 
-run_fetch() { # run_fetch CORPUS ue|pb sync|async RUN
-    local c=$1 tool=$2 mode=$3 r=$4 d=$DIR/$1 run=$DIR/$1/run cmd out
+run_fetch() { # run_fetch CORPUS ue|pb sync|async RUN [VARIANT]
+    local c=$1 tool=$2 mode=$3 r=$4 enc=${5:-} d=$DIR/$1 run=$DIR/$1/run cmd out extra="" repo
     rm -rf "$run"
-    mkdir -p "$run/scratch" "$run/fetched"
+    mkdir -p "$run/scratch" "$run/fetched" "$run/ue-spool"
     fake_pgdata "$c" 0
+    repo=$d/archived/$(tpl_of "$tool" "$enc")
+    [[ -d $repo ]] || die "fetch needs the push figure (an archive to read: $repo)"
+    [[ -n $enc ]] && extra=$(enc_extra "$tool" "$enc" "$run/ue-spool")
     if [[ $tool == ue ]]; then
-        ue_conf "$run/conf" "$d/archived/ue" "$d/pgdata" "$c"
+        ue_conf "$run/conf" "$repo" "$d/pgdata" "$c" "" "$extra"
         cmd="$BIN/ue-wal-fetch --config $run/conf --stanza $STANZA"
         [[ $mode == async ]] && cmd+=" --archive-get-queue-max $QUEUE_MAX --process-max $PMAX"
         cmd+=" %f %p"
     else
-        pb_conf "$run/conf" "$d/archived/pb" "$run/pgdata" "$c" "$run/scratch"
+        pb_conf "$run/conf" "$repo" "$run/pgdata" "$c" "$run/scratch" "" "$extra"
         cmd="$PGBR --config=$run/conf --stanza=$STANZA"
         [[ $mode == async ]] && cmd+=" --archive-async --archive-get-queue-max=$QUEUE_MAX --process-max=$PMAX"
         cmd+=" archive-get %f %p"
@@ -176,9 +239,9 @@ run_fetch() { # run_fetch CORPUS ue|pb sync|async RUN
     out=$(as_pg DRIVE_GRACE=3 DRIVE_TREE_PSS="$([[ $mode == async ]] && echo 1 || echo 0)" DRIVE_COLLECT="$run/fetched" "$BIN/drive" fetch "$run/pgdata" "$d/list" "$cmd" 2>>"$DIR/log/$c.fetch.log") ||
         { tail -5 "$DIR/log/$c.fetch.log" >&2; die "$c: fetch $tool $mode failed"; }
     while read -r n; do
-        cmp -s "$d/corpus/$n" "$run/fetched/$n" || die "$c: fetch $tool $mode delivered a wrong $n"
+        cmp -s "$d/corpus/$n" "$run/fetched/$n" || die "$c: fetch $tool $mode${enc:+-$enc} delivered a wrong $n"
     done <"$d/list"
-    record "$c" "fetch-$mode" "$tool" "$r" "$out"
+    record "$c" "fetch-$mode${enc:+-$enc}" "$tool" "$r" "$out"
     rm -rf "$run"
 }
 
@@ -220,13 +283,27 @@ run_backup() { # run_backup CORPUS ue|pb RUN [LEVEL]
     record "$c" "backup$(variant "$lvl")" "$tool" "$r" "$out" "$(du -sb "$dir" | cut -f1)"
 }
 
-run_restore() { # run_restore CORPUS ue|pb RUN
-    local c=$1 tool=$2 r=$3 d=$DIR/$1 run=$DIR/$1/run out
+# Dirty and Writeback of /proc/meminfo, KiB: "DIRTY WRITEBACK".
+dirty_wb() { awk '/^Dirty:/{d=$2} /^Writeback:/{w=$2} END{print d, w}' /proc/meminfo; }
+
+# MODE: "" (warm: `sync` first, so the restore does not pay for what earlier
+# figures left dirty), cold (sync; drop_caches: the backup is read from disk
+# and every page written needs free memory first; figure restore-cold) or
+# nosync (no sync first: whatever is dirty on the file system, other
+# processes' writes included, is still there when the restore's final
+# syncfs runs; figure restore-nosync). Dirty/Writeback before and after each
+# restore go to $DIR/meminfo.tsv (what the restore left to the kernel to
+# write), with the 1-minute load average.
+run_restore() { # run_restore CORPUS ue|pb RUN [cold|nosync]
+    local c=$1 tool=$2 r=$3 mode=${4:-} d=$DIR/$1 run=$DIR/$1/run out fig=restore before after
     rm -rf "$run"
     mkdir -p "$run/target"
     chmod 700 "$run/target"
     chown -R "$PGUSER_OS:" "$run"
-    sync
+    [[ $mode == nosync ]] || sync
+    if [[ -n $mode ]]; then fig=restore-$mode; fi
+    if [[ $mode == cold ]]; then echo 3 >/proc/sys/vm/drop_caches; fi
+    before=$(dirty_wb)
     if [[ $tool == ue ]]; then
         out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$BIN/ue-pitr --config $d/bk/ue.conf --stanza $STANZA restore --pgdata $run/target --process-max $PMAX" 2>>"$DIR/log/$c.restore.log") ||
             { tail -5 "$DIR/log/$c.restore.log" >&2; die "$c: ue-pitr restore failed"; }
@@ -234,8 +311,12 @@ run_restore() { # run_restore CORPUS ue|pb RUN
         out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$PGBR --config=$d/bk/pb.conf --stanza=$STANZA restore --pg1-path=$run/target --process-max=$PMAX" 2>>"$DIR/log/$c.restore.log") ||
             { tail -5 "$DIR/log/$c.restore.log" >&2; die "$c: pgbackrest restore failed"; }
     fi
+    after=$(dirty_wb)
     [[ -f $run/target/PG_VERSION && -f $run/target/global/pg_control ]] || die "$c: $tool restore left no data directory"
-    record "$c" restore "$tool" "$r" "$out" "$(du -sb "$run/target" | cut -f1)"
+    record "$c" "$fig" "$tool" "$r" "$out" "$(du -sb "$run/target" | cut -f1)"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$fig" "$tool" "$r" "${before// /$'\t'}" "${after// /$'\t'}" \
+        "$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$DIR/meminfo.tsv"
+    log "$c $fig $tool run $r: Dirty/Writeback KiB before $before, after $after"
     # Not deleted now: on ext4 without a journal, creating files within a
     # minute of deleting a thousand others scans past the freed inodes
     # (recently_deleted), which made the next restore, of either tool, up to
@@ -246,6 +327,13 @@ run_restore() { # run_restore CORPUS ue|pb RUN
 
 has() { [[ " $FIGURES " == *" $1 "* ]]; }
 
+if has restore-cold; then
+    [[ -w /proc/sys/vm/drop_caches ]] || die "restore-cold needs a writable /proc/sys/vm/drop_caches"
+fi
+if has encrypted; then
+    for c in $CORPORA; do make_enc_stanzas "$c"; done
+fi
+: >"$DIR/meminfo.tsv"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= RUNS; r++)); do
     # Interleaved: every figure once per run; the tool that goes first alternates.
@@ -266,6 +354,23 @@ for ((r = 1; r <= RUNS; r++)); do
         if has restore && [[ $HAVE_RESTORE == 1 ]]; then
             has backup || die "restore needs the backup figure"
             for t in $order; do run_restore "$c" "$t" "$r"; done
+        fi
+        for m in cold nosync; do
+            if has "restore-$m" && [[ $HAVE_RESTORE == 1 ]]; then
+                has backup || die "restore-$m needs the backup figure"
+                for t in $order; do run_restore "$c" "$t" "$r" "$m"; done
+            fi
+        done
+        if has encrypted; then
+            # Unencrypted and encrypted side by side, the variant that goes
+            # first alternating like the tools.
+            if ((r % 2)); then vorder="clear enc"; else vorder="enc clear"; fi
+            for t in $order; do for v in $vorder; do run_push "$c" "$t" sync "$r" "" "$v"; done; done
+            run_push "$c" ue sync "$r" "" enc-nocache
+            for mode in $ENC_FETCH; do
+                for t in $order; do for v in $vorder; do run_fetch "$c" "$t" "$mode" "$r" "$v"; done; done
+                run_fetch "$c" ue "$mode" "$r" enc-nocache
+            done
         fi
         if has defaults; then
             # Each tool as it ships (pgBackRest: gz level 6), and the levels
@@ -288,11 +393,14 @@ REPORT=$OUT/$STAMP.md
     echo "- PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $("$PGBR" version), ue-wal $UE_COMMIT (Release build)"
     echo "- scale $SCALE, $SEGMENTS segments per corpus, $RUNS interleaved run(s), process-max $PMAX, zstd level $LEVEL, archive-get-queue-max $QUEUE_MAX"
     echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER (other work on the machine skews every figure)"
+    if has encrypted; then echo "- encrypted figures: ue-wal aes-256-gcm (cipher-key-cache y and n), pgBackRest aes-256-cbc, against each tool unencrypted in the same run"; fi
+    if has restore-cold; then echo "- restore-cold: the same restore after \`sync; echo 3 > /proc/sys/vm/drop_caches\`"; fi
+    if has restore-nosync; then echo "- restore-nosync: the same restore without \`sync\` first (whatever is dirty stays for its final syncfs)"; fi
     if has defaults; then echo "- defaults figures: each tool without compression settings (ue-wal: $UE_DEFAULT; pgBackRest: gz level 6); ue-wal push sync also at zstd levels ${UE_LEVELS// /, }"; fi
     if [[ $HAVE_RESTORE != 1 ]]; then echo "- **restore skipped: \`ue-pitr\` has no \`restore\` command in this build**"; fi
     if [[ $QUICK == 1 ]]; then echo "- **quick mode**: a smoke test of the harness; the targets are judged on the full run"; fi
     echo
-    python3 "$HERE/report.py" "$RESULTS" "$SEGMENTS" "$(nproc)"
+    python3 "$HERE/report.py" "$RESULTS" "$SEGMENTS" "$(nproc)" "$DIR/meminfo.tsv"
 } >"$REPORT"
 cat "$REPORT"
 log "report saved to $REPORT"

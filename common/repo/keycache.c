@@ -137,13 +137,20 @@ void uw_keycache_put(const uw_config *cfg, const char *stanza, const uw_kdf_para
     uw_err err;
     uw_err_clear(&err);
     struct stat sb;
-    /* Never create the spool itself (a missing or foreign spool-path means no
-     * cache): only the stanza's key directory inside an existing one. */
+    /* The spool is made (0700) when missing, as the asynchronous pusher and
+     * the metrics state do, so that a source install or a restore host gets
+     * the cache from its first call; where it cannot be made (a default
+     * /var/spool/ue-wal that nobody created), there is no cache. Never as
+     * root (a manual call): root-owned directories in the spool would lock
+     * the archiver out of its own later. */
     char *stanza_dir = uw_sprintf("%s/%s", uw_cfg_str(cfg, UW_OPT_SPOOL_PATH), stanza);
-    if (stat(uw_cfg_str(cfg, UW_OPT_SPOOL_PATH), &sb) != 0 || !S_ISDIR(sb.st_mode) ||
-        uw_mkdir_p(stanza_dir, 0700, &err) < 0 || (mkdir(dir, 0700) != 0 && errno != EEXIST) ||
-        lstat(dir, &sb) != 0 || !private_to_us(&sb, S_IFDIR)) {
-        uw_log(UW_LOG_DEBUG, "no key cache in '%s' (missing, not ours or not private)", dir);
+    if (geteuid() == 0) {
+        uw_log(UW_LOG_DEBUG, "no key cache for root (the spool belongs to the archiver)");
+    } else if (uw_mkdir_p(stanza_dir, 0700, &err) < 0 ||
+               (mkdir(dir, 0700) != 0 && errno != EEXIST) || lstat(dir, &sb) != 0 ||
+               !private_to_us(&sb, S_IFDIR)) {
+        uw_log(UW_LOG_DEBUG, "no key cache in '%s' (%s)", dir,
+               err.msg[0] ? err.msg : "not ours or not private");
     } else {
         char *text = render(ident, kdf, key->master);
         /* Losing the file in a crash only costs a derivation: no fsync. */

@@ -4,9 +4,11 @@
  * (scrypt, ~60 ms and 32 MiB by design) in each of them halves encrypted
  * archiving throughput. The derived master key of a stanza is therefore kept
  * in <spool-path>/<stanza>/key/<kdf salt>.key, mode 0600 in a 0700 directory
- * owned by the user running us, and reused while the configuration file that
- * holds the passphrase is unchanged (device, inode, size, mtime and ctime:
- * ctime cannot be set back by anyone, so any edit invalidates the entry).
+ * owned by the user running us (the spool is created 0700 when missing;
+ * never written by root, whose directories would lock the archiver out), and
+ * reused while the configuration file that holds the passphrase is unchanged
+ * (device, inode, size, mtime and ctime: ctime cannot be set back by anyone,
+ * so any edit invalidates the entry).
  *
  * Why this protects the passphrase as well as the configuration file does:
  * only the same user (or root) can read the cache, and that user can read

@@ -12,7 +12,9 @@
 #     derivation, and a wrong passphrase still fails even when a
 #     valid entry for the old file exists (exit 9);
 #  4. a passphrase from the environment is never cached;
-#  5. throughput (printed, not asserted): pushes and fetches of the same
+#  5. a missing spool-path is created (0700) by the first push or fetch,
+#     which caches at once; a call as root writes nothing into the spool;
+#  6. throughput (printed, not asserted): pushes and fetches of the same
 #     segments unencrypted, encrypted with the cache, encrypted without.
 source "$(dirname "$0")/../lib.sh"
 
@@ -116,6 +118,41 @@ assert_eq 0 "$LAST_RC" "push with the passphrase from the environment ($(head -c
 ok "a passphrase from the environment is never cached"
 
 # ------------------------------------------------------------------ 5. --
+# A spool-path that does not exist yet (a source install, a restore host):
+# the first push makes it (0700) and caches at once; so does a fetch with a
+# fresh spool of its own. A call as root writes nothing into the spool.
+pg_dir "$T/sp" 700
+cfg_new() { write_config -f "$1" -r "$REPO" cipher-type=aes-256-gcm cipher-pass="$PASS" spool-path="$2" log-level=debug; }
+cfg_new "$T/new.conf" "$T/sp/spool"
+eighth=$(sed -n 8p <<<"$segs")
+assert_exit_pg 0 "$PUSH" --config "$T/new.conf" --stanza "$STANZA" "$T/wal/$eighth"
+assert_eq 700 "$(stat -c %a "$T/sp/spool")" "mode of the spool the push created"
+[[ -n $(find "$T/sp/spool/$STANZA/key" -name '*.key' -type f 2>/dev/null) ]] ||
+    die "the first push into a missing spool-path wrote no key cache entry"
+assert_exit_pg 0 "$FETCH" --config "$T/new.conf" --stanza "$STANZA" "$eighth" "$T/fetched/$eighth"
+grep -q 'from the key cache' "$LAST_ERR" || die "the call after the first did not use the key cache"
+cmp -s "$T/wal/$eighth" "$T/fetched/$eighth" || die "fetched $eighth differs"
+cfg_new "$T/fetch.conf" "$T/sp/fetch-spool"
+for i in 1 2; do
+    rm -f "$T/fetched/$first"
+    assert_exit_pg 0 "$FETCH" --config "$T/fetch.conf" --stanza "$STANZA" "$first" "$T/fetched/$first"
+    cmp -s "$T/wal/$first" "$T/fetched/$first" || die "fetched $first differs"
+done
+grep -q 'from the key cache' "$LAST_ERR" || die "a restore host's second fetch did not use the key cache"
+assert_eq 700 "$(stat -c %a "$T/sp/fetch-spool")" "mode of the spool the fetch created"
+ok "a missing spool-path is created (0700) by the first push or fetch, which caches the key"
+if [[ $(id -u) -eq 0 ]]; then
+    # A repository of root's own (the tools refuse root on the archiver's).
+    mkdir -m 700 "$T/repo-root"
+    write_config -f "$T/root.conf" -s rootst -r "$T/repo-root" cipher-type=aes-256-gcm cipher-pass="$PASS" \
+        spool-path="$SPOOL" log-level=debug
+    assert_exit 0 "$PITR" --config "$T/root.conf" --stanza rootst stanza-create
+    assert_exit 0 "$PUSH" --config "$T/root.conf" --stanza rootst "$T/wal/$eighth"
+    [[ ! -e $SPOOL/rootst ]] || die "a push as root created $SPOOL/rootst ($(stat -c '%U %a' "$SPOOL/rootst"))"
+    ok "a push as root leaves the archiver's spool alone"
+fi
+
+# ------------------------------------------------------------------ 6. --
 bench() { # bench LABEL CONF STANZA REPO: push then fetch every segment
     local label=$1 conf=$2 stanza=$3 t0 push_s fetch_s s
     assert_exit_pg 0 "$PITR" --config "$conf" --stanza "$stanza" stanza-create
