@@ -134,14 +134,13 @@ _cg_remove() {
     cg=""
 }
 
+# ctest's timeout (or ^C) reaches this shell: hand it on to the test, whose
+# own cleanup stops its servers, then report and remove the cgroup.
 child=""
-_on_signal() {
-    local sig=$1
-    [[ -n "$child" ]] && kill -s "$sig" "$child" 2>/dev/null
-}
-trap '_on_signal TERM' TERM
-trap '_on_signal INT' INT
-trap '_on_signal HUP' HUP
+for sig in TERM INT HUP; do
+    # shellcheck disable=SC2064 # $sig now, $child when the signal comes
+    trap "[[ -n \$child ]] && kill -s $sig \$child 2>/dev/null" "$sig"
+done
 trap '_cg_remove' EXIT
 
 _cg_setup || true
