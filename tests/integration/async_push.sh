@@ -11,7 +11,8 @@
 #     archiver's call waits for its file's note (or error file).
 #  2. backlog: archive_command pointed at a missing configuration (exit 3)
 #     while pgbench -i piles up .ready files; then the async command again,
-#     under pgbench -T load, until everything is archived.  The server log
+#     under pgbench load (and updates until 23 segments are written), until
+#     everything is archived.  The server log
 #     must show pushers ("pushed N of M ready files ahead of the
 #     archiver"), calls answered from a note ("archived asynchronously"), no
 #     failed asynchronous push, and no archive failure after the repair other
@@ -23,7 +24,7 @@
 #     identical table contents, most segments "delivered ... from the
 #     prefetch queue", and the prefetcher exits and empties its spool within
 #     ~30 s of the last request (checked at the end, step 6).
-#  4. SIGKILL of the pusher (compress-level 19 makes it slow) on a
+#  4. SIGKILL of the pusher (compress-level 16 makes it slow) on a
 #     pg_wal-like copy of 12 archived segments, into another repository: the
 #     call for the first one returns 0 once that one is stored (it fetches
 #     back identical; archive-timeout is generous: only a hang may fail it);
@@ -91,15 +92,23 @@ grep -q 'archive command failed with exit code 3' "$T/src.log" ||
 log_off=$(stat -c %s "$T/src.log")
 set_archive_command src "$ASYNC_CMD"
 t_fix=$(now)
-pgbench_run "$P" -n -T 10 -c 4 -j 2 >"$T/out/pgbench-run" 2>&1 ||
+# A transaction count, not a duration (-T 10 kept the cores busy for 10 s
+# on an idle machine whatever it wrote).
+pgbench_run "$P" -n -t 500 -c 4 -j 2 >"$T/out/pgbench-run" 2>&1 ||
     { tail "$T/out/pgbench-run"; die "pgbench run failed"; }
-note "pgbench -T 10 -c 4 while catching up: $(grep -E '^tps' "$T/out/pgbench-run" | head -1)"
-# Steps 4 and 5 need 19 archived segments past the first three: on a slow
-# machine 10 s of pgbench write less WAL, so top up by amount, not time.
+note "pgbench -t 500 -c 4 while catching up: $(grep -E '^tps' "$T/out/pgbench-run" | head -1)"
+# Steps 4 and 5 need 19 archived segments past the first three: top up by
+# amount, with updates of 100000 consecutive accounts each (a segment or
+# two of WAL): a fraction of the CPU that pgbench transactions spend on the
+# same WAL (a busy machine needed 24 rounds of pgbench -t 300 -c 4).
+upd=0
 while (($(seg_no "$(current_seg "$P")") < $(seg_no "$first_seg") + 23)); do
-    pgbench_run "$P" -n -t 300 -c 4 -j 2 >>"$T/out/pgbench-run" 2>&1 ||
-        { tail "$T/out/pgbench-run"; die "pgbench run failed"; }
+    lo=$(((upd % SCALE) * 100000))
+    q "$P" "update pgbench_accounts set abalance = abalance + 1 where aid > $lo and aid <= $lo + 100000" >/dev/null ||
+        die "update of pgbench_accounts failed"
+    upd=$((upd + 1))
 done
+note "topped up with $upd updates of 100000 accounts"
 q "$P" "insert into uw_marker values (2, 'after load')" >/dev/null
 last_seg=$(switch_wal "$P")
 wait_archived "$P" "$last_seg" 120
@@ -192,9 +201,11 @@ CRASH_REPO=$T/repo-crash
 CRASH_CONF=$T/crash.conf
 CRASH_SPOOL=$T/spool-crash
 pg_dir "$CRASH_SPOOL" 700
-# archive-timeout: a call waits for a level-19 segment (minutes on a loaded
-# machine); the bound only catches a hang.
-write_config -f "$CRASH_CONF" -r "$CRASH_REPO" -s "$STANZA" compress-level=19 archive-async=y \
+# archive-timeout: a call waits for a level-16 segment (a minute on a loaded
+# machine); the bound only catches a hang. Level 16, not 19: seconds per
+# segment either way (the state to kill in lasts), but 19 cost ~20 s of CPU
+# per segment against ~2 s.
+write_config -f "$CRASH_CONF" -r "$CRASH_REPO" -s "$STANZA" compress-level=16 archive-async=y \
     process-max=2 spool-path="$CRASH_SPOOL" archive-timeout=1200
 assert_exit_pg 0 "$PITR" --config "$CRASH_CONF" --stanza "$STANZA" stanza-create
 wal_dir_ready "$T/crashwal" "$T/src/pg_wal" "${crash_segs[@]}"
@@ -232,7 +243,7 @@ wait "$BG_JOB" && crash_rc=0 || crash_rc=$?
 [[ ! -e "$NOTES/${crash_segs[0]}.ok" ]] || die "the note for ${crash_segs[0]} was not consumed by its call"
 note "the call for ${crash_segs[0]} returned 0 after $(elapsed "$t0") s"
 # Kill the pusher once it has acknowledged two more files (notes) while
-# another object is still being written (zstd level 19: seconds per segment,
+# another object is still being written (zstd level 16: seconds per segment,
 # so the state lasts). It is frozen (SIGSTOP) before the check that counts,
 # so the kill hits that very state however fast the machine is. Up to 300 s
 # without progress (no note, no temporary object growing) is a hang.
@@ -400,7 +411,7 @@ SLOW_REPO=$T/repo-slow
 SLOW_SPOOL=$T/spool-slow
 pg_dir "$SLOW_SPOOL" 700
 write_config -f "$T/slow.conf" -r "$SLOW_REPO" -s "$STANZA" archive-async=y process-max=2 \
-    spool-path="$SLOW_SPOOL" compress-level=19 archive-timeout=1
+    spool-path="$SLOW_SPOOL" compress-level=16 archive-timeout=1
 assert_exit_pg 0 "$PITR" --config "$T/slow.conf" --stanza "$STANZA" stanza-create
 # Two segments, one per worker: the one whose call times out and one more.
 wal_dir_ready "$T/slowwal" "$T/src/pg_wal" "${crash_segs[@]:0:2}"
@@ -410,8 +421,9 @@ t0=$(now)
 # The call starts a pusher and waits 1 s for its note. The pusher (the lock
 # holder that is neither the call nor the call's short-lived first child) is
 # frozen as soon as it is seen, so it is slower than archive-timeout on any
-# machine; compress-level 19 only makes sure it has not stored the first
-# segment by then (seconds of work against a poll of a few milliseconds).
+# machine; compress-level 16 only makes sure it has not stored the first
+# segment by then (a second or more of work against a poll of a few
+# milliseconds).
 pg_bg slow-call "${SPUSH[@]}" "$T/slowwal/${crash_segs[0]}"
 slow_call=$BG_PID
 slow_job=$BG_JOB
