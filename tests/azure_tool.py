@@ -12,6 +12,9 @@ tests check ue-wal against Azurite's view of the container, not against itself.
     azure_tool.py delete CONTAINER BLOB
     azure_tool.py blocks CONTAINER BLOB        -> number of committed blocks
     azure_tool.py props CONTAINER BLOB         -> "Content-Length Content-MD5"
+    azure_tool.py uncommitted CONTAINER [PREFIX]  -> "blocks name" per blob that
+        has uncommitted blocks only (listed with include=uncommittedblobs, not
+        without), blocks: its uncommitted blocks (Get Block List)
 
 Environment: AZ_ENDPOINT (default http://127.0.0.1:10000), AZ_ACCOUNT and
 AZ_KEY (default: Azurite's devstoreaccount1). Path-style URLs
@@ -86,6 +89,26 @@ def check(status, data, ok=(200, 201, 202)):
     sys.exit(1 if status == 404 else 2)
 
 
+def names(container, prefix, include=None):
+    """Every blob name under prefix (no delimiter), following NextMarker."""
+    marker, out = "", []
+    while True:
+        q = {"restype": "container", "comp": "list"}
+        if prefix:
+            q["prefix"] = prefix
+        if include:
+            q["include"] = include
+        if marker:
+            q["marker"] = marker
+        st, _, data = request("GET", "/" + container, q)
+        check(st, data)
+        root = ET.fromstring(data)
+        out.extend(b.findtext("Name") for b in root.iter("Blob"))
+        marker = root.findtext("NextMarker") or ""
+        if not marker:
+            return out
+
+
 def sas(container, perms="racwdl", hours=2):
     expiry = (datetime.datetime.now(datetime.timezone.utc) +
               datetime.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -149,6 +172,16 @@ def main(argv):
         st, h, data = request("HEAD", "/%s/%s" % (args[0], args[1]))
         check(st, data)
         print(h.get("Content-Length", ""), h.get("Content-MD5", ""))
+    elif cmd == "uncommitted":
+        prefix = args[1] if len(args) > 1 else ""
+        committed = set(names(args[0], prefix))
+        for name in names(args[0], prefix, "uncommittedblobs"):
+            if name in committed:
+                continue
+            st, _, data = request("GET", "/%s/%s" % (args[0], name),
+                                  {"comp": "blocklist", "blocklisttype": "uncommitted"})
+            check(st, data)
+            print(len(ET.fromstring(data).findall("UncommittedBlocks/Block")), name)
     else:
         sys.stderr.write("azure_tool: unknown command %r\n" % cmd)
         return 3

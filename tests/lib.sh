@@ -653,6 +653,42 @@ take_backup() {
         { cat "$LAST_ERR" >&2; die "ue-basebackup printed '$BACKUP_ID', not a backup id"; }
 }
 
+# kill_backup_mid_copy TAG PROBE [ue-basebackup args...]: start ue-basebackup
+# ($CONF, $STANZA) in the background as the PostgreSQL user (pg_bg TAG), call
+# PROBE (a command or shell function, run in a subshell, its exit status
+# ignored) until it prints the id of the new backup once one of its file
+# copies is in flight (a temporary, a stored part, a staged block: each
+# repository type has its own sign), and SIGKILL ue-basebackup at once.
+# Waits on that progress, never on a time.  Sets KILLED_BACKUP (the id
+# PROBE printed) and KILL_SECS (seconds from the start to the kill).  Fails
+# the test when ue-basebackup ends before PROBE names a backup (showing its
+# stderr), or when no copy is seen in flight within 300 s (a generous bound
+# that only catches a hang).
+kill_backup_mid_copy() {
+    local tag=$1 probe=$2 deadline t0 id
+    shift 2
+    need_basebackup
+    t0=$(now)
+    pg_bg "$tag" "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" "$@"
+    deadline=$((SECONDS + 300))
+    while :; do
+        id=$("$probe") || id=""
+        id=${id%%$'\n'*}
+        [[ -n "$id" ]] && break
+        if ! kill -0 "$BG_PID" 2>/dev/null; then
+            cat "$T/out/$tag.err" >&2
+            die "$tag: ue-basebackup ended before a copy was caught in flight"
+        fi
+        ((SECONDS < deadline)) || die "$tag: no copy of a new backup seen in flight within 300 s"
+        sleep 0.02
+    done
+    kill -KILL "$BG_PID" 2>/dev/null ||
+        { cat "$T/out/$tag.err" >&2; die "$tag: ue-basebackup of $id ended before it could be killed"; }
+    wait "$BG_JOB" 2>/dev/null || true
+    KILLED_BACKUP=$id
+    KILL_SECS=$(elapsed "$t0")
+}
+
 # manifest_get ID KEY [REPO] [STANZA]: value of KEY in the [backup] section
 # of backup ID's manifest (empty if absent).
 manifest_get() {

@@ -30,32 +30,28 @@ pgbench_run "$P" -i -s 10 -q >"$T/out/pgbench-init" 2>&1 || { tail "$T/out/pgben
 note "cluster ready: $(q "$P" "select pg_size_pretty(pg_database_size('postgres'))")"
 
 backups_dir=$REPO/$STANZA/backup
+# copy_in_flight: a new backup (not in $before) whose folder holds a worker's
+# temporary of more than 256 KiB: the big relation file's copy in flight.
+copy_in_flight() {
+    local d
+    for d in "$backups_dir"/*/; do
+        d=$(basename "$d")
+        [[ " $before " == *" $d "* ]] && continue
+        if [[ -n "$(find "$backups_dir/$d" -name '*.uwtmp.*' -size +256k -print -quit 2>/dev/null)" ]]; then
+            echo "$d"
+            return 0
+        fi
+    done
+}
 for round in 1 2 3; do
     before=$(find "$backups_dir" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort | tr '\n' ' ') || before=""
     # Level 9 and one worker: the big relation file's copy (caught by the
     # size of its temporary) lasts long enough to be killed in flight.
-    pg_bg "backup$round" "$BASEBACKUP" --config "$CONF" --stanza "$STANZA" --compress-level 9 --process-max 1
-    deadline=$((SECONDS + 300))
-    killed=""
-    while :; do
-        for d in "$backups_dir"/*/; do
-            d=$(basename "$d")
-            [[ " $before " == *" $d "* ]] && continue
-            if [[ -n "$(find "$backups_dir/$d" -name '*.uwtmp.*' -size +256k -print -quit 2>/dev/null)" ]]; then
-                killed=$d
-                break
-            fi
-        done
-        [[ -n "$killed" ]] && break
-        kill -0 "$BG_PID" 2>/dev/null || { cat "$T/out/backup$round.err" >&2; die "round $round: ue-basebackup ended before a copy was caught in flight"; }
-        ((SECONDS < deadline)) || die "round $round: no temporary appeared in a new backup within 300 s"
-        sleep 0.02
-    done
-    kill -KILL "$BG_PID"
-    wait "$BG_JOB" 2>/dev/null || true
+    kill_backup_mid_copy "backup$round" copy_in_flight --compress-level 9 --process-max 1
+    killed=$KILLED_BACKUP
     temps=$(find "$backups_dir/$killed" -name '*.uwtmp.*' | wc -l)
     files=$(find "$backups_dir/$killed" -type f | wc -l)
-    note "round $round: killed backup $killed mid-copy ($files files, $temps temporaries left)"
+    note "round $round: killed backup $killed mid-copy after $KILL_SECS s ($files files, $temps temporaries left)"
     ((temps > 0)) || die "round $round: setup: no temporary left by the killed backup"
     [[ -f "$backups_dir/$killed/started" && ! -e "$backups_dir/$killed/manifest" ]] ||
         die "round $round: the killed backup has no 'started' marker (or has a manifest)"

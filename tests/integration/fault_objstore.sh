@@ -18,7 +18,7 @@
 #     keeps them until they are 6 hours old; fault_backup_objstore checks
 #     that sweep; Azure blobs with uncommitted blocks only, which the
 #     service discards by itself).
-#  (ue-basebackup killed mid-copy against S3: fault_backup_objstore;
+#  (ue-basebackup killed mid-copy against S3 and Azure: fault_backup_objstore;
 #     backup_kill covers the posix repository.)
 #  3. Concurrent pushes of one segment with different content (the segment
 #     and a copy with one record byte changed) against S3, UW_OS_PAIRS (6)
