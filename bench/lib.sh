@@ -5,12 +5,13 @@
 # build, the corpora of real WAL, configuration files and the fake data
 # directory. Sourced, never run; the caller sets its parameters first:
 #   DIR PGBIN PORT SCALE SEGMENTS STANZA LEVEL BUILD SKIP_BUILD KEEP REUSE
-#   CORPORA HERE SRC PGUSER_OS OUT
+#   CORPORA HERE SRC PGUSER_OS OUT (bench/scale.sh too, with NEED_PGBR)
 # and calls bench_checks, bench_traps, bench_prepare_dir and bench_build.
 
 # ------------------------------------------------------------- checks -----
 # bench_checks VAR...: root, $DIR ours, the named parameters positive
-# integers, pgBackRest and PostgreSQL installed.
+# integers, pgBackRest (unless NEED_PGBR=0: a caller that never runs it) and
+# PostgreSQL installed.
 bench_checks() {
     [[ $(id -u) -eq 0 ]] || { echo "bench: run as root (servers run as $PGUSER_OS via runuser)" >&2; exit 2; }
     # $DIR is removed at exit: it must be ours (marker file) or not exist yet.
@@ -23,7 +24,9 @@ bench_checks() {
     for v in "$@"; do
         [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "bench: BENCH_$v must be a positive integer" >&2; exit 2; }
     done
-    command -v pgbackrest >/dev/null || { echo "bench: pgbackrest is not installed (bench/setup.sh)" >&2; exit 2; }
+    if [[ ${NEED_PGBR:-1} == 1 ]]; then
+        command -v pgbackrest >/dev/null || { echo "bench: pgbackrest is not installed (bench/setup.sh)" >&2; exit 2; }
+    fi
     [[ -x $PGBIN/postgres ]] || { echo "bench: no PostgreSQL in $PGBIN" >&2; exit 2; }
 }
 MARK=.ue-wal-bench
@@ -123,7 +126,7 @@ bench_build() {
     BIN=$DIR/bin
     cc -O2 -std=gnu11 -Wall -o "$BIN/drive" "$HERE/drive.c" -lpthread
     cc -O2 -std=gnu11 -Wall -o "$BIN/ceiling" "$HERE/ceiling.c" -lzstd -lcrypto -lpthread
-    PGBR=$(command -v pgbackrest)
+    PGBR=$(command -v pgbackrest || true)
     UE_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
     if [[ -n $(git -C "$SRC" status --porcelain -- common archive restore pitr 2>/dev/null) ]]; then UE_COMMIT+="+dirty"; fi
 }

@@ -16,6 +16,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
 
 # ------------------------------------------------------------- parameters --
+# BENCH_* names as bench/run.sh has them (bench/lib.sh reads DIR, BUILD,
+# PORT...); the SCALE_* names of earlier versions still work.
 QUICK=${SCALE_QUICK:-0}
 if [[ $QUICK == 1 ]]; then d_tables=1000 d_touch=30 d_seg=2000 d_back=50 d_runs=1
 else d_tables=10000 d_touch=300 d_seg=100000 d_back=500 d_runs=3; fi
@@ -30,90 +32,43 @@ FETCH_CALLS=${SCALE_FETCH_CALLS:-20}       # ue-wal-fetch calls per run (of one 
 RUNS=${BENCH_RUNS:-$d_runs}                # interleaved runs; medians are reported
 PMAX=${BENCH_PROCESS_MAX:-2}
 LEVEL=3
-DIR=${SCALE_DIR:-/var/tmp/ue-wal-scale}
-BUILD=${SCALE_BUILD:-/tmp/scale-build}
-SKIP_BUILD=${SCALE_SKIP_BUILD:-0}
+DIR=${BENCH_DIR:-${SCALE_DIR:-/var/tmp/ue-wal-scale}}
+BUILD=${BENCH_BUILD:-${SCALE_BUILD:-/tmp/scale-build}}
+SKIP_BUILD=${BENCH_SKIP_BUILD:-${SCALE_SKIP_BUILD:-0}}
 PGBIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
-PORT=${SCALE_PORT:-55442}
-KEEP=${SCALE_KEEP:-0}
+PORT=${BENCH_PORT:-${SCALE_PORT:-55442}}
+KEEP=${BENCH_KEEP:-${SCALE_KEEP:-0}}
+REUSE=${BENCH_REUSE:-0}                    # 1: reuse the repositories a BENCH_KEEP=1 run left
 PGUSER_OS=postgres
 OUT=$HERE/out
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 STANZA=scale
+# What bench/lib.sh's BENCH_REUSE compares: the generated repositories' sizes.
+SCALE="small=$SMALL_SEGMENTS/$SMALL_BACKUPS" CORPORA="repository backups=$BACKUPS"
 
-[[ $(id -u) -eq 0 ]] || { echo "scale: run as root (tools run as $PGUSER_OS via runuser)" >&2; exit 2; }
-MARK=.ue-wal-scale
-[[ $DIR == /?*/?* && $DIR != *..* ]] || { echo "scale: SCALE_DIR must be an absolute path two levels deep or more" >&2; exit 2; }
-if [[ -e $DIR && ! -f $DIR/$MARK ]]; then
-    echo "scale: $DIR exists and was not made by this script (no $MARK): refusing to use it" >&2
-    exit 2
-fi
-for v in TABLES TOUCH SEGMENTS BACKUPS SMALL_SEGMENTS SMALL_BACKUPS FETCH_CALLS RUNS PMAX PORT; do
-    [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "scale: $v must be a positive integer" >&2; exit 2; }
+for v in TABLES TOUCH SEGMENTS BACKUPS SMALL_SEGMENTS SMALL_BACKUPS FETCH_CALLS; do
+    [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "scale: SCALE_$v must be a positive integer" >&2; exit 2; }
 done
 for p in $PARTS; do
     [[ $p == relations || $p == repository ]] || { echo "scale: SCALE_PARTS: unknown part '$p'" >&2; exit 2; }
 done
 has() { [[ " $PARTS " == *" $1 "* ]]; }
-if has relations; then
-    command -v pgbackrest >/dev/null || { echo "scale: pgbackrest is not installed (bench/setup.sh)" >&2; exit 2; }
-fi
-[[ -x $PGBIN/postgres ]] || { echo "scale: no PostgreSQL in $PGBIN" >&2; exit 2; }
+# Only the relations part runs pgBackRest.
+if has relations; then NEED_PGBR=1; else NEED_PGBR=0; fi
 
-T0=$EPOCHREALTIME
-log() { printf '[scale %6.0fs] %s\n' "$(awk -v a="$EPOCHREALTIME" -v b="$T0" 'BEGIN{print a-b}')" "$*" >&2; }
-die() { printf '[scale] FAIL: %s\n' "$*" >&2; exit 1; }
-
-PGENV=(PATH="$PGBIN:/usr/local/bin:/usr/bin:/bin" LC_ALL=C.UTF-8 LANG=C.UTF-8 TZ=UTC HOME="$DIR")
-as_pg() { runuser -u "$PGUSER_OS" -- env -i "${PGENV[@]}" "$@"; }
-psql_c() { as_pg "$PGBIN/psql" -X -q -A -t -h "$DIR/sock" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
-
-PGDATA=$DIR/rel/pgdata
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-    local rc=$?
-    set +e
-    [[ -f $PGDATA/postmaster.pid ]] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1
-    if [[ $KEEP == 1 ]]; then
-        log "kept $DIR (SCALE_KEEP=1)"
-        [[ $rc -ne 0 ]] && echo "[scale] failed (exit $rc); logs are in $DIR/log" >&2
-    else
-        [[ $rc -ne 0 ]] && echo "[scale] failed (exit $rc); rerun with SCALE_KEEP=1 to keep the logs ($DIR/log)" >&2
-        [[ -f $DIR/$MARK ]] && rm -rf "$DIR"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [[ -d $DIR ]]; then
-    if [[ -f $DIR/rel/pgdata/postmaster.pid ]]; then
-        as_pg "$PGBIN/pg_ctl" -D "$DIR/rel/pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-    rm -rf "$DIR"
-fi
-mkdir -p "$DIR"/{bin,log,sock} "$OUT"
-touch "$DIR/$MARK"
-chmod 755 "$DIR"
-
-# ------------------------------------------------------------ build -------
+source "$HERE/lib.sh"
+bench_checks RUNS PMAX PORT
+bench_traps
+bench_prepare_dir
+bench_build
 if [[ $SKIP_BUILD != 1 ]]; then
-    log "building ue-wal (Release) in $BUILD"
-    if ! { cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$DIR/log/build.log" 2>&1 &&
-        cmake --build "$BUILD" -j2 --target ue-wal-push ue-wal-fetch ue-pitr ue-basebackup scale-gen >>"$DIR/log/build.log" 2>&1; }; then
-        tail -20 "$DIR/log/build.log" >&2
-        die "build failed"
-    fi
+    cmake --build "$BUILD" -j2 --target scale-gen >>"$DIR/log/build.log" 2>&1 ||
+        { tail -20 "$DIR/log/build.log" >&2; die "building scale-gen failed"; }
 fi
-for b in ue-wal-push ue-wal-fetch ue-pitr ue-basebackup scale-gen; do
-    [[ -x $BUILD/$b ]] || die "$BUILD/$b is missing"
-    cp "$BUILD/$b" "$DIR/bin/"
-done
-BIN=$DIR/bin
-cc -O2 -std=gnu11 -Wall -o "$BIN/drive" "$HERE/drive.c" -lpthread
-UE_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$SRC" status --porcelain -- common archive restore pitr 2>/dev/null) ]]; then UE_COMMIT+="+dirty"; fi
+[[ -x $BUILD/scale-gen ]] || die "$BUILD/scale-gen is missing"
+cp "$BUILD/scale-gen" "$BIN/"
 chown -R "$PGUSER_OS:" "$DIR"
+PGDATA=$DIR/rel/pgdata
 
 RESULTS=$DIR/results.tsv
 : >"$RESULTS"
@@ -138,6 +93,7 @@ once() {
 # ---------------------------------------------- part 1: 20,000 relations --
 rel_part() {
     local d=$DIR/rel
+    rm -rf "$d"   # BENCH_REUSE keeps the repositories only
     mkdir -p "$d" "$d/ue" "$d/pb" "$d/scratch/pb-lock" "$d/scratch/pb-log" "$d/scratch/pb-spool" "$d/spool" "$d/trash"
     chown -R "$PGUSER_OS:" "$d"
     log "relations: initdb, $TABLES tables with a primary key each"
@@ -155,7 +111,7 @@ fsync = off
 synchronous_commit = off
 autovacuum = off
 EOF
-    as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$DIR/log/pg.log" -w -t 120 start >/dev/null
+    pg_start rel
     # Batches of 250 tables per transaction (each holds a lock per relation).
     awk -v n="$TABLES" 'BEGIN {
         for (i = 1; i <= n; i++) {
@@ -165,9 +121,9 @@ EOF
             if (i % 250 == 0 || i == n) print "COMMIT;";
         } }' >"$d/tables.sql"
     chown "$PGUSER_OS:" "$d/tables.sql"
-    as_pg "$PGBIN/psql" -X -q -h "$DIR/sock" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -f "$d/tables.sql" >"$DIR/log/tables.log" 2>&1 ||
+    as_pg "$PGBIN/psql" -X -q -h "$DIR/sock" -p "$(port_of plain)" -U postgres -d postgres -v ON_ERROR_STOP=1 -f "$d/tables.sql" >"$DIR/log/tables.log" 2>&1 ||
         { tail -5 "$DIR/log/tables.log" >&2; die "creating the tables failed"; }
-    psql_c "CHECKPOINT" >/dev/null
+    psql_c plain "CHECKPOINT" >/dev/null
     # pg_internal.init is rebuilt at start-up: neither tool backs it up.
     RELFILES=$(find "$PGDATA/base" "$PGDATA/global" -type f ! -name pg_internal.init | wc -l)
     RELBYTES=$(du -sb "$PGDATA" | cut -f1)
@@ -213,8 +169,8 @@ EOF
     as_pg pgbackrest --config="$d/pb.conf" --stanza="$STANZA" stanza-create >>"$DIR/log/stanza.log" 2>&1 ||
         { cat "$DIR/log/stanza.log" >&2; die "pgbackrest stanza-create failed"; }
     # Both backups wait for their WAL: the server archives into both repositories.
-    psql_c "ALTER SYSTEM SET archive_command = '$BIN/ue-wal-push --config $d/ue.conf --stanza $STANZA %p && pgbackrest --config=$d/pb.conf --stanza=$STANZA archive-push %p'" >/dev/null
-    psql_c "SELECT pg_reload_conf()" >/dev/null
+    psql_c plain "ALTER SYSTEM SET archive_command = '$BIN/ue-wal-push --config $d/ue.conf --stanza $STANZA %p && pgbackrest --config=$d/pb.conf --stanza=$STANZA archive-push %p'" >/dev/null
+    psql_c plain "SELECT pg_reload_conf()" >/dev/null
 
     local r order t
     for ((r = 1; r <= RUNS; r++)); do
@@ -227,8 +183,8 @@ EOF
         for ((i = 1 + r % step; i <= TABLES; i += step)); do
             sql+="UPDATE t$(printf %05d "$i") SET v = v + 1 WHERE id = $(((i + r) % 20 + 1));"
         done
-        psql_c "$sql" >/dev/null
-        psql_c "CHECKPOINT" >/dev/null
+        psql_c plain "$sql" >/dev/null
+        psql_c plain "CHECKPOINT" >/dev/null
         for t in $order; do rel_backup "$t" incr "$r"; done
         for t in $order; do rel_restore "$t" "$r"; done
     done
@@ -278,6 +234,11 @@ rel_restore() { # rel_restore ue|pb RUN: the newest backup (the run's incrementa
 # ------------------------------------ part 2: a big and a small repository --
 repo_gen() { # repo_gen small|big SEGMENTS BACKUPS
     local d=$DIR/repo-$1
+    if [[ $REUSING == 1 && -f $d/size ]]; then
+        log "repository $1: reusing the one generated before ($(cat "$d/size"))"
+        return
+    fi
+    rm -rf "$d"
     mkdir -p "$d/repo" "$d/gen" "$d/spool" "$d/pgdata/pg_wal"
     cat >"$d/conf" <<EOF
 [global]
@@ -323,6 +284,7 @@ repo_measure() { # repo_measure small|big RUN
 repo_part() {
     repo_gen small "$SMALL_SEGMENTS" "$SMALL_BACKUPS"
     repo_gen big "$SEGMENTS" "$BACKUPS"
+    echo "$CORPUS_STAMP" >"$DIR/ready"
     local r s order
     for ((r = 1; r <= RUNS; r++)); do
         log "repository: run $r/$RUNS"

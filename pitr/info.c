@@ -688,9 +688,10 @@ static void line_repo(stanza_line *l, repo_view *v)
             l->backup_stop = v->backups[i].stop_time;
         }
     if (v->arch.nsegs) {
-        const uw_arch_file *f = &v->arch.segs[v->arch.nsegs - 1];
-        if (strcmp(f->name, l->wal) > 0)
-            snprintf(l->wal, sizeof l->wal, "%s", f->name);
+        char name[32];
+        uw_archive_seg_name(&v->arch, &v->arch.segs[v->arch.nsegs - 1], name, sizeof name);
+        if (strcmp(name, l->wal) > 0)
+            snprintf(l->wal, sizeof l->wal, "%s", name);
     }
     if (l->wal_time < 0 && v->have_latest && v->latest.have_end && v->latest.end.have_xact) {
         l->wal_time = v->latest.end.xact_time_us / 1000000;

@@ -2,8 +2,9 @@
  * backups can be restored. For each repository, separately (each is meant to
  * be a full copy):
  *
- *  1. list every object under <stanza>/backup and <stanza>/archive, with the
- *     change identity the listing gives (storage.h: uw_storage_list_ident);
+ *  1. list every object under <stanza>/backup, and the archive's
+ *     directories one at a time as they are read (step 3), with the change
+ *     identity the listing gives (storage.h: uw_storage_list_ident);
  *  2. load and authenticate every manifest (a backup directory without one is
  *     a "missing-manifest" problem, a damaged one "corrupt-manifest");
  *  3. read every object once, in parallel (process-max workers, each with
@@ -381,41 +382,6 @@ static void plan_backup_files(uw_repo *r, const manifests *ms, const bool *want,
     }
 }
 
-static void plan_wal(const uw_archive *a, uint64_t from_segno, const listing *l, jobs *js)
-{
-    const uw_arch_file *lists[3] = {a->segs, a->history, a->other};
-    size_t counts[3] = {a->nsegs, a->nhistory, a->nother};
-    for (int k = 0; k < 3; k++)
-        for (size_t i = 0; i < counts[k]; i++) {
-            const uw_arch_file *f = &lists[k][i];
-            if (k == 0 && f->segno < from_segno)
-                continue;
-            const lentry *le = listing_find(l, f->object);
-            vjob *j = job_add(js, f->object, f->name);
-            j->has_expect = uw_unhex(f->sha256, j->expect, 32) == 0;
-            j->is_id = true;
-            j->max_size = a->seg_size;
-            j->size = le ? le->size : f->stored;
-            j->ident = le ? le->ident : "";
-        }
-}
-
-/* Drop from the archive the segments and history files whose objects are not
- * sound, so that continuity is computed with what a restore can really use. */
-static void drop_bad(uw_arch_file *files, size_t *n, const jobs *js)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < *n; i++) {
-        const vjob *j = job_find(js, files[i].object);
-        if (j && j->done && !j->ok) {
-            free(files[i].object);
-            continue;
-        }
-        files[w++] = files[i];
-    }
-    *n = w;
-}
-
 /* ---------------------------------------------------------- continuity -- */
 
 static void seg_of(const uw_archive *a, uint32_t tli, uint64_t segno, char *buf, size_t len)
@@ -569,58 +535,28 @@ typedef struct {
     const uw_config *cfg;
     bool full;
     const char *set;
-    uw_verify_cache *old, *fresh;
+    uw_verify_cache *old; /* loaded only when it can be used (see pitr_verify) */
+    uw_vc_writer *fresh;  /* NULL: no cache is written */
 } verify_opts;
 
-static void cache_results(uw_repo *r, const jobs *js, const listing *l, const verify_opts *o)
+/* Skip the jobs the cache says are unchanged since found sound (and whose
+ * content is still the one the manifest expects; WAL objects: the name
+ * carries the content id). */
+static void jobs_mark_skips(jobs *js, int repo, const verify_opts *o)
 {
-    for (size_t i = 0; i < js->n; i++) {
-        const vjob *j = &js->j[i];
-        if (j->skip) {
-            const uw_vc_entry *c =
-                uw_verify_cache_match(o->old, r->st->repo, j->path, j->size, j->ident);
-            if (c)
-                uw_verify_cache_add(o->fresh, r->st->repo, j->path, j->size, j->ident, c->sha256);
-        } else if (j->done && j->ok && j->ident && *j->ident)
-            uw_verify_cache_add(o->fresh, r->st->repo, j->path, j->size, j->ident, j->sha256);
-    }
-    /* Objects this run did not look at (--set) keep their entries while they
-     * are unchanged. */
-    for (size_t i = 0; i < o->old->n; i++) {
-        const uw_vc_entry *c = &o->old->e[i];
-        if (c->repo != r->st->repo || job_find(js, c->path))
-            continue;
-        const lentry *le = listing_find(l, c->path);
-        if (le && le->size == c->size && !strcmp(le->ident, c->ident))
-            uw_verify_cache_add(o->fresh, c->repo, c->path, c->size, c->ident, c->sha256);
+    for (size_t i = 0; !o->full && i < js->n; i++) {
+        vjob *j = &js->j[i];
+        const uw_vc_entry *c = uw_verify_cache_match(o->old, repo, j->path, j->size, j->ident);
+        uint8_t sha[32];
+        j->skip = c && (!j->has_expect || j->is_id ||
+                        (uw_unhex(c->sha256, sha, 32) == 0 && !memcmp(sha, j->expect, 32)));
     }
 }
 
-static int run_jobs(const uw_config *cfg, uw_repo *r, jobs *js, report *rp, uw_err *err)
+/* Count what the jobs read and report what failed. */
+static void jobs_account(uw_repo *r, const jobs *js, report *rp)
 {
-    int workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
-    if (workers < 1)
-        workers = 1;
-    js->clones = uw_calloc((size_t)workers, sizeof *js->clones);
-    int made = 0, rc = 0;
-    for (; made < workers && rc == 0; made++)
-        rc = uw_repo_clone(cfg, r, &js->clones[made], err);
-    uint64_t total_bytes = 0, total_files = 0;
-    for (size_t i = 0; i < js->n; i++)
-        if (!js->j[i].skip)
-            total_bytes += js->j[i].size, total_files++;
-    js->prog =
-        uw_progress_start("verify", total_bytes, total_files, uw_cfg_bool(cfg, UW_OPT_PROGRESS));
-    if (rc == 0)
-        rc = uw_pool_run(workers, js->n, run_job, js, err);
-    uw_progress_finish(js->prog);
-    js->prog = NULL;
-    for (int i = 0; i < made; i++)
-        if (js->clones[i].st)
-            uw_repo_release(&js->clones[i]);
-    free(js->clones);
-    js->clones = NULL;
-    for (size_t i = 0; rc == 0 && i < js->n; i++) {
+    for (size_t i = 0; i < js->n; i++) {
         const vjob *j = &js->j[i];
         if (j->skip) {
             rp->objects_skipped++;
@@ -631,7 +567,264 @@ static int run_jobs(const uw_config *cfg, uw_repo *r, jobs *js, report *rp, uw_e
         if (!j->ok)
             add_problem(rp, fail_kind(j->code), "%s %s: %s", r->st->desc, j->path, j->msg);
     }
+}
+
+/* Into the new cache: the jobs found sound, and the skipped ones as cached. */
+static void jobs_cache(uw_repo *r, const jobs *js, const verify_opts *o)
+{
+    for (size_t i = 0; o->fresh && i < js->n; i++) {
+        const vjob *j = &js->j[i];
+        if (j->skip) {
+            const uw_vc_entry *c =
+                uw_verify_cache_match(o->old, r->st->repo, j->path, j->size, j->ident);
+            if (c)
+                uw_verify_cache_put(o->fresh, r->st->repo, j->path, j->size, j->ident, c->sha256);
+        } else if (j->done && j->ok && j->ident && *j->ident)
+            uw_verify_cache_put(o->fresh, r->st->repo, j->path, j->size, j->ident, j->sha256);
+    }
+}
+
+/* Objects under prefix that this run did not look at (--set) keep their
+ * entries while the listing shows them unchanged. */
+static void cache_carry(uw_repo *r, const jobs *js, const listing *l, const char *prefix,
+                        const verify_opts *o)
+{
+    if (!o->fresh || !o->old)
+        return;
+    size_t first, n = uw_verify_cache_range(o->old, r->st->repo, prefix, &first);
+    for (size_t i = first; i < first + n; i++) {
+        const uw_vc_entry *c = &o->old->e[i];
+        if (job_find(js, c->path))
+            continue;
+        const lentry *le = listing_find(l, c->path);
+        if (le && le->size == c->size && !strcmp(le->ident, c->ident))
+            uw_verify_cache_put(o->fresh, c->repo, c->path, c->size, c->ident, c->sha256);
+    }
+}
+
+/* The worker pool's repository handles, made once per repository. */
+typedef struct {
+    uw_repo *clones;
+    int workers, made;
+    uw_progress *prog;
+} pool;
+
+static int pool_open(pool *p, const uw_config *cfg, uw_repo *r, uint64_t total_bytes,
+                     uint64_t total_files, uw_err *err)
+{
+    memset(p, 0, sizeof *p);
+    p->workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
+    if (p->workers < 1)
+        p->workers = 1;
+    p->clones = uw_calloc((size_t)p->workers, sizeof *p->clones);
+    int rc = 0;
+    for (; p->made < p->workers && rc == 0; p->made++)
+        rc = uw_repo_clone(cfg, r, &p->clones[p->made], err);
+    p->prog =
+        uw_progress_start("verify", total_bytes, total_files, uw_cfg_bool(cfg, UW_OPT_PROGRESS));
     return rc;
+}
+
+static void pool_close(pool *p)
+{
+    uw_progress_finish(p->prog);
+    for (int i = 0; i < p->made; i++)
+        if (p->clones[i].st)
+            uw_repo_release(&p->clones[i]);
+    free(p->clones);
+    memset(p, 0, sizeof *p);
+}
+
+static int jobs_run(pool *p, jobs *js, uw_err *err)
+{
+    js->clones = p->clones;
+    js->prog = p->prog;
+    int rc = uw_pool_run(p->workers, js->n, run_job, js, err);
+    js->clones = NULL;
+    js->prog = NULL;
+    return rc;
+}
+
+/* Sort the jobs by path and keep one per object (backups share objects). */
+static void jobs_unique(jobs *js)
+{
+    if (js->n)
+        qsort(js->j, js->n, sizeof *js->j, cmp_job);
+    size_t w = 0;
+    for (size_t i = 0; i < js->n; i++) {
+        if (w && !strcmp(js->j[w - 1].path, js->j[i].path)) {
+            free(js->j[i].path);
+            free(js->j[i].bind);
+            continue;
+        }
+        js->j[w++] = js->j[i];
+    }
+    js->n = w;
+}
+
+/* ------------------------------------------------------ archive stream -- */
+
+/* The archive is read one directory at a time (its listing for sizes and
+ * change identities, its jobs, its results), so that verifying a repository
+ * of 100,000 segments holds one directory's worth, not the archive's; the
+ * archive index itself is compact (repo/archive_info.h). Segments found bad
+ * are marked in bad_seg (and history files in bad_hist) and dropped after. */
+typedef struct {
+    uw_repo *r;
+    uw_archive *a;
+    const verify_opts *o;
+    report *rp;
+    pool *p;
+    bool *bad_seg, *bad_hist;
+} astream;
+
+static vjob *wal_job(jobs *js, const char *object, const char *name, const char *sha_hex,
+                     uint64_t stored, uint32_t seg_size, const listing *l)
+{
+    const lentry *le = listing_find(l, object);
+    vjob *j = job_add(js, object, name);
+    j->has_expect = uw_unhex(sha_hex, j->expect, 32) == 0;
+    j->is_id = true;
+    j->max_size = seg_size;
+    j->size = le ? le->size : stored;
+    j->ident = le ? le->ident : "";
+    return j;
+}
+
+/* Verify the objects of directory `sub` of the archive: segments
+ * segs[s0, s1) (those kept for --set), other files other[o0, o1), or the
+ * history files. */
+static int stream_dir(astream *st, const char *sub, size_t s0, size_t s1, size_t o0, size_t o1,
+                      bool history, uw_err *err)
+{
+    uw_archive *a = st->a;
+    char *dir = uw_sprintf("%s/archive/%s", st->r->stanza, sub);
+    listing l = {0};
+    list_walk w = {&l, dir};
+    /* Flat: the paths are the ones the jobs use (walk_cb skips directories). */
+    int rc = uw_storage_list(st->r->st, dir, walk_cb, &w, err);
+    if (l.n)
+        qsort(l.e, l.n, sizeof *l.e, cmp_lentry);
+    jobs js = {0};
+    /* Index of each job's file in the archive: segments first, then the
+     * others or history files. */
+    size_t nseg = s1 - s0;
+    for (size_t i = s0; rc == 0 && i < s1; i++) {
+        uw_arch_file f;
+        uw_archive_seg_file(a, &a->segs[i], &f);
+        wal_job(&js, f.object, f.name, f.sha256, f.stored, a->seg_size, &l);
+        free(f.object);
+    }
+    const uw_arch_file *files = history ? a->history : a->other;
+    for (size_t i = o0; rc == 0 && i < o1; i++)
+        wal_job(&js, files[i].object, files[i].name, files[i].sha256, files[i].stored, a->seg_size,
+                &l);
+    /* Job i is segment s0 + i, or file o0 + i - nseg, until the results are
+     * marked; they are in path order already unless other files sit among
+     * the segments (checked). */
+    bool ordered = true;
+    for (size_t i = 1; i < js.n; i++)
+        ordered = ordered && strcmp(js.j[i - 1].path, js.j[i].path) < 0;
+    if (rc == 0) {
+        jobs_mark_skips(&js, st->r->st->repo, st->o);
+        for (size_t i = 0; i < js.n; i++)
+            if (js.j[i].skip)
+                uw_progress_add(st->p->prog, js.j[i].size, 1);
+        rc = jobs_run(st->p, &js, err);
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < js.n; i++) {
+            const vjob *j = &js.j[i];
+            if (!j->done || j->ok)
+                continue;
+            if (i < nseg)
+                st->bad_seg[s0 + i] = true;
+            else if (history)
+                st->bad_hist[o0 + i - nseg] = true;
+        }
+        /* Then in path order, as problems are reported and cache_carry
+         * looks jobs up. */
+        if (!ordered)
+            jobs_unique(&js);
+        jobs_account(st->r, &js, st->rp);
+        jobs_cache(st->r, &js, st->o);
+        char *prefix = uw_sprintf("%s/", dir);
+        cache_carry(st->r, &js, &l, prefix, st->o);
+        free(prefix);
+    }
+    jobs_free(&js);
+    listing_free(&l);
+    free(dir);
+    return rc;
+}
+
+static void seg_sub(const uw_archive *a, size_t i, char sub[17])
+{
+    char name[32];
+    uw_archive_seg_name(a, &a->segs[i], name, sizeof name);
+    memcpy(sub, name, 16);
+    sub[16] = '\0';
+}
+
+/* Every directory of the archive in name order: the segments from from_segno
+ * on and the other files, merged by directory, then the history files. */
+static int stream_archive(astream *st, uint64_t from_segno, uw_err *err)
+{
+    uw_archive *a = st->a;
+    size_t i = 0, k = 0;
+    int rc = 0;
+    while (rc == 0) {
+        while (i < a->nsegs && a->segs[i].segno < from_segno)
+            i++;
+        if (i == a->nsegs && k == a->nother)
+            break;
+        char sub[17], osub[17];
+        if (i < a->nsegs)
+            seg_sub(a, i, sub);
+        if (k < a->nother)
+            snprintf(osub, sizeof osub, "%.16s", a->other[k].name);
+        if (i == a->nsegs || (k < a->nother && strcmp(osub, sub) < 0))
+            memcpy(sub, osub, sizeof sub);
+        size_t s0 = i, o0 = k;
+        char cur[17];
+        while (i < a->nsegs) {
+            if (a->segs[i].segno < from_segno) {
+                /* --set: an older segment amid the directory's; it ends the
+                 * run (the next one is found by the outer loop). */
+                break;
+            }
+            seg_sub(a, i, cur);
+            if (strcmp(cur, sub) != 0)
+                break;
+            i++;
+        }
+        while (k < a->nother && !strncmp(a->other[k].name, sub, 16))
+            k++;
+        rc = stream_dir(st, sub, s0, i, o0, k, false, err);
+    }
+    if (rc == 0 && a->nhistory)
+        rc = stream_dir(st, "history", 0, 0, 0, a->nhistory, true, err);
+    return rc;
+}
+
+/* Drop from the archive what was found not sound, so that continuity is
+ * computed with what a restore can really use. */
+static void drop_bad(uw_archive *a, const bool *bad_seg, const bool *bad_hist)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < a->nsegs; i++)
+        if (!bad_seg[i])
+            a->segs[w++] = a->segs[i];
+    a->nsegs = w;
+    w = 0;
+    for (size_t i = 0; i < a->nhistory; i++) {
+        if (bad_hist[i]) {
+            free(a->history[i].object);
+            continue;
+        }
+        a->history[w++] = a->history[i];
+    }
+    a->nhistory = w;
 }
 
 static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err)
@@ -644,10 +837,9 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
     uw_archive a;
     uw_archive_init(&a, r->info.wal_seg_size);
     char *bdir = uw_sprintf("%s/backup", r->stanza);
-    char *adir = uw_sprintf("%s/archive", r->stanza);
+    /* The backups' objects; the archive's are listed one directory at a
+     * time as they are read (stream_archive). */
     int rc = list_tree(r->st, bdir, &l, err);
-    if (rc == 0)
-        rc = list_tree(r->st, adir, &l, err);
     if (l.n)
         qsort(l.e, l.n, sizeof *l.e, cmp_lentry);
     if (rc == 0)
@@ -669,37 +861,42 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
             want[i] = true;
     if (rc == 0)
         rc = uw_archive_scan(&a, r, err);
+    pool p = {0};
+    bool *bad_seg = NULL, *bad_hist = NULL;
     if (rc == 0) {
         uw_archive_build(&a);
         plan_backup_files(r, &ms, want, &l, &js, rp);
-        plan_wal(&a, from_segno, &l, &js);
-        /* One job per object (backups share objects), sorted for lookups. */
-        qsort(js.j, js.n, sizeof *js.j, cmp_job);
-        size_t w = 0;
-        for (size_t i = 0; i < js.n; i++) {
-            if (w && !strcmp(js.j[w - 1].path, js.j[i].path)) {
-                free(js.j[i].path);
-                free(js.j[i].bind);
-                continue;
-            }
-            js.j[w++] = js.j[i];
-        }
-        js.n = w;
-        for (size_t i = 0; !o->full && i < js.n; i++) {
-            vjob *j = &js.j[i];
-            const uw_vc_entry *c =
-                uw_verify_cache_match(o->old, r->st->repo, j->path, j->size, j->ident);
-            /* Cached, and the content is still the one the manifest expects
-             * (WAL objects: the name carries the content id). */
-            uint8_t sha[32];
-            j->skip = c && (!j->has_expect || j->is_id ||
-                            (uw_unhex(c->sha256, sha, 32) == 0 && !memcmp(sha, j->expect, 32)));
-        }
-        rc = run_jobs(o->cfg, r, &js, rp, err);
+        jobs_unique(&js);
+        jobs_mark_skips(&js, r->st->repo, o);
+        uint64_t total_bytes = 0, total_files = 0;
+        for (size_t i = 0; i < js.n; i++)
+            if (!js.j[i].skip)
+                total_bytes += js.j[i].size, total_files++;
+        /* The archive's objects: those the cache skips count as done when
+         * skipped. */
+        for (size_t i = 0; i < a.nsegs; i++)
+            if (a.segs[i].segno >= from_segno)
+                total_bytes += a.segs[i].stored, total_files++;
+        for (size_t i = 0; i < a.nother; i++)
+            total_bytes += a.other[i].stored, total_files++;
+        for (size_t i = 0; i < a.nhistory; i++)
+            total_bytes += a.history[i].stored, total_files++;
+        rc = pool_open(&p, o->cfg, r, total_bytes, total_files, err);
     }
     if (rc == 0) {
-        drop_bad(a.segs, &a.nsegs, &js);
-        drop_bad(a.history, &a.nhistory, &js);
+        /* The archive first, then the backups' files: problems come out in
+         * path order, archive before backup. */
+        bad_seg = uw_calloc(a.nsegs + 1, sizeof *bad_seg);
+        bad_hist = uw_calloc(a.nhistory + 1, sizeof *bad_hist);
+        astream st = {r, &a, o, rp, &p, bad_seg, bad_hist};
+        rc = stream_archive(&st, from_segno, err);
+    }
+    if (rc == 0)
+        rc = jobs_run(&p, &js, err);
+    pool_close(&p);
+    if (rc == 0) {
+        jobs_account(r, &js, rp);
+        drop_bad(&a, bad_seg, bad_hist);
         uw_archive_build(&a);
         add_info(rp, "%s: %zu backup%s, %zu WAL segments on %zu timeline%s", r->st->desc, ms.n,
                  ms.n == 1 ? "" : "s", a.nsegs, a.ntls, a.ntls == 1 ? "" : "s");
@@ -710,11 +907,15 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
         for (size_t i = 0; i < a.nduplicates; i++)
             add_problem(rp, "duplicate", "%s %s: stored with more than one content", r->st->desc,
                         a.duplicates[i]);
-        cache_results(r, &js, &l, o);
+        jobs_cache(r, &js, o);
+        char *prefix = uw_sprintf("%s/", bdir);
+        cache_carry(r, &js, &l, prefix, o);
+        free(prefix);
     }
+    free(bad_seg);
+    free(bad_hist);
     free(want);
     free(bdir);
-    free(adir);
     jobs_free(&js);
     uw_archive_free(&a);
     for (size_t i = 0; i < ms.n; i++)
@@ -838,9 +1039,17 @@ int pitr_verify(const uw_config *cfg, uw_err *err)
     if (uw_repos_open(cfg, &repos, &n, err) < 0)
         return -1;
     char *cdir = uw_verify_cache_dir(cfg, stanza);
-    uw_verify_cache old, fresh = {0};
-    uw_verify_cache_load(&old, cdir);
-    verify_opts o = {cfg, uw_cfg_bool(cfg, UW_OPT_FULL), uw_cfg_str(cfg, UW_OPT_SET), &old, &fresh};
+    uw_verify_cache old = {0};
+    verify_opts o = {cfg, uw_cfg_bool(cfg, UW_OPT_FULL), uw_cfg_str(cfg, UW_OPT_SET), &old, NULL};
+    /* --full reads everything, so the old cache is only needed with --set
+     * (entries of the objects not looked at are kept): not loading it keeps
+     * a full run's memory independent of the repository's size. */
+    if (!o.full || o.set)
+        uw_verify_cache_load(&old, cdir);
+    uw_err ce;
+    o.fresh = uw_verify_cache_writer(cdir, &ce);
+    if (!o.fresh)
+        uw_log(UW_LOG_WARN, "%s (the next verify reads everything again)", ce.msg);
     report rp = {0};
     int rc = 0;
     for (int i = 0; i < n; i++) {
@@ -858,9 +1067,9 @@ int pitr_verify(const uw_config *cfg, uw_err *err)
         }
     }
     uw_repos_close(repos, n);
+    bool committed = rc == 0;
     if (rc == 0) {
-        uw_err ce;
-        if (uw_verify_cache_save(&fresh, cdir, &ce) < 0)
+        if (uw_verify_cache_commit(o.fresh, &ce) < 0)
             uw_log(UW_LOG_WARN, "%s (the next verify reads everything again)", ce.msg);
         if (!strcmp(uw_cfg_str(cfg, UW_OPT_OUTPUT), "json"))
             print_json(&rp, stanza);
@@ -873,8 +1082,9 @@ int pitr_verify(const uw_config *cfg, uw_err *err)
     }
     save_state(cfg, stanza, start, &rp, rc < 0 ? err : NULL);
     report_free(&rp);
+    if (!committed)
+        uw_verify_cache_abort(o.fresh);
     uw_verify_cache_free(&old);
-    uw_verify_cache_free(&fresh);
     free(cdir);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "core/codec.h"
 #include "core/log.h"
 #include "io/object.h"
 
@@ -51,8 +52,6 @@ static void file_free(uw_arch_file *f)
 
 void uw_archive_free(uw_archive *a)
 {
-    for (size_t i = 0; i < a->nsegs; i++)
-        file_free(&a->segs[i]);
     for (size_t i = 0; i < a->nhistory; i++)
         file_free(&a->history[i]);
     for (size_t i = 0; i < a->nother; i++)
@@ -60,6 +59,10 @@ void uw_archive_free(uw_archive *a)
     free(a->segs);
     free(a->history);
     free(a->other);
+    for (size_t i = 0; i < a->nsuffixes; i++)
+        free(a->suffixes[i]);
+    free(a->suffixes);
+    free(a->repos);
     for (size_t i = 0; i < a->nduplicates; i++)
         free(a->duplicates[i]);
     free(a->duplicates);
@@ -76,6 +79,95 @@ static void push_file(uw_arch_file **arr, size_t *n, size_t *cap, const uw_arch_
         *arr = uw_realloc(*arr, *cap * sizeof **arr);
     }
     (*arr)[(*n)++] = *f;
+}
+
+/* Repositories by rank, so a compact segment can name its own. */
+static void set_repo(uw_archive *a, int rank, uw_repo *r)
+{
+    if ((size_t)rank > a->scans_cap) {
+        size_t cap = (size_t)rank + 4;
+        a->repos = uw_realloc(a->repos, cap * sizeof *a->repos);
+        for (size_t i = a->scans_cap; i < cap; i++)
+            a->repos[i] = NULL;
+        a->scans_cap = cap;
+    }
+    a->repos[rank - 1] = r;
+}
+
+#define MAX_SUFFIXES 1024
+
+int uw_archive_add_segment(uw_archive *a, uw_repo *r, int rank, uint32_t tli, uint64_t segno,
+                           const uint8_t sha256[32], const char *suffix, uint64_t stored)
+{
+    /* Few distinct suffixes exist (compression and encryption); the last
+     * one used is almost always the one. */
+    size_t sx = a->nsuffixes;
+    if (a->nsuffixes && !strcmp(a->suffixes[a->last_suffix], suffix))
+        sx = a->last_suffix;
+    for (size_t i = 0; sx == a->nsuffixes && i < a->nsuffixes; i++)
+        if (!strcmp(a->suffixes[i], suffix))
+            sx = i;
+    if (sx == a->nsuffixes) {
+        if (a->nsuffixes == MAX_SUFFIXES)
+            return -1;
+        a->suffixes = uw_realloc(a->suffixes, (a->nsuffixes + 1) * sizeof *a->suffixes);
+        a->suffixes[a->nsuffixes++] = uw_strdup(suffix);
+    }
+    a->last_suffix = sx;
+    if (rank < 1 || rank > UINT16_MAX)
+        return -1;
+    set_repo(a, rank, r);
+    if (a->nsegs == a->segs_cap) {
+        a->segs_cap = a->segs_cap ? a->segs_cap * 2 : 1024;
+        a->segs = uw_realloc(a->segs, a->segs_cap * sizeof *a->segs);
+    }
+    uw_arch_seg *s = &a->segs[a->nsegs++];
+    s->segno = segno;
+    s->stored = stored;
+    s->tli = tli;
+    s->rank = (uint16_t)rank;
+    s->suffix = (uint16_t)sx;
+    memcpy(s->sha256, sha256, 32);
+    return 0;
+}
+
+void uw_archive_seg_name(const uw_archive *a, const uw_arch_seg *s, char *buf, size_t len)
+{
+    uw_seg_name(s->tli, s->segno, a->seg_size, buf, len);
+}
+
+uw_repo *uw_archive_seg_repo(const uw_archive *a, const uw_arch_seg *s)
+{
+    return a->repos[s->rank - 1];
+}
+
+char *uw_archive_seg_dir(const uw_archive *a, const uw_arch_seg *s)
+{
+    char name[32];
+    uw_archive_seg_name(a, s, name, sizeof name);
+    return uw_sprintf("%s/archive/%.16s", uw_archive_seg_repo(a, s)->stanza, name);
+}
+
+char *uw_archive_seg_object(const uw_archive *a, const uw_arch_seg *s)
+{
+    char name[32], hex[65];
+    uw_archive_seg_name(a, s, name, sizeof name);
+    uw_hex(s->sha256, 32, hex);
+    return uw_sprintf("%s/archive/%.16s/%s-%s%s", uw_archive_seg_repo(a, s)->stanza, name, name,
+                      hex, a->suffixes[s->suffix]);
+}
+
+void uw_archive_seg_file(const uw_archive *a, const uw_arch_seg *s, uw_arch_file *out)
+{
+    memset(out, 0, sizeof *out);
+    out->tli = s->tli;
+    out->segno = s->segno;
+    uw_archive_seg_name(a, s, out->name, sizeof out->name);
+    uw_hex(s->sha256, 32, out->sha256);
+    out->object = uw_archive_seg_object(a, s);
+    out->stored = s->stored;
+    out->repo = uw_archive_seg_repo(a, s);
+    out->rank = s->rank;
 }
 
 typedef struct {
@@ -118,6 +210,26 @@ static int object_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
         return 0;
     if (!in_history && strncmp(f.name, c->sub, 16) != 0)
         return 0; /* misplaced: fetch would never look for it here */
+    uw_archive *a = c->a;
+    if (w.kind == UW_WAL_SEGMENT) {
+        /* Kept only when the name rebuilds from (tli, segno), as the index
+         * rebuilds it: the parser takes upper-case hex only, so that is when
+         * the segment part is in range for the segment size (beyond it, the
+         * name is none PostgreSQL asks for, and would alias another). */
+        if (!a->seg_size || (uint64_t)w.seg >= (UINT64_C(1) << 32) / a->seg_size)
+            return 0;
+        uint64_t segno = uw_wal_segno(&w, a->seg_size);
+        /* uw_unhex takes exactly the 64 digits, not what follows them. */
+        char hex[65];
+        memcpy(hex, dash + 1, 64);
+        hex[64] = '\0';
+        uint8_t sha[32];
+        uw_unhex(hex, sha, 32);
+        if (uw_archive_add_segment(a, c->r, c->rank, w.tli, segno, sha, dash + 65, size) < 0)
+            uw_log(UW_LOG_WARN, "%s: '%s/%s' left out: too many kinds of object names",
+                   c->r->st->desc, c->dir, name);
+        return 0;
+    }
     memcpy(f.sha256, dash + 1, 64);
     f.sha256[64] = '\0';
     f.tli = w.tli;
@@ -125,11 +237,7 @@ static int object_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
     f.repo = c->r;
     f.rank = c->rank;
     f.object = uw_sprintf("%s/%s", c->dir, name);
-    uw_archive *a = c->a;
-    if (w.kind == UW_WAL_SEGMENT) {
-        f.segno = uw_wal_segno(&w, a->seg_size);
-        push_file(&a->segs, &a->nsegs, &a->segs_cap, &f);
-    } else if (w.kind == UW_WAL_HISTORY) {
+    if (w.kind == UW_WAL_HISTORY) {
         push_file(&a->history, &a->nhistory, &a->history_cap, &f);
     } else {
         f.segno = uw_wal_segno(&w, a->seg_size);
@@ -188,12 +296,26 @@ static void reset_subdirs(scan_ctx *c)
 static void reset_objects(scan_ctx *c)
 {
     uw_archive *a = c->a;
-    while (a->nsegs > c->mark_segs)
-        file_free(&a->segs[--a->nsegs]);
+    a->nsegs = c->mark_segs;
     while (a->nhistory > c->mark_hist)
         file_free(&a->history[--a->nhistory]);
     while (a->nother > c->mark_other)
         file_free(&a->other[--a->nother]);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int seg_cmp(const void *x, const void *y)
+{
+    const uw_arch_seg *a = x, *b = y;
+    if (a->tli != b->tli)
+        return a->tli < b->tli ? -1 : 1;
+    if (a->segno != b->segno)
+        return a->segno < b->segno ? -1 : 1;
+    return (int)a->rank - (int)b->rank;
 }
 
 int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err)
@@ -202,10 +324,16 @@ int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err)
     c.a = a;
     c.r = r;
     c.rank = ++a->scans;
+    set_repo(a, c.rank, r);
     char *top = uw_sprintf("%s/archive", r->stanza);
     c.dir = top;
     c.sub = "";
     int rc = list_retry(r, top, subdir_cb, &c, reset_subdirs, err);
+    /* Directories in name order and each one's segments sorted as it is
+     * listed: the segments of one repository come out sorted, with no sort
+     * of the whole archive (nor its copy of the array) at the end. */
+    if (rc == 0 && c.nsub)
+        qsort(c.subdirs, c.nsub, sizeof *c.subdirs, cmp_str);
     for (size_t i = 0; rc == 0 && i < c.nsub; i++) {
         char *dir = uw_sprintf("%s/%s", top, c.subdirs[i]);
         c.dir = dir;
@@ -214,6 +342,8 @@ int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err)
         c.mark_hist = a->nhistory;
         c.mark_other = a->nother;
         rc = list_retry(r, dir, object_cb, &c, reset_objects, err);
+        if (rc == 0 && a->nsegs - c.mark_segs > 1)
+            qsort(a->segs + c.mark_segs, a->nsegs - c.mark_segs, sizeof *a->segs, seg_cmp);
         free(dir);
     }
     reset_subdirs(&c);
@@ -287,9 +417,57 @@ static void dedupe(uw_archive *a, uw_arch_file *arr, size_t *n)
     *n = out;
 }
 
+/* The same for segments, whose name is (tli, segno). The array is sorted
+ * already when one repository was scanned (see uw_archive_scan). */
+static void dedupe_segs(uw_archive *a)
+{
+    uw_arch_seg *arr = a->segs;
+    size_t n = a->nsegs;
+    bool sorted = true;
+    for (size_t i = 1; sorted && i < n; i++)
+        sorted = seg_cmp(&arr[i - 1], &arr[i]) <= 0;
+    if (!sorted)
+        qsort(arr, n, sizeof *arr, seg_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && arr[j].tli == arr[i].tli && arr[j].segno == arr[i].segno)
+            j++;
+        if (j == i + 1) { /* the usual case: one object */
+            arr[out++] = arr[i++];
+            continue;
+        }
+        ssize_t keep = -1;
+        bool inconsistent = false;
+        bool key_i = uw_archive_seg_repo(a, &arr[i])->have_key;
+        for (size_t k = i; k < j;) {
+            size_t l = k;
+            while (l < j && arr[l].rank == arr[k].rank)
+                l++;
+            if (l - k > 1)
+                inconsistent = true;
+            else if (keep < 0)
+                keep = (ssize_t)k;
+            if (!uw_archive_seg_repo(a, &arr[k])->have_key && !key_i &&
+                memcmp(arr[k].sha256, arr[i].sha256, 32) != 0)
+                inconsistent = true;
+            k = l;
+        }
+        if (inconsistent) {
+            char name[32];
+            uw_archive_seg_name(a, &arr[i], name, sizeof name);
+            add_duplicate(a, name);
+        }
+        if (keep >= 0)
+            arr[out++] = arr[keep];
+        i = j;
+    }
+    a->nsegs = out;
+}
+
 void uw_archive_build(uw_archive *a)
 {
-    dedupe(a, a->segs, &a->nsegs);
+    dedupe_segs(a);
     dedupe(a, a->history, &a->nhistory);
     dedupe(a, a->other, &a->nother);
     for (size_t i = 0; i < a->ntls; i++)
@@ -298,7 +476,7 @@ void uw_archive_build(uw_archive *a)
     a->tls = NULL;
     a->ntls = 0;
     for (size_t i = 0; i < a->nsegs; i++) {
-        const uw_arch_file *f = &a->segs[i];
+        const uw_arch_seg *f = &a->segs[i];
         if (!a->ntls || a->tls[a->ntls - 1].tli != f->tli) {
             a->tls = uw_realloc(a->tls, (a->ntls + 1) * sizeof *a->tls);
             a->tls[a->ntls++] = (uw_arch_timeline){f->tli, f->segno, f->segno, 0, 0, NULL, 0};
@@ -314,12 +492,12 @@ void uw_archive_build(uw_archive *a)
     }
 }
 
-const uw_arch_file *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno)
+const uw_arch_seg *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno)
 {
     size_t lo = 0, hi = a->nsegs;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const uw_arch_file *f = &a->segs[mid];
+        const uw_arch_seg *f = &a->segs[mid];
         if (f->tli == tli && f->segno == segno)
             return f;
         if (f->tli < tli || (f->tli == tli && f->segno < segno))
@@ -466,8 +644,8 @@ uint32_t uw_tl_of_lsn(const uw_tl_history *h, uint64_t lsn)
  * before (min_tli; pages of an older timeline after a newer one are rejected
  * as out of sequence); the first one archived wins. Returns NULL when none
  * is, with *want set to the timeline it would have asked for first. */
-static const uw_arch_file *segment_for(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
-                                       uint32_t min_tli, uint32_t *want)
+static const uw_arch_seg *segment_for(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
+                                      uint32_t min_tli, uint32_t *want)
 {
     *want = 0;
     for (size_t i = h->n; i-- > 0;) {
@@ -478,7 +656,7 @@ static const uw_arch_file *segment_for(const uw_archive *a, const uw_tl_history 
             continue;
         if (!*want)
             *want = e->tli;
-        const uw_arch_file *f = uw_archive_segment(a, e->tli, segno);
+        const uw_arch_seg *f = uw_archive_segment(a, e->tli, segno);
         if (f)
             return f;
     }
@@ -487,7 +665,7 @@ static const uw_arch_file *segment_for(const uw_archive *a, const uw_tl_history 
 
 /* The last segment number of the run of consecutive segments on f's timeline
  * that starts at f (segs is sorted by timeline and segment, one per name). */
-static uint64_t run_last(const uw_archive *a, const uw_arch_file *f)
+static uint64_t run_last(const uw_archive *a, const uw_arch_seg *f)
 {
     size_t p = (size_t)(f - a->segs), lo = p, hi = a->nsegs - 1;
     while (lo < hi) {
@@ -509,7 +687,7 @@ static uint64_t run_last(const uw_archive *a, const uw_arch_file *f)
  * cost each backup of `info` and `verify` a binary search per archived
  * segment after its start (quadratic in a repository of many backups). */
 static uint64_t same_answer_until(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
-                                  uint32_t min_tli, const uw_arch_file *f)
+                                  uint32_t min_tli, const uw_arch_seg *f)
 {
     size_t k = h->n;
     for (size_t i = h->n; i-- > 0;) {
@@ -549,7 +727,7 @@ void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t star
     uint32_t cur_tli = 0;
     for (;; segno++) {
         uint32_t want;
-        const uw_arch_file *f = segno > max_segno ? NULL : segment_for(a, h, segno, cur_tli, &want);
+        const uw_arch_seg *f = segno > max_segno ? NULL : segment_for(a, h, segno, cur_tli, &want);
         if (!f) {
             if (segno > max_segno)
                 segment_for(a, h, segno, cur_tli, &want);
@@ -580,22 +758,26 @@ int uw_archive_wal_end(const uw_archive *a, const uw_tl_history *h, const uw_rea
     bool first = true;
     for (int n = 0; n < max_segments && segno >= min_segno; n++, segno--) {
         uint32_t want;
-        const uw_arch_file *f = n == 0 ? uw_archive_segment(a, reach->last_tli, segno)
-                                       : segment_for(a, h, segno, 0, &want);
-        if (!f)
+        const uw_arch_seg *s = n == 0 ? uw_archive_segment(a, reach->last_tli, segno)
+                                      : segment_for(a, h, segno, 0, &want);
+        if (!s)
             break;
+        uw_arch_file file;
+        uw_archive_seg_file(a, s, &file);
+        const uw_arch_file *f = &file;
         uw_buf b = {0};
         /* Exactly one segment: growing by doubling would take twice that. */
         uw_buf_reserve(&b, a->seg_size);
-        if (read_object(f, &b, err) < 0) {
-            uw_buf_free(&b);
+        int rc = read_object(f, &b, err);
+        uw_wal_end seg;
+        if (rc == 0 &&
+            uw_wal_decode_segment(b.data, b.len, segno * a->seg_size, a->seg_size, &seg, err) < 0)
+            rc = uw_wrap(err, "%s", f->name);
+        uw_buf_free(&b);
+        if (rc < 0) {
+            file_free(&file);
             return -1;
         }
-        uw_wal_end seg;
-        int rc = uw_wal_decode_segment(b.data, b.len, segno * a->seg_size, a->seg_size, &seg, err);
-        uw_buf_free(&b);
-        if (rc < 0)
-            return uw_wrap(err, "%s", f->name);
         if (first) {
             /* The last reachable segment decides where the WAL ends. */
             out->end_lsn = seg.end_lsn;
@@ -605,9 +787,11 @@ int uw_archive_wal_end(const uw_archive *a, const uw_tl_history *h, const uw_rea
             out->have_xact = true;
             out->xact_time_us = seg.xact_time_us;
             out->xact_lsn = seg.xact_lsn;
-            snprintf(out->xact_segment, sizeof out->xact_segment, "%s", f->name);
+            uw_archive_seg_name(a, s, out->xact_segment, sizeof out->xact_segment);
+            file_free(&file);
             break;
         }
+        file_free(&file);
         if (segno == 0)
             break;
     }

@@ -28,7 +28,7 @@
 #include "pg/wal_decode.h"
 #include "repo/repo.h"
 
-/* One archived segment (or history/partial/backup file). */
+/* One archived history, .partial or .backup file (a few per archive). */
 typedef struct {
     uint32_t tli;
     uint64_t segno;  /* segments; 0 for history files */
@@ -39,6 +39,20 @@ typedef struct {
     uw_repo *repo;   /* repository holding it (borrowed) */
     int rank;        /* scan order of the repository: earlier wins */
 } uw_arch_file;
+
+/* One archived segment. An archive holds hundreds of thousands of them, so
+ * each is 56 bytes in one sorted array and owns no allocation: its WAL name
+ * is rebuilt from (tli, segno) and its object's path from the content id and
+ * the suffix (uw_archive_seg_name, uw_archive_seg_object). The scan keeps
+ * only names that rebuild exactly: the names ue-wal-push writes. */
+typedef struct {
+    uint64_t segno;
+    uint64_t stored; /* object size */
+    uint32_t tli;
+    uint16_t rank;      /* scan order of the repository (1-based): earlier wins */
+    uint16_t suffix;    /* what follows the content id: uw_archive.suffixes[suffix] */
+    uint8_t sha256[32]; /* content id, from the object name */
+} uw_arch_seg;
 
 typedef struct {
     uint64_t first, last; /* segment numbers, inclusive */
@@ -56,8 +70,11 @@ typedef struct {
 
 typedef struct {
     uint32_t seg_size;
-    uw_arch_file *segs; /* sorted by (tli, segno), one per name */
+    uw_arch_seg *segs; /* sorted by (tli, segno), one per name */
     size_t nsegs, segs_cap;
+    char **suffixes; /* ".zst", ".zst.enc", "": each distinct one once */
+    size_t nsuffixes;
+    uw_repo **repos;       /* by rank - 1 */
     uw_arch_file *history; /* sorted by tli */
     size_t nhistory, history_cap;
     uw_arch_file *other; /* .partial and .backup files, by name */
@@ -67,6 +84,7 @@ typedef struct {
     uw_arch_timeline *tls; /* filled by uw_archive_build */
     size_t ntls;
     int scans; /* repositories scanned so far */
+    size_t scans_cap, last_suffix;
 } uw_archive;
 
 void uw_archive_init(uw_archive *a, uint32_t seg_size);
@@ -77,7 +95,22 @@ int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err);
 void uw_archive_build(uw_archive *a);
 void uw_archive_free(uw_archive *a);
 
-const uw_arch_file *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno);
+const uw_arch_seg *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno);
+/* Add a segment (tests, and the scan); suffix is what follows the content id
+ * in the object name ("" or ".zst..."). Returns -1 when the archive holds too
+ * many distinct suffixes (a hostile repository: the object is left out). */
+int uw_archive_add_segment(uw_archive *a, uw_repo *r, int rank, uint32_t tli, uint64_t segno,
+                           const uint8_t sha256[32], const char *suffix, uint64_t stored);
+/* A segment's WAL file name (buf: 25 bytes or more), repository, and object
+ * path relative to the repository root (caller frees). */
+void uw_archive_seg_name(const uw_archive *a, const uw_arch_seg *s, char *buf, size_t len);
+uw_repo *uw_archive_seg_repo(const uw_archive *a, const uw_arch_seg *s);
+char *uw_archive_seg_object(const uw_archive *a, const uw_arch_seg *s);
+/* The archive directory holding segment s, relative to the repository root
+ * ("<stanza>/archive/<first 16 of its name>"; caller frees). */
+char *uw_archive_seg_dir(const uw_archive *a, const uw_arch_seg *s);
+/* Everything about segment s as a uw_arch_file; free out->object. */
+void uw_archive_seg_file(const uw_archive *a, const uw_arch_seg *s, uw_arch_file *out);
 const uw_arch_file *uw_archive_history_file(const uw_archive *a, uint32_t tli);
 
 /* A timeline history as PostgreSQL sees it: the ancestors, oldest first, each

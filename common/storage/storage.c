@@ -65,15 +65,41 @@ int uw_storage_stat(uw_storage *st, const char *path, uint64_t *size, uw_err *er
 }
 
 static _Thread_local char list_ident[192];
+/* A posix entry's identity is formatted only when asked for: most listings
+ * (info, expire, fetch) never look at it. */
+static _Thread_local struct {
+    bool pending;
+    int64_t mtime, ctime;
+    long mtime_ns, ctime_ns;
+    uint64_t ino;
+} list_stat;
 
 const char *uw_storage_list_ident(void)
 {
+    if (list_stat.pending) {
+        snprintf(list_ident, sizeof list_ident, "m%lld.%09ld-c%lld.%09ld-i%llu",
+                 (long long)list_stat.mtime, list_stat.mtime_ns, (long long)list_stat.ctime,
+                 list_stat.ctime_ns, (unsigned long long)list_stat.ino);
+        list_stat.pending = false;
+    }
     return list_ident;
 }
 
 void uw_storage_set_list_ident(const char *ident)
 {
+    list_stat.pending = false;
     snprintf(list_ident, sizeof list_ident, "%s", ident ? ident : "");
+}
+
+void uw_storage_set_list_ident_stat(int64_t mtime, long mtime_ns, int64_t ctime, long ctime_ns,
+                                    uint64_t ino)
+{
+    list_stat.pending = true;
+    list_stat.mtime = mtime;
+    list_stat.mtime_ns = mtime_ns;
+    list_stat.ctime = ctime;
+    list_stat.ctime_ns = ctime_ns;
+    list_stat.ino = ino;
 }
 
 int uw_storage_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)

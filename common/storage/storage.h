@@ -30,6 +30,10 @@ typedef int (*uw_list_cb)(void *ctx, const char *name, bool is_dir, uint64_t siz
 const char *uw_storage_list_ident(void);
 /* For drivers: set the identity of the entry about to be delivered. */
 void uw_storage_set_list_ident(const char *ident);
+/* The same from a file's times and inode (posix), formatted only if asked:
+ * "m<mtime>.<ns>-c<ctime>.<ns>-i<inode>". */
+void uw_storage_set_list_ident_stat(int64_t mtime, long mtime_ns, int64_t ctime, long ctime_ns,
+                                    uint64_t ino);
 
 typedef struct {
     const char *type; /* repoN-type value */

@@ -267,11 +267,9 @@ static int list_entry(void *ctx, int dfd, const char *name, const struct stat *s
 {
     (void)dfd;
     list_ctx *l = ctx;
-    char ident[96];
-    snprintf(ident, sizeof ident, "m%lld.%09ld-c%lld.%09ld-i%llu", (long long)sb->st_mtim.tv_sec,
-             sb->st_mtim.tv_nsec, (long long)sb->st_ctim.tv_sec, sb->st_ctim.tv_nsec,
-             (unsigned long long)sb->st_ino);
-    uw_storage_set_list_ident(ident);
+    uw_storage_set_list_ident_stat((int64_t)sb->st_mtim.tv_sec, sb->st_mtim.tv_nsec,
+                                   (int64_t)sb->st_ctim.tv_sec, sb->st_ctim.tv_nsec,
+                                   (uint64_t)sb->st_ino);
     return l->cb(l->ctx, name, S_ISDIR(sb->st_mode), (uint64_t)sb->st_size) ? 1 : 0;
 }
 

@@ -64,9 +64,16 @@ static void say(const uw_expire_opts *eo, const char *fmt, ...)
 
 /* ------------------------------------------------------------ archive -- */
 
+/* The archive is planned one directory at a time, as it is listed: what
+ * goes depends only on the retention result (known before: it needs the
+ * backups, not the WAL), and the report gives runs of consecutive objects
+ * that go, which carry over from one directory to the next (directories are
+ * taken in name order, so objects come in (timeline, segment) order). A
+ * repository of 100,000 segments is then planned holding one directory's
+ * objects; a real run keeps the paths of what goes, a dry run nothing. */
 typedef struct {
-    char *path;
-    char name[48];
+    char *name; /* file name in its directory */
+    char walname[48];
     uint32_t tli;
     uint64_t segno;
     uint64_t size;
@@ -76,20 +83,21 @@ typedef struct {
 typedef struct {
     wal_obj *v;
     size_t n, cap;
-    char **dirs;
-    size_t ndirs;
-    const char *dir; /* being listed */
     uint32_t seg_size;
-} wal_list;
+} wal_dir;
 
 static int dir_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
 {
     (void)size;
-    wal_list *l = ctx;
+    char ***dirs = ctx;
     if (!is_dir || (strlen(name) != 16 && strcmp(name, "history") != 0))
         return 0;
-    l->dirs = uw_realloc(l->dirs, (l->ndirs + 1) * sizeof *l->dirs);
-    l->dirs[l->ndirs++] = uw_strdup(name);
+    size_t n = 0;
+    while (*dirs && (*dirs)[n])
+        n++;
+    *dirs = uw_realloc(*dirs, (n + 2) * sizeof **dirs);
+    (*dirs)[n] = uw_strdup(name);
+    (*dirs)[n + 1] = NULL;
     return 0;
 }
 
@@ -97,20 +105,20 @@ static int dir_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
  * writers) is the sweep's. */
 static int obj_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
 {
-    wal_list *l = ctx;
+    wal_dir *l = ctx;
     const char *dash = strchr(name, '-');
     if (is_dir || !dash || dash - name >= 48 || strstr(name, ".uwtmp."))
         return 0;
     wal_obj o = {0};
-    memcpy(o.name, name, (size_t)(dash - name));
+    memcpy(o.walname, name, (size_t)(dash - name));
     uw_wal_name w;
-    if (uw_wal_parse(o.name, &w, NULL) < 0)
+    if (uw_wal_parse(o.walname, &w, NULL) < 0)
         return 0;
     o.tli = w.tli;
     o.history = w.kind == UW_WAL_HISTORY;
     o.segno = o.history ? 0 : uw_wal_segno(&w, l->seg_size);
     o.size = size;
-    o.path = uw_sprintf("%s/%s", l->dir, name);
+    o.name = uw_strdup(name);
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 256;
         l->v = uw_realloc(l->v, l->cap * sizeof *l->v);
@@ -128,33 +136,19 @@ static int by_tli_segno(const void *pa, const void *pb)
         return a->tli < b->tli ? -1 : 1;
     if (a->segno != b->segno)
         return a->segno < b->segno ? -1 : 1;
-    return strcmp(a->path, b->path);
+    return strcmp(a->name, b->name);
 }
 
-static int wal_scan(uw_repo *r, wal_list *l, uw_err *err)
+static int cmp_str(const void *x, const void *y)
 {
-    char *root = uw_sprintf("%s/archive", r->stanza);
-    int rc = uw_storage_list(r->st, root, dir_cb, l, err);
-    for (size_t i = 0; rc == 0 && i < l->ndirs; i++) {
-        char *dir = uw_sprintf("%s/%s", root, l->dirs[i]);
-        l->dir = dir;
-        rc = uw_storage_list(r->st, dir, obj_cb, l, err);
-        free(dir);
-    }
-    free(root);
-    if (rc == 0 && l->n) /* an archive without WAL: v is NULL, which qsort must not get */
-        qsort(l->v, l->n, sizeof *l->v, by_tli_segno);
-    return rc;
+    return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-static void wal_list_free(wal_list *l)
+static void wal_dir_clear(wal_dir *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].path);
-    free(l->v);
-    for (size_t i = 0; i < l->ndirs; i++)
-        free(l->dirs[i]);
-    free(l->dirs);
+        free(l->v[i].name);
+    l->n = 0;
 }
 
 /* ------------------------------------------------------- removal pool -- */
@@ -208,8 +202,17 @@ typedef struct {
     uw_ret_backup *in;
     size_t nin;
     uw_ret_result res;
-    wal_list wal;
-    bool *wal_go;
+    /* The WAL plan: report lines (said after the backups'), the run of
+     * objects that go being gathered, and what a real run removes. */
+    char **lines;
+    size_t nlines;
+    bool run_open;
+    wal_obj run_first, run_last;
+    size_t run_count;
+    uint64_t run_bytes;
+    char **go; /* paths */
+    size_t ngo, capgo;
+    uint64_t go_bytes, go_segs, go_hist;
 } expire_run;
 
 static int take_lock(expire_run *x, uw_err *err)
@@ -292,55 +295,117 @@ static void report_backups(expire_run *x)
     }
 }
 
-/* Decide which WAL objects go, and report them as ranges per timeline. */
-static void plan_wal(expire_run *x)
+static void plan_line(expire_run *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void plan_line(expire_run *x, const char *fmt, ...)
 {
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    x->lines = uw_realloc(x->lines, (x->nlines + 1) * sizeof *x->lines);
+    x->lines[x->nlines++] = uw_strdup(line);
+}
+
+/* The report line of the run of segments that go, if one is open. */
+static void plan_close_run(expire_run *x)
+{
+    if (!x->run_open)
+        return;
+    x->run_open = false;
     const char *verb = x->eo->dry_run ? "would remove" : "remove";
-    x->wal_go = uw_calloc(x->wal.n + 1, sizeof *x->wal_go);
-    for (size_t i = 0; i < x->wal.n; i++) {
-        const wal_obj *o = &x->wal.v[i];
-        x->wal_go[i] = o->history ? !uw_ret_history_needed(&x->res, o->tli)
-                                  : !uw_ret_wal_needed(&x->res, o->tli, o->segno);
+    const wal_obj *o = &x->run_first, *last = &x->run_last;
+    char first_name[32], last_name[32], need[32], sz[32];
+    seg_name(x->r, o->tli, o->segno, first_name, sizeof first_name);
+    seg_name(x->r, last->tli, last->segno, last_name, sizeof last_name);
+    uw_fmt_size(x->run_bytes, sz, sizeof sz);
+    uint64_t oldest = uw_ret_oldest_needed(&x->res, o->tli);
+    if (oldest == UINT64_MAX)
+        plan_line(x,
+                  "%s WAL %s..%s (%zu files, %s): no kept backup or point-in-time window needs "
+                  "timeline %" PRIu32,
+                  verb, first_name, last_name, x->run_count, sz, o->tli);
+    else {
+        seg_name(x->r, o->tli, oldest, need, sizeof need);
+        plan_line(x,
+                  "%s WAL %s..%s (%zu files, %s): %s %s, the oldest WAL the kept backups need on "
+                  "timeline %" PRIu32 ", outside the point-in-time window",
+                  verb, first_name, last_name, x->run_count, sz,
+                  o->segno < oldest ? "before" : "after", need, o->tli);
     }
-    for (size_t i = 0; i < x->wal.n;) {
-        const wal_obj *o = &x->wal.v[i];
-        if (!x->wal_go[i]) {
-            i++;
-            continue;
-        }
-        if (o->history) {
-            say(x->eo, "%s history file %s: no kept backup is on timeline %" PRIu32 " or before",
-                verb, o->name, o->tli);
-            i++;
-            continue;
-        }
-        size_t j = i;
-        uint64_t bytes = 0;
-        while (j < x->wal.n && x->wal_go[j] && !x->wal.v[j].history && x->wal.v[j].tli == o->tli) {
-            bytes += x->wal.v[j].size;
-            j++;
-        }
-        const wal_obj *last = &x->wal.v[j - 1];
-        char first_name[32], last_name[32], need[32], sz[32];
-        seg_name(x->r, o->tli, o->segno, first_name, sizeof first_name);
-        seg_name(x->r, last->tli, last->segno, last_name, sizeof last_name);
-        uw_fmt_size(bytes, sz, sizeof sz);
-        uint64_t oldest = uw_ret_oldest_needed(&x->res, o->tli);
-        if (oldest == UINT64_MAX)
-            say(x->eo,
-                "%s WAL %s..%s (%zu files, %s): no kept backup or point-in-time window needs "
-                "timeline %" PRIu32,
-                verb, first_name, last_name, j - i, sz, o->tli);
-        else {
-            seg_name(x->r, o->tli, oldest, need, sizeof need);
-            say(x->eo,
-                "%s WAL %s..%s (%zu files, %s): %s %s, the oldest WAL the kept backups need on "
-                "timeline %" PRIu32 ", outside the point-in-time window",
-                verb, first_name, last_name, j - i, sz, o->segno < oldest ? "before" : "after",
-                need, o->tli);
-        }
-        i = j;
+}
+
+/* Decide whether one WAL object (in (timeline, segment) order) goes; runs of
+ * segments that go are reported as ranges per timeline. */
+static void plan_obj(expire_run *x, const char *dir, const wal_obj *o)
+{
+    bool go = o->history ? !uw_ret_history_needed(&x->res, o->tli)
+                         : !uw_ret_wal_needed(&x->res, o->tli, o->segno);
+    if (!go) {
+        plan_close_run(x);
+        return;
     }
+    if (!x->eo->dry_run) {
+        if (x->ngo == x->capgo) {
+            x->capgo = x->capgo ? x->capgo * 2 : 256;
+            x->go = uw_realloc(x->go, x->capgo * sizeof *x->go);
+        }
+        x->go[x->ngo++] = uw_sprintf("%s/%s", dir, o->name);
+    }
+    x->go_bytes += o->size;
+    if (o->history) {
+        x->go_hist++;
+        plan_close_run(x);
+        plan_line(x, "%s history file %s: no kept backup is on timeline %" PRIu32 " or before",
+                  x->eo->dry_run ? "would remove" : "remove", o->walname, o->tli);
+        return;
+    }
+    x->go_segs++;
+    if (x->run_open && x->run_first.tli != o->tli)
+        plan_close_run(x);
+    if (!x->run_open) {
+        x->run_open = true;
+        x->run_first = *o;
+        x->run_count = 0;
+        x->run_bytes = 0;
+    }
+    x->run_last = *o;
+    x->run_count++;
+    x->run_bytes += o->size;
+}
+
+/* List the archive directory by directory and plan each one. */
+static int plan_wal(expire_run *x, uw_err *err)
+{
+    uw_repo *r = x->r;
+    char *root = uw_sprintf("%s/archive", r->stanza);
+    char **dirs = NULL;
+    int rc = uw_storage_list(r->st, root, dir_cb, &dirs, err);
+    size_t ndirs = 0;
+    while (dirs && dirs[ndirs])
+        ndirs++;
+    if (ndirs)
+        qsort(dirs, ndirs, sizeof *dirs, cmp_str);
+    wal_dir l = {0};
+    l.seg_size = r->info.wal_seg_size;
+    for (size_t i = 0; rc == 0 && i < ndirs; i++) {
+        char *dir = uw_sprintf("%s/%s", root, dirs[i]);
+        rc = uw_storage_list(r->st, dir, obj_cb, &l, err);
+        if (rc == 0 && l.n)
+            qsort(l.v, l.n, sizeof *l.v, by_tli_segno);
+        for (size_t k = 0; rc == 0 && k < l.n; k++)
+            plan_obj(x, dir, &l.v[k]);
+        wal_dir_clear(&l);
+        free(dir);
+    }
+    if (rc == 0)
+        plan_close_run(x);
+    free(l.v);
+    for (size_t i = 0; i < ndirs; i++)
+        free(dirs[i]);
+    free(dirs);
+    free(root);
+    return rc;
 }
 
 static int cmp_start_desc(const void *pa, const void *pb)
@@ -384,22 +449,11 @@ static int remove_backups(expire_run *x, uw_expire_stats *st, uw_err *err)
 
 static int remove_wal(expire_run *x, uw_expire_stats *st, uw_err *err)
 {
-    const char **paths = uw_calloc(x->wal.n + 1, sizeof *paths);
-    size_t n = 0;
-    uint64_t bytes = 0, segs = 0, hist = 0;
-    for (size_t i = 0; i < x->wal.n; i++) {
-        if (!x->wal_go[i])
-            continue;
-        paths[n++] = x->wal.v[i].path;
-        bytes += x->wal.v[i].size;
-        x->wal.v[i].history ? hist++ : segs++;
-    }
-    int rc = remove_paths(x->r, x->eo->cfg, paths, n, err);
-    free(paths);
+    int rc = remove_paths(x->r, x->eo->cfg, (const char *const *)x->go, x->ngo, err);
     if (rc == 0) {
-        st->wal_removed += segs;
-        st->history_removed += hist;
-        st->bytes_freed += bytes;
+        st->wal_removed += x->go_segs;
+        st->history_removed += x->go_hist;
+        st->bytes_freed += x->go_bytes;
     }
     return rc;
 }
@@ -454,8 +508,12 @@ static void run_free(expire_run *x)
     free(x->incomplete);
     free(x->in);
     uw_ret_result_free(&x->res);
-    wal_list_free(&x->wal);
-    free(x->wal_go);
+    for (size_t i = 0; i < x->nlines; i++)
+        free(x->lines[i]);
+    free(x->lines);
+    for (size_t i = 0; i < x->ngo; i++)
+        free(x->go[i]);
+    free(x->go);
 }
 
 int uw_expire_repo(uw_repo *r, const uw_expire_opts *eo, const uw_ret_options *ro,
@@ -475,14 +533,15 @@ int uw_expire_repo(uw_repo *r, const uw_expire_opts *eo, const uw_ret_options *r
     if (rc == 0)
         rc = build_input(&x, err);
     if (rc == 0) {
-        x.wal.seg_size = r->info.wal_seg_size;
-        rc = wal_scan(r, &x.wal, err);
+        /* The policy needs the backups only; the WAL is planned with it. */
+        uw_retention_apply(x.in, x.nin, ro, eo->now, &x.res);
+        rc = plan_wal(&x, err);
     }
     if (rc == 0) {
-        uw_retention_apply(x.in, x.nin, ro, eo->now, &x.res);
         say(eo, "%s:", r->st->desc);
         report_backups(&x);
-        plan_wal(&x);
+        for (size_t i = 0; i < x.nlines; i++)
+            say(eo, "%s", x.lines[i]);
         if (!eo->dry_run)
             rc = remove_backups(&x, stats, err);
         if (rc == 0 && !eo->dry_run)

@@ -116,35 +116,124 @@ const uw_vc_entry *uw_verify_cache_match(uw_verify_cache *c, int repo, const cha
     return e;
 }
 
-int uw_verify_cache_save(const uw_verify_cache *c, const char *dir, uw_err *err)
+struct uw_vc_writer {
+    uw_sink *file;
+    char buf[64 << 10];
+    size_t len;
+    bool failed;
+    uw_err err;
+};
+
+uw_vc_writer *uw_verify_cache_writer(const char *dir, uw_err *err)
 {
     if (uw_mkdir_p(dir, 0700, err) < 0)
-        return -1;
+        return NULL;
     /* An existing directory keeps its mode under mkdir -p: the cache lists
      * object names, which are nobody else's business. */
-    if (chmod(dir, 0700) < 0)
-        return uw_fail(err, UW_E_FILE, "unable to set the mode of '%s': %s", dir, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *text = uw_malloc(cap);
-    text[0] = '\0';
-    for (size_t i = 0; i < c->n; i++) {
-        const uw_vc_entry *e = &c->e[i];
-        if (strpbrk(e->path, "\t\n") || strpbrk(e->ident, "\t\n"))
-            continue;
-        char *line = uw_sprintf("%d\t%llu\t%s\t%s\t%s\n", e->repo, (unsigned long long)e->size,
-                                e->sha256, e->ident, e->path);
-        size_t l = strlen(line);
-        while (len + l + 1 > cap)
-            text = uw_realloc(text, cap *= 2);
-        memcpy(text + len, line, l + 1);
-        len += l;
-        free(line);
+    if (chmod(dir, 0700) < 0) {
+        uw_fail(err, UW_E_FILE, "unable to set the mode of '%s': %s", dir, strerror(errno));
+        return NULL;
     }
     char *path = uw_sprintf("%s/cache", dir);
-    int rc = uw_file_put(path, text, UW_FILE_NO_SYNC, err);
+    uw_sink *f = uw_file_sink(path, 0600, UW_FILE_NO_SYNC, err);
     free(path);
-    free(text);
+    if (!f)
+        return NULL;
+    uw_vc_writer *w = uw_calloc(1, sizeof *w);
+    w->file = f;
+    return w;
+}
+
+static void writer_flush(uw_vc_writer *w)
+{
+    if (w->len && !w->failed && uw_sink_write(w->file, w->buf, w->len, &w->err) < 0)
+        w->failed = true;
+    w->len = 0;
+}
+
+void uw_verify_cache_put(uw_vc_writer *w, int repo, const char *path, uint64_t size,
+                         const char *ident, const char *sha256)
+{
+    if (!w || strpbrk(path, "\t\n") || strpbrk(ident, "\t\n"))
+        return;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        size_t room = sizeof w->buf - w->len;
+        int n = snprintf(w->buf + w->len, room, "%d\t%llu\t%s\t%s\t%s\n", repo,
+                         (unsigned long long)size, sha256, ident, path);
+        if (n >= 0 && (size_t)n < room) {
+            w->len += (size_t)n;
+            return;
+        }
+        writer_flush(w);
+    }
+    /* Longer than the buffer: a line of its own. */
+    char *line =
+        uw_sprintf("%d\t%llu\t%s\t%s\t%s\n", repo, (unsigned long long)size, sha256, ident, path);
+    if (!w->failed && uw_sink_write(w->file, line, strlen(line), &w->err) < 0)
+        w->failed = true;
+    free(line);
+}
+
+int uw_verify_cache_commit(uw_vc_writer *w, uw_err *err)
+{
+    if (!w)
+        return 0;
+    writer_flush(w);
+    int rc = 0;
+    if (w->failed) {
+        *err = w->err;
+        rc = -1;
+    } else
+        rc = uw_sink_finish(w->file, err);
+    uw_sink_free(w->file);
+    free(w);
     return rc;
+}
+
+void uw_verify_cache_abort(uw_vc_writer *w)
+{
+    if (!w)
+        return;
+    uw_sink_free(w->file); /* unfinished: the temporary goes */
+    free(w);
+}
+
+int uw_verify_cache_save(const uw_verify_cache *c, const char *dir, uw_err *err)
+{
+    uw_vc_writer *w = uw_verify_cache_writer(dir, err);
+    if (!w)
+        return -1;
+    for (size_t i = 0; i < c->n; i++) {
+        const uw_vc_entry *e = &c->e[i];
+        uw_verify_cache_put(w, e->repo, e->path, e->size, e->ident, e->sha256);
+    }
+    return uw_verify_cache_commit(w, err);
+}
+
+size_t uw_verify_cache_range(uw_verify_cache *c, int repo, const char *prefix, size_t *first)
+{
+    *first = 0;
+    if (!c->n)
+        return 0;
+    if (!c->sorted) {
+        qsort(c->e, c->n, sizeof *c->e, cmp_entry);
+        c->sorted = true;
+    }
+    /* Lower bound of (repo, prefix), then the run that starts with it. */
+    size_t lo = 0, hi = c->n, plen = strlen(prefix);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const uw_vc_entry *e = &c->e[mid];
+        if (e->repo < repo || (e->repo == repo && strcmp(e->path, prefix) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < c->n && c->e[end].repo == repo && !strncmp(c->e[end].path, prefix, plen))
+        end++;
+    *first = lo;
+    return end - lo;
 }
 
 void uw_verify_cache_free(uw_verify_cache *c)

@@ -53,5 +53,20 @@ const uw_vc_entry *uw_verify_cache_match(uw_verify_cache *c, int repo, const cha
 /* Write the cache atomically into dir (created 0700), file mode 0600. */
 int uw_verify_cache_save(const uw_verify_cache *c, const char *dir, uw_err *err);
 void uw_verify_cache_free(uw_verify_cache *c);
+/* The entries of repo whose path begins with prefix: [*first, *first + n). */
+size_t uw_verify_cache_range(uw_verify_cache *c, int repo, const char *prefix, size_t *first);
+
+/* A new cache written as a stream, so that a run over hundreds of thousands
+ * of objects holds none of them: lines go to a temporary file in dir (made
+ * 0700), which replaces the cache atomically at commit; abort (or a failed
+ * commit) leaves the old cache as it was. */
+typedef struct uw_vc_writer uw_vc_writer;
+uw_vc_writer *uw_verify_cache_writer(const char *dir, uw_err *err);
+/* One line; a write error is kept and returned by commit. */
+void uw_verify_cache_put(uw_vc_writer *w, int repo, const char *path, uint64_t size,
+                         const char *ident, const char *sha256);
+/* Finish and free w (NULL: nothing, 0). */
+int uw_verify_cache_commit(uw_vc_writer *w, uw_err *err);
+void uw_verify_cache_abort(uw_vc_writer *w);
 
 #endif

@@ -14,8 +14,8 @@
 static uw_repo dummy_repo; /* unencrypted: have_key is false */
 
 /* The walk as PostgreSQL's XLogFileReadAnyTLI does it, segment by segment. */
-static const uw_arch_file *ref_segment_for(const uw_archive *a, const uw_tl_history *h,
-                                           uint64_t segno, uint32_t min_tli, uint32_t *want)
+static const uw_arch_seg *ref_segment_for(const uw_archive *a, const uw_tl_history *h,
+                                          uint64_t segno, uint32_t min_tli, uint32_t *want)
 {
     *want = 0;
     for (size_t i = h->n; i-- > 0;) {
@@ -26,7 +26,7 @@ static const uw_arch_file *ref_segment_for(const uw_archive *a, const uw_tl_hist
             continue;
         if (!*want)
             *want = e->tli;
-        const uw_arch_file *f = uw_archive_segment(a, e->tli, segno);
+        const uw_arch_seg *f = uw_archive_segment(a, e->tli, segno);
         if (f)
             return f;
     }
@@ -44,7 +44,7 @@ static void ref_reach(const uw_archive *a, const uw_tl_history *h, uint64_t star
     uint32_t cur_tli = 0;
     for (;; segno++) {
         uint32_t want;
-        const uw_arch_file *f =
+        const uw_arch_seg *f =
             segno > max_segno ? NULL : ref_segment_for(a, h, segno, cur_tli, &want);
         if (!f) {
             if (segno > max_segno)
@@ -73,19 +73,8 @@ static uint64_t rnd(uint64_t n)
 
 static void add_seg(uw_archive *a, uint32_t tli, uint64_t segno)
 {
-    if (a->nsegs == a->segs_cap) {
-        a->segs_cap = a->segs_cap ? a->segs_cap * 2 : 256;
-        a->segs = uw_realloc(a->segs, a->segs_cap * sizeof *a->segs);
-    }
-    uw_arch_file *f = &a->segs[a->nsegs++];
-    memset(f, 0, sizeof *f);
-    f->tli = tli;
-    f->segno = segno;
-    uw_seg_name(tli, segno, a->seg_size, f->name, sizeof f->name);
-    memset(f->sha256, '0', 64);
-    f->object = uw_strdup(f->name);
-    f->repo = &dummy_repo;
-    f->rank = 1;
+    uint8_t sha[32] = {0};
+    CHECK(uw_archive_add_segment(a, &dummy_repo, 1, tli, segno, sha, "", 0) == 0);
 }
 
 static bool same(const uw_reach *x, const uw_reach *y)
@@ -205,8 +194,67 @@ static void test_long(void)
     uw_archive_free(&a);
 }
 
+/* The compact index: names and object paths rebuilt exactly, one entry per
+ * name with the first repository winning, different contents reported. */
+static void test_compact(void)
+{
+    uw_t_section("compact index: names, objects, duplicates");
+    const uint32_t seg = 1u << 20; /* 4096 segments per log id */
+    uw_repo r1 = {0}, r2 = {0};
+    r1.stanza = "main";
+    r2.stanza = "main";
+    uw_archive a;
+    uw_archive_init(&a, seg);
+    uint8_t s1[32], s2[32];
+    memset(s1, 0xab, sizeof s1);
+    memset(s2, 0x01, sizeof s2);
+    CHECK(sizeof(uw_arch_seg) <= 56);
+    /* Repository 2 scanned second but added first: the order must not matter. */
+    CHECK(uw_archive_add_segment(&a, &r2, 2, 1, 4097, s1, ".zst", 10) == 0);
+    CHECK(uw_archive_add_segment(&a, &r1, 1, 1, 4097, s1, ".zst.enc", 20) == 0);
+    CHECK(uw_archive_add_segment(&a, &r1, 1, 1, 4096, s1, "", 30) == 0);
+    /* Two contents for one name in repository 1: that copy does not count. */
+    CHECK(uw_archive_add_segment(&a, &r1, 1, 2, 5, s1, ".zst", 1) == 0);
+    CHECK(uw_archive_add_segment(&a, &r1, 1, 2, 5, s2, ".zst", 1) == 0);
+    CHECK(uw_archive_add_segment(&a, &r2, 2, 2, 5, s1, ".zst", 7) == 0);
+    uw_archive_build(&a);
+    CHECK_INT((int)a.nsegs, 3);
+    CHECK_INT((int)a.ntls, 2);
+    const uw_arch_seg *f = uw_archive_segment(&a, 1, 4097);
+    CHECK(f && f->stored == 20 && uw_archive_seg_repo(&a, f) == &r1);
+    char name[32];
+    uw_archive_seg_name(&a, f, name, sizeof name);
+    CHECK_STR(name, "000000010000000100000001");
+    char *obj = uw_archive_seg_object(&a, f);
+    CHECK_STR(obj, "main/archive/0000000100000001/000000010000000100000001-"
+                   "abababababababababababababababababababababababababababababababab.zst.enc");
+    free(obj);
+    char *dir = uw_archive_seg_dir(&a, f);
+    CHECK_STR(dir, "main/archive/0000000100000001");
+    free(dir);
+    f = uw_archive_segment(&a, 1, 4096);
+    obj = f ? uw_archive_seg_object(&a, f) : NULL;
+    CHECK(obj && !strcmp(obj, "main/archive/0000000100000001/000000010000000100000000-"
+                              "abababababababababababababababababababababababababababababababab"));
+    free(obj);
+    /* Timeline 2's segment 5 comes from repository 2, and is reported. */
+    f = uw_archive_segment(&a, 2, 5);
+    CHECK(f && uw_archive_seg_repo(&a, f) == &r2 && f->stored == 7);
+    CHECK_INT((int)a.nduplicates, 1);
+    CHECK(a.nduplicates == 1 && !strcmp(a.duplicates[0], "000000020000000000000005"));
+    uw_arch_file file;
+    uw_archive_seg_file(&a, f, &file);
+    CHECK_STR(file.name, "000000020000000000000005");
+    CHECK_STR(file.sha256, "abababababababababababababababababababababababababababababababab");
+    CHECK(file.repo == &r2 && file.rank == 2 && file.segno == 5 && file.tli == 2);
+    free(file.object);
+    CHECK(a.tls[0].stored == 50 && a.tls[0].count == 2);
+    uw_archive_free(&a);
+}
+
 int main(void)
 {
+    test_compact();
     test_random();
     test_long();
     return uw_t_done("test_archive_reach");
