@@ -23,6 +23,15 @@
 # waited for used per segment (/proc/<archiver>/stat: utime + stime +
 # cutime + cstime), which other load on the machine disturbs far less; the
 # asynchronous figures have none (their pushers are detached).
+#
+# AM_STORE=s3: the same figures into an S3 repository instead, s3rver on
+# loopback over verified TLS (tests/objstore.sh starts it; a private CA
+# made here, as bench/objstore.sh does), both tools on the same server. Each
+# figure and run archives into a prefix of its own, whose stanza both tools
+# create before the cluster is stopped (S3 has no cheap copy of a template
+# repository). The CPU time of s3rver (its node process, during the
+# figure) is printed too: on 2 cores, the emulator competes with the
+# archiver.
 # Run as root (the servers and tools run as postgres). Not part of CI.
 set -euo pipefail
 {
@@ -36,9 +45,12 @@ DIR=${AM_DIR:-/var/tmp/ue-wal-am-bench}
 BUILD=${AM_BUILD:-/tmp/ue-wal-am-build}
 PORT=${AM_PORT:-56432}
 PGBIN=${AM_PG_BIN:-/usr/lib/postgresql/15/bin}
+STORE=${AM_STORE:-posix}                 # posix or s3
+S3_PORT=${AM_S3_PORT:-$((PORT + 1))}     # s3rver's HTTPS port (AM_STORE=s3)
 STANZA=bench
 [[ $(id -u) -eq 0 ]] || { echo "bench: run as root" >&2; exit 2; }
 [[ $DIR == /?*/?* ]] || { echo "bench: AM_DIR must be an absolute path two levels deep" >&2; exit 2; }
+[[ $STORE == posix || $STORE == s3 ]] || { echo "bench: AM_STORE must be posix or s3" >&2; exit 2; }
 
 log() { printf '[am-bench %s] %s\n' "$(date -u +%T)" "$*" >&2; }
 die() { printf '[am-bench] FAIL: %s\n' "$*" >&2; exit 1; }
@@ -48,6 +60,7 @@ RUNNING=""
 cleanup() {
     local rc=$?
     [[ -n $RUNNING && -f $RUNNING/postmaster.pid ]] && as_pg "$PGBIN/pg_ctl" -D "$RUNNING" -m immediate -w stop >/dev/null 2>&1
+    [[ $STORE == s3 && -d $DIR/objstore ]] && bash "$SRC/tests/objstore.sh" stop "$DIR/objstore" >/dev/null 2>&1
     [[ ${AM_KEEP:-0} == 1 ]] || rm -rf "$DIR"
     exit "$rc"
 }
@@ -66,14 +79,54 @@ chown -R postgres: "$DIR"
 PGBR=$(command -v pgbackrest || true)
 [[ -n $PGBR ]] || log "pgbackrest not installed (bench/setup.sh): its figures are skipped"
 
+# The repository lines of each tool on S3 (secrets in the configuration
+# file, which only postgres reads; never on a command line).
+TLS=$DIR/tls
+s3_lines() { # s3_lines ue|pb
+    [[ $STORE == s3 ]] || return 0
+    if [[ $1 == ue ]]; then
+        printf '%s\n' repo1-type=s3 "repo1-s3-endpoint=https://localhost:$S3_PORT" repo1-s3-bucket=bench \
+            repo1-s3-region=us-east-1 repo1-s3-uri-style=path repo1-s3-key=S3RVER repo1-s3-key-secret=S3RVER \
+            "repo1-storage-ca-file=$TLS/ca.crt"
+    else
+        printf '%s\n' repo1-type=s3 repo1-s3-endpoint=localhost "repo1-storage-port=$S3_PORT" repo1-s3-bucket=bench \
+            repo1-s3-region=us-east-1 repo1-s3-uri-style=path repo1-s3-key=S3RVER repo1-s3-key-secret=S3RVER \
+            "repo1-storage-ca-file=$TLS/ca.crt"
+    fi
+}
 ue_conf() { # FILE REPO SPOOL [extra]
-    printf '[global]\nrepo1-path=%s\ncompress-type=zstd\ncompress-level=3\nlog-level=warn\nspool-path=%s\n%s\n[%s]\npg-path=%s\npg-port=%s\npg-socket-path=%s\npg-user=postgres\n' \
-        "$2" "$3" "${4:-}" "$STANZA" "$DIR/gen" "$PORT" "$DIR/sock" >"$1"
+    printf '[global]\nrepo1-path=%s\ncompress-type=zstd\ncompress-level=3\nlog-level=warn\nspool-path=%s\n%s\n%s\n[%s]\npg-path=%s\npg-port=%s\npg-socket-path=%s\npg-user=postgres\n' \
+        "$2" "$3" "${4:-}" "$(s3_lines ue)" "$STANZA" "$DIR/gen" "$PORT" "$DIR/sock" >"$1"
+    chmod 600 "$1"
 }
 pb_conf() { # FILE REPO PGDATA SCRATCH [extra]
     mkdir -p "$4"/{lock,log,spool}
-    printf '[global]\nrepo1-path=%s\ncompress-type=zst\ncompress-level=3\nlock-path=%s/lock\nlog-path=%s/log\nspool-path=%s/spool\nlog-level-console=warn\nlog-level-stderr=warn\nlog-level-file=off\n%s\n[%s]\npg1-path=%s\npg1-port=%s\npg1-socket-path=%s\npg1-user=postgres\n' \
-        "$2" "$4" "$4" "$4" "${5:-}" "$STANZA" "$3" "$PORT" "$DIR/sock" >"$1"
+    printf '[global]\nrepo1-path=%s\ncompress-type=zst\ncompress-level=3\nlock-path=%s/lock\nlog-path=%s/log\nspool-path=%s/spool\nlog-level-console=warn\nlog-level-stderr=warn\nlog-level-file=off\n%s\n%s\n[%s]\npg1-path=%s\npg1-port=%s\npg1-socket-path=%s\npg1-user=postgres\n' \
+        "$2" "$4" "$4" "$4" "${5:-}" "$(s3_lines pb)" "$STANZA" "$3" "$PORT" "$DIR/sock" >"$1"
+    chmod 600 "$1"
+}
+S3PID=""
+if [[ $STORE == s3 ]]; then
+    log "s3rver on https://localhost:$S3_PORT (private CA)"
+    mkdir -p "$TLS"
+    (
+        cd "$TLS"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ue-wal am-bench CA" -keyout ca.key -out ca.crt
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out server.crt
+    ) >"$DIR/log/openssl.log" 2>&1 || { cat "$DIR/log/openssl.log" >&2; die "openssl could not make the certificates"; }
+    chmod 755 "$TLS"
+    chmod 644 "$TLS/ca.crt"
+    UW_S3_PORT=$S3_PORT UW_S3_BUCKET=bench UW_S3_TLS_CERT=$TLS/server.crt UW_S3_TLS_KEY=$TLS/server.key \
+        bash "$SRC/tests/objstore.sh" start "$DIR/objstore" s3 2>"$DIR/log/objstore.log" ||
+        { cat "$DIR/log/objstore.log" >&2; die "could not start s3rver"; }
+    S3PID=$(cat "$DIR/objstore/s3rver.pid")
+fi
+# CPU seconds s3rver's process used so far (0 without it).
+s3_cpu() {
+    [[ -n $S3PID ]] || { echo 0; return; }
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$S3PID/stat"
 }
 
 # ---- the backlog ----
@@ -106,51 +159,64 @@ while (($(ready "$DIR/gen") < SEGMENTS)); do
     psql_c "CHECKPOINT" >/dev/null
 done
 log "$(ready "$DIR/gen") files wait as .ready"
-mkdir -p "$DIR/tpl"
-ue_conf "$DIR/tpl/ue.conf" "$DIR/tpl/ue" "$DIR/tpl/spool"
-pb_conf "$DIR/tpl/pb.conf" "$DIR/tpl/pb" "$DIR/gen" "$DIR/tpl/pbs"
-chown -R postgres: "$DIR/tpl"
-as_pg "$DIR/bin/ue-pitr" --config "$DIR/tpl/ue.conf" --stanza "$STANZA" stanza-create >"$DIR/log/ue-stanza.log" 2>&1 ||
-    { cat "$DIR/log/ue-stanza.log"; die "ue-pitr stanza-create failed"; }
-if [[ -n $PGBR ]]; then
-    as_pg "$PGBR" --config="$DIR/tpl/pb.conf" --stanza="$STANZA" stanza-create >"$DIR/log/pb-stanza.log" 2>&1 ||
-        { cat "$DIR/log/pb-stanza.log"; die "pgbackrest stanza-create failed"; }
-fi
-as_pg "$PGBIN/pg_ctl" -D "$DIR/gen" -m fast -w stop >/dev/null
-RUNNING=""
-NREADY=$(ready "$DIR/gen")
-
+# stanzas TAG [ue|pb]: the stanzas (both tools', or one's) in the
+# repositories of TAG (a directory under $DIR/tpl on posix, the prefix
+# /TAG-ue or /TAG-pb on S3).
+stanzas() {
+    local t=$DIR/tpl ue_repo=$DIR/tpl/ue pb_repo=$DIR/tpl/pb
+    if [[ $STORE == s3 ]]; then ue_repo=/$1-ue pb_repo=/$1-pb; fi
+    mkdir -p "$t"
+    ue_conf "$t/ue.conf" "$ue_repo" "$t/spool"
+    pb_conf "$t/pb.conf" "$pb_repo" "$DIR/gen" "$t/pbs"
+    chown -R postgres: "$t"
+    if [[ ${2:-ue} == ue ]]; then
+        as_pg "$DIR/bin/ue-pitr" --config "$t/ue.conf" --stanza "$STANZA" stanza-create >>"$DIR/log/ue-stanza.log" 2>&1 ||
+            { cat "$DIR/log/ue-stanza.log"; die "ue-pitr stanza-create failed"; }
+    fi
+    if [[ -n $PGBR && ${2:-pb} == pb ]]; then
+        as_pg "$PGBR" --config="$t/pb.conf" --stanza="$STANZA" stanza-create >>"$DIR/log/pb-stanza.log" 2>&1 ||
+            { cat "$DIR/log/pb-stanza.log"; die "pgbackrest stanza-create failed"; }
+    fi
+}
 # ---- one figure ----
-# run_figure NAME: a fresh copy of the cluster and of the repositories,
-# archiving with NAME's settings; prints "segments/s segments seconds".
+# run_figure NAME RUN: a fresh copy of the cluster and of the repositories,
+# archiving with NAME's settings; prints "segments/s segments seconds CPU
+# emulator-CPU".
 run_figure() {
-    local name=$1 r=$DIR/run conf=()
+    local name=$1 r=$DIR/run conf=() ue_repo=$DIR/run/ue pb_repo=$DIR/run/pb
     rm -rf "$r"
     mkdir -p "$r"
     cp -a "$DIR/gen" "$r/pg"
-    cp -a "$DIR/tpl/ue" "$r/ue"
-    if [[ -n $PGBR ]]; then cp -a "$DIR/tpl/pb" "$r/pb"; fi
+    if [[ $STORE == posix ]]; then
+        cp -a "$DIR/tpl/ue" "$r/ue"
+        if [[ -n $PGBR ]]; then cp -a "$DIR/tpl/pb" "$r/pb"; fi
+    else
+        ue_repo=/r$2-$name-ue pb_repo=/r$2-$name-pb
+    fi
     local push="archive_command = '$DIR/bin/ue-wal-push --config $r/ue.conf --stanza $STANZA %p'"
     local pb="archive_command = '$PGBR --config=$r/pb.conf --stanza=$STANZA archive-push %p'"
     case $name in
     module)
-        ue_conf "$r/ue.conf" "$r/ue" "$r/spool"
+        ue_conf "$r/ue.conf" "$ue_repo" "$r/spool"
         conf=("archive_library = '$DIR/bin/ue_wal_archive'" "ue_wal_archive.config = '$r/ue.conf'"
             "ue_wal_archive.stanza = '$STANZA'") ;;
-    push) ue_conf "$r/ue.conf" "$r/ue" "$r/spool"; conf=("$push") ;;
-    push-async) ue_conf "$r/ue.conf" "$r/ue" "$r/spool" "archive-async=y"$'\n'"process-max=$PMAX"; conf=("$push") ;;
-    pgbackrest) pb_conf "$r/pb.conf" "$r/pb" "$r/pg" "$r/pbs"; conf=("$pb") ;;
-    pgbackrest-async) pb_conf "$r/pb.conf" "$r/pb" "$r/pg" "$r/pbs" "archive-async=y"$'\n'"process-max=$PMAX"; conf=("$pb") ;;
+    push) ue_conf "$r/ue.conf" "$ue_repo" "$r/spool"; conf=("$push") ;;
+    push-async) ue_conf "$r/ue.conf" "$ue_repo" "$r/spool" "archive-async=y"$'\n'"process-max=$PMAX"; conf=("$push") ;;
+    pgbackrest) pb_conf "$r/pb.conf" "$pb_repo" "$r/pg" "$r/pbs"; conf=("$pb") ;;
+    pgbackrest-async) pb_conf "$r/pb.conf" "$pb_repo" "$r/pg" "$r/pbs" "archive-async=y"$'\n'"process-max=$PMAX"; conf=("$pb") ;;
     esac
     printf '%s\n' "${conf[@]}" >>"$r/pg/postgresql.conf"
     chown -R postgres: "$r"
     sync
     RUNNING=$r/pg
+    local e0
+    e0=$(s3_cpu)
     as_pg "$PGBIN/pg_ctl" -D "$r/pg" -l "$DIR/log/$name.log" -w start >/dev/null
     local t0=$EPOCHREALTIME a0 a1 f1
     a0=$(psql_c "select archived_count from pg_stat_archiver")
     while (($(ready "$r/pg") > 0)); do sleep 0.05; done
-    local t1=$EPOCHREALTIME
+    local t1=$EPOCHREALTIME e1
+    e1=$(s3_cpu)
     IFS='|' read -r a1 f1 <<<"$(psql_c "select archived_count, failed_count from pg_stat_archiver")"
     # CPU time of the archiver and of the commands it ran and waited for
     # (utime, stime, cutime, cstime): robust to other load on the machine,
@@ -162,29 +228,44 @@ run_figure() {
     as_pg "$PGBIN/pg_ctl" -D "$r/pg" -m fast -w stop >/dev/null
     RUNNING=""
     ((f1 == 0)) || die "$name: $f1 archiving failures (log: $DIR/log/$name.log)"
-    awk -v n="$((a1 - a0))" -v a="$t1" -v b="$t0" -v c="$cpu" 'BEGIN { printf "%.2f %d %.2f %s\n", n / (a - b), n, a - b, c }'
+    awk -v n="$((a1 - a0))" -v a="$t1" -v b="$t0" -v c="$cpu" -v e="$(awk -v x="$e1" -v y="$e0" 'BEGIN { printf "%.2f", x - y }')" \
+        'BEGIN { printf "%.2f %d %.2f %s %s\n", n / (a - b), n, a - b, c, e }'
 }
 
 FIGS=(module push push-async)
 if [[ -n $PGBR ]]; then FIGS+=(pgbackrest pgbackrest-async); fi
-declare -A RES=() CPU=()
+if [[ $STORE == posix ]]; then
+    stanzas tpl
+else
+    # One pair of stanzas per figure and run, while the cluster runs.
+    for ((run = 1; run <= RUNS; run++)); do for f in "${FIGS[@]}"; do
+        if [[ $f == pgbackrest* ]]; then stanzas "r$run-$f" pb; else stanzas "r$run-$f" ue; fi
+    done; done
+fi
+as_pg "$PGBIN/pg_ctl" -D "$DIR/gen" -m fast -w stop >/dev/null
+RUNNING=""
+NREADY=$(ready "$DIR/gen")
+
+declare -A RES=() CPU=() EMU=()
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((run = 1; run <= RUNS; run++)); do
     order=("${FIGS[@]}")
     if ((run % 2 == 0)); then mapfile -t order < <(printf '%s\n' "${FIGS[@]}" | tac); fi
     for f in "${order[@]}"; do
-        out=$(run_figure "$f")
-        log "run $run $f: $out (segments/s, segments, seconds, CPU ms per segment); load $(cut -d' ' -f1 /proc/loadavg)"
-        RES[$f]+="${out%% *} "
-        CPU[$f]+="${out##* } "
+        out=$(run_figure "$f" "$run")
+        log "run $run $f: $out (segments/s, segments, seconds, CPU ms per segment, emulator CPU s); load $(cut -d' ' -f1 /proc/loadavg)"
+        read -r v _ secs c e <<<"$out"
+        RES[$f]+="$v "
+        CPU[$f]+="$c "
+        EMU[$f]+="$(awk -v e="$e" -v s="$secs" 'BEGIN { printf "%.0f", 100 * e / s }') "
     done
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
-echo "archive module bench: $NREADY files in the backlog, pgbench scale $SCALE, $RUNS run(s), $(nproc) cores, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "archive module bench: $STORE repository, $NREADY files in the backlog, pgbench scale $SCALE, $RUNS run(s), $(nproc) cores, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| figure | segments/s (median) | module / figure | CPU ms per segment (median) | figure / module |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| figure | segments/s (median) | module / figure | CPU ms per segment (median) | figure / module | emulator CPU % of a core (median) |"
+echo "| --- | --- | --- | --- | --- | --- |"
 m=$(median <<<"${RES[module]}")
 mc=$(median <<<"${CPU[module]}")
 for f in "${FIGS[@]}"; do
@@ -195,6 +276,8 @@ for f in "${FIGS[@]}"; do
         c=$(median <<<"${CPU[$f]}")
         cr=$(awk -v a="$c" -v b="$mc" 'BEGIN { printf "%.2fx", a / b }')
     fi
-    echo "| $f | $v | $(awk -v a="$m" -v b="$v" 'BEGIN { printf "%.2fx", a / b }') | $c | $cr |"
+    em=-
+    [[ $STORE == s3 ]] && em=$(median <<<"${EMU[$f]}")
+    echo "| $f | $v | $(awk -v a="$m" -v b="$v" 'BEGIN { printf "%.2fx", a / b }') | $c | $cr | $em |"
 done
 }

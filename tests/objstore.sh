@@ -11,9 +11,10 @@
 #          path-style, access key and secret "S3RVER", region us-east-1.
 #          Run through tests/s3rver_uploads.js, which adds the
 #          ListMultipartUploads and AbortMultipartUpload it lacks (s3rver
-#          itself answers 501 and 405) over its own store of uploads.  It
-#          rejects the signature of bucket requests written "/bucket/?..."
-#          (use "/bucket?...").
+#          itself answers 501 and 405) over its own store of uploads, and
+#          checks the signature of a bucket request written "/bucket/?..."
+#          (pgBackRest's path-style listing) over the path as sent, as AWS
+#          does (s3rver itself checks it against "/bucket" and refuses it).
 #   azure  Azurite 3.35.0 (blob service only), the well-known development
 #          account "devstoreaccount1" and its key.
 #

@@ -21,6 +21,14 @@
 // checked as for every other route) and, unlike s3rver's anonymous default,
 // refuse an unsigned request (403 AccessDenied).
 //
+// It also signs bucket requests written with a trailing slash as sent:
+// s3rver builds the Signature V4 canonical URI from the bucket and key it
+// routed, so "GET /bucket/?list-type=2..." (pgBackRest's path-style listing)
+// is checked against "/bucket" and refused (403 SignatureDoesNotMatch),
+// where AWS signs the path as the client sent it, "/bucket/". The signature
+// is still checked, over what was sent: a client that signs "/bucket" and
+// sends "/bucket/" is refused as AWS would.
+//
 // UW_S3_UPLOADS_PAGE (environment): the most uploads one page holds (default
 // 1000), so that a test can make a client follow the markers.
 // UW_S3_KEY_PAIR (environment): ID:SECRET, a credential accepted besides
@@ -29,6 +37,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { AsyncLocalStorage } = require('node:async_hooks')
 
 const lib = process.argv[2]
 if (!lib) {
@@ -38,6 +47,7 @@ if (!lib) {
 const S3rver = require(path.join(lib, 's3rver.js'))
 const S3Error = require(path.join(lib, 'models', 'error.js'))
 const authentication = require(path.join(lib, 'middleware', 'authentication.js'))
+const v4 = require(path.join(lib, 'signature', 'v4.js'))
 const { parseAsync } = require(path.join(lib, 'cli.js'))
 
 if (process.env.UW_S3_KEY_PAIR) {
@@ -200,6 +210,34 @@ function route(ctx) {
   return null
 }
 
+// The request path as sent (koa's ctx.path: not decoded, after s3rver's
+// virtual-host rewrite), for the canonical URI below.
+const sent = new AsyncLocalStorage()
+function sentPathMiddleware(ctx, next) {
+  return sent.run({ path: ctx.path, vhost: Boolean(ctx.state.vhost) }, next)
+}
+
+// authentication.js calls v4.getStringToSign through the module object for
+// every request (s3rver's routes and ours): a path-style bucket request sent
+// as "/bucket/" keeps its trailing slash in the canonical URI. Key requests
+// and virtual-host requests are s3rver's own business, left as they are.
+const getStringToSign = v4.getStringToSign
+v4.getStringToSign = function (canonicalRequest, request) {
+  const req = sent.getStore()
+  const uri = canonicalRequest.uri
+  if (
+    req &&
+    !req.vhost &&
+    /^\/[^/]+\/$/.test(req.path) &&
+    uri.length > 1 &&
+    !uri.endsWith('/') &&
+    uri.indexOf('/', 1) === -1
+  ) {
+    canonicalRequest = { ...canonicalRequest, uri: `${uri}/` }
+  }
+  return getStringToSign.call(this, canonicalRequest, request)
+}
+
 const auth = authentication()
 
 async function uploadsMiddleware(ctx, next) {
@@ -224,7 +262,7 @@ async function uploadsMiddleware(ctx, next) {
 const listen = S3rver.prototype.listen
 S3rver.prototype.listen = function (...args) {
   if (!this.middleware.includes(uploadsMiddleware)) {
-    this.middleware.splice(this.middleware.length - 1, 0, uploadsMiddleware)
+    this.middleware.splice(this.middleware.length - 1, 0, sentPathMiddleware, uploadsMiddleware)
   }
   return listen.apply(this, args)
 }

@@ -33,9 +33,55 @@ static int curl_load(uw_err *err)
         SYM(multi_strerror, "curl_multi_strerror"),
         SYM(slist_append, "curl_slist_append"),
         SYM(slist_free_all, "curl_slist_free_all"),
+        SYM(share_init, "curl_share_init"),
+        SYM(share_setopt, "curl_share_setopt"),
+        SYM(share_cleanup, "curl_share_cleanup"),
 #undef SYM
     };
     return uw_dl_load(&lib, syms, sizeof syms / sizeof syms[0], err);
+}
+
+/* One mutex per kind of shared data (libcurl asks for a different lock for
+ * each), taken whatever the access asked (shared or single): the critical
+ * sections are a cache lookup or insertion. */
+static pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+static CURLSH *share;
+
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    (void)c;
+    (void)access;
+    (void)ud;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&share_mu[data]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *ud)
+{
+    (void)c;
+    (void)ud;
+    if ((unsigned)data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&share_mu[data]);
+}
+
+/* The process's share object, kept until exit (handles attached to it may
+ * live as long). Without one, every client works as before, only with more
+ * full handshakes. */
+static void share_make(void)
+{
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&share_mu[i], NULL);
+    CURLSH *s = curl_share_init();
+    if (!s)
+        return;
+    if (curl_share_setopt(s, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+        curl_share_setopt(s, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+        curl_share_setopt(s, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK ||
+        curl_share_setopt(s, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+        curl_share_cleanup(s);
+        return;
+    }
+    share = s;
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -45,9 +91,17 @@ static void curl_init_once(void)
     if (curl_load(&curl_init_err) < 0)
         return;
     CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
         uw_fail(&curl_init_err, UW_E_INTERNAL, "unable to initialise libcurl: %s",
                 curl_easy_strerror(rc));
+        return;
+    }
+    share_make();
+}
+
+CURLSH *uw_curl_share(void)
+{
+    return share;
 }
 
 int uw_curl_init(uw_err *err)

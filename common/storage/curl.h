@@ -31,12 +31,16 @@ typedef struct {
     const char *(*multi_strerror)(CURLMcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    CURLSH *(*share_init)(void);
+    CURLSHcode (*share_setopt)(CURLSH *, CURLSHoption, ...);
+    CURLSHcode (*share_cleanup)(CURLSH *);
 } uw_curl_api;
 extern uw_curl_api uw_curl;
 
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
 #undef curl_multi_setopt
+#undef curl_share_setopt
 #define curl_global_init uw_curl.global_init
 #define curl_easy_init uw_curl.easy_init
 #define curl_easy_cleanup uw_curl.easy_cleanup
@@ -55,9 +59,26 @@ extern uw_curl_api uw_curl;
 #define curl_multi_strerror uw_curl.multi_strerror
 #define curl_slist_append uw_curl.slist_append
 #define curl_slist_free_all uw_curl.slist_free_all
+#define curl_share_init uw_curl.share_init
+#define curl_share_setopt uw_curl.share_setopt
+#define curl_share_cleanup uw_curl.share_cleanup
 
 /* Load and initialise libcurl, once per process (thread-safe). 0, or -1 with
  * err filled (UW_E_INTERNAL: "unable to load libcurl: ..."), every time. */
 int uw_curl_init(uw_err *err);
+
+/* The process's share object (after uw_curl_init succeeded), or NULL when
+ * libcurl could not make one: TLS sessions and DNS answers are shared by
+ * every handle of the process, whatever its thread or its client, so that a
+ * client's new connection to a server that any client of the process has
+ * talked to resumes the TLS session (an abbreviated handshake, without the
+ * server's certificate chain and its signature) instead of a full one. A
+ * resumed session was verified when it was made, against the same CA file
+ * and host name: libcurl only offers a cached session to a connection with
+ * the same scheme, host, port and TLS settings (verification included).
+ * Connections themselves are not shared across clients: libcurl does not
+ * support a shared connection cache used by concurrent threads, and each
+ * client's multi handle already reuses its own connections. */
+CURLSH *uw_curl_share(void);
 
 #endif

@@ -519,6 +519,17 @@ static void attempt_ended(xfer *x, CURLcode cc)
     bool retry;
     long ra_ms;
     int rc = classify(x, cc, &e, &retry, &ra_ms);
+    if (x->easy && uw_log_enabled(UW_LOG_DEBUG)) {
+        /* Which requests open connections (and pay a TLS handshake), for
+         * whoever counts them: a reused connection logs nothing. */
+        long conns = 0;
+        char what[512];
+        curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns);
+        if (conns > 0) {
+            what_of(x->req, what, sizeof what);
+            uw_log(UW_LOG_DEBUG, "%s: %s: new connection (client %p)", h->service, what, (void *)h);
+        }
+    }
     xfer_release_easy(x);
     if (rc == 0) {
         xfer_complete(x, 0, &e);
@@ -591,6 +602,13 @@ static int set_easy(xfer *x, uw_err *e)
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->verify_tls ? 2L : 0L);
     if (h->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+    /* TLS sessions (and DNS answers) of the whole process: a new connection
+     * resumes a session any client made (curl.h says why that is safe). Set
+     * on every attempt: curl_easy_reset() shrinks the handle's view of the
+     * session cache, attaching again restores it. */
+    CURLSH *share = uw_curl_share();
+    if (share)
+        curl_easy_setopt(c, CURLOPT_SHARE, share);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);

@@ -135,7 +135,7 @@ static int s3_prepare(void *ctx, const uw_http_request *req, uw_http_headers *ou
 
 /* key == NULL: a bucket request. The bucket path has no trailing slash
  * ("/bucket?list-type=2"): that is what S3 documents, and some servers
- * (s3rver) reject the signature of "/bucket/?...". */
+ * (s3rver 5.0.0 as released) refuse the signature of "/bucket/?...". */
 void s3_req_init(s3_req *r, s3_impl *s3, const char *method, const char *key, const char *query,
                  const void *body, size_t len, const char *what)
 {
@@ -317,32 +317,42 @@ int uw_s3_list_parse(const char *x, size_t len, const char *what, uw_list_cb add
     return rc;
 }
 
-/* One ListObjectsV2 page: entries appended to *ents. Returns 0/-1, sets
- * *next (malloc'd) to the continuation token when truncated. */
-static int list_page(s3_impl *s3, const char *prefix, bool delimit, const char *token,
-                     list_ent **ents, size_t *n, size_t *cap, char **next, uw_err *err)
+/* A paginated bucket listing (ListObjectsV2, ListMultipartUploads): GET
+ * "?<query><markers>" page after page, each page's parser handing back the
+ * markers of the next request (encoded, e.g. "&continuation-token=..."), or
+ * NULL after the last page or to stop early. A server that hands the same
+ * markers back twice fails the listing instead of paging forever. Parsers
+ * run with no client checked out: they may use the storage. */
+typedef int (*s3_page_fn)(void *ctx, const char *body, size_t len, const char *what, char **next,
+                          uw_err *err);
+
+static int s3_pages(s3_impl *s3, const char *query, const char *what, s3_page_fn page, void *ctx,
+                    uw_err *err)
 {
-    *next = NULL;
-    char *ep = uw_uri_encode(prefix, strlen(prefix), false);
-    char *et = token ? uw_uri_encode(token, strlen(token), false) : NULL;
-    char *query = uw_sprintf("list-type=2&prefix=%s%s%s%s", ep, delimit ? "&delimiter=%2F" : "",
-                             et ? "&continuation-token=" : "", et ? et : "");
-    char what[600];
-    snprintf(what, sizeof what, "list '%s'", prefix);
-    s3_req r;
-    s3_req_init(&r, s3, "GET", NULL, query, NULL, 0, what);
-    uw_http_response resp = {0};
-    int rc = s3_exec(s3, &r, &resp, err);
-    if (rc == 0) {
-        list_acc acc = {ents, n, cap};
-        rc = uw_s3_list_parse((const char *)resp.body.data, resp.body.len, what, list_add, &acc,
-                              next, err);
-    }
-    uw_http_response_clear(&resp);
-    s3_req_free(&r);
-    free(query);
-    free(ep);
-    free(et);
+    char *markers = NULL, *prev = NULL;
+    int rc = 0;
+    do {
+        if (prev && markers && strcmp(prev, markers) == 0) {
+            rc = uw_fail(err, UW_E_STORAGE, "%s: the listing does not advance past its markers",
+                         what);
+            break;
+        }
+        free(prev);
+        prev = markers;
+        markers = NULL;
+        char *q = uw_sprintf("%s%s", query, prev ? prev : "");
+        s3_req r;
+        s3_req_init(&r, s3, "GET", NULL, q, NULL, 0, what);
+        uw_http_response resp = {0};
+        rc = s3_exec(s3, &r, &resp, err);
+        if (rc == 0)
+            rc = page(ctx, (const char *)resp.body.data, resp.body.len, what, &markers, err);
+        uw_http_response_clear(&resp);
+        s3_req_free(&r);
+        free(q);
+    } while (rc == 0 && markers);
+    free(markers);
+    free(prev);
     return rc;
 }
 
@@ -355,6 +365,88 @@ static void ents_free(list_ent *e, size_t n)
     free(e);
 }
 
+typedef struct {
+    const char *prefix;
+    size_t plen;
+    bool flat;
+    uw_list_cb cb;
+    void *ctx;
+} list_walk;
+
+/* A continuation token as the next request's markers. */
+static char *token_markers(const char *token)
+{
+    char *et = uw_uri_encode(token, strlen(token), false);
+    char *m = uw_sprintf("&continuation-token=%s", et);
+    free(et);
+    return m;
+}
+
+/* One ListObjectsV2 page: its entries handed to the caller's callback, and
+ * the continuation token as the next page's markers. */
+static int list_page(void *ctx, const char *body, size_t len, const char *what, char **next,
+                     uw_err *err)
+{
+    list_walk *w = ctx;
+    list_ent *ents = NULL;
+    size_t n = 0, cap = 0;
+    char *token = NULL;
+    list_acc acc = {&ents, &n, &cap};
+    int rc = uw_s3_list_parse(body, len, what, list_add, &acc, &token, err);
+    bool stop = false;
+    for (size_t i = 0; rc == 0 && !stop && i < n; i++) {
+        const char *k = ents[i].key;
+        if (strncmp(k, w->prefix, w->plen) != 0)
+            continue;
+        char *name = uw_strdup(k + w->plen);
+        size_t nl = strlen(name);
+        if (ents[i].is_dir)
+            while (nl && name[nl - 1] == '/')
+                name[--nl] = '\0';
+        /* skip "directory marker" objects, and (not flat) anything nested */
+        bool marker = !nl || (w->flat && (ents[i].is_dir || k[strlen(k) - 1] == '/'));
+        uw_storage_set_list_ident(ents[i].ident);
+        if (!marker && (w->flat || !strchr(name, '/')))
+            stop = w->cb(w->ctx, name, !w->flat && ents[i].is_dir, ents[i].size) != 0;
+        free(name);
+    }
+    ents_free(ents, n);
+    if (rc == 0 && !stop && token)
+        *next = token_markers(token);
+    free(token);
+    return rc;
+}
+
+typedef struct {
+    list_ent *ents;
+    size_t n, cap;
+} ent_list;
+
+/* One ListObjectsV2 page: its entries kept (remove_tree). */
+static int collect_page(void *ctx, const char *body, size_t len, const char *what, char **next,
+                        uw_err *err)
+{
+    ent_list *l = ctx;
+    list_acc acc = {&l->ents, &l->n, &l->cap};
+    char *token = NULL;
+    int rc = uw_s3_list_parse(body, len, what, list_add, &acc, &token, err);
+    if (rc == 0 && token)
+        *next = token_markers(token);
+    free(token);
+    return rc;
+}
+
+/* The ListObjectsV2 query of the objects under prefix (directly under it
+ * with the delimiter), and the "what" of its messages. */
+static char *list_query(const char *prefix, bool delimit, char *what, size_t what_len)
+{
+    char *ep = uw_uri_encode(prefix, strlen(prefix), false);
+    char *q = uw_sprintf("list-type=2&prefix=%s%s", ep, delimit ? "&delimiter=%2F" : "");
+    free(ep);
+    snprintf(what, what_len, "list '%s'", prefix);
+    return q;
+}
+
 /* One listing loop for both: with the delimiter (flat == false) the entries
  * directly under dir, directories included; without it (flat) every object
  * at any depth as a path relative to dir, in one request per 1000 objects
@@ -364,37 +456,11 @@ static int s3_list_pages(uw_storage *st, const char *dir, bool flat, uw_list_cb 
 {
     s3_impl *s3 = st->impl;
     char *prefix = dir_prefix(s3, dir);
-    size_t plen = strlen(prefix);
-    char *token = NULL;
-    int rc = 0;
-    bool stop = false;
-    do {
-        list_ent *ents = NULL;
-        size_t n = 0, cap = 0;
-        char *next = NULL;
-        rc = list_page(s3, prefix, !flat, token, &ents, &n, &cap, &next, err);
-        free(token);
-        token = next;
-        /* Callbacks run with no client checked out: they may use the storage. */
-        for (size_t i = 0; rc == 0 && !stop && i < n; i++) {
-            const char *k = ents[i].key;
-            if (strncmp(k, prefix, plen) != 0)
-                continue;
-            char *name = uw_strdup(k + plen);
-            size_t nl = strlen(name);
-            if (ents[i].is_dir)
-                while (nl && name[nl - 1] == '/')
-                    name[--nl] = '\0';
-            /* skip "directory marker" objects, and (not flat) anything nested */
-            bool marker = !nl || (flat && (ents[i].is_dir || k[strlen(k) - 1] == '/'));
-            uw_storage_set_list_ident(ents[i].ident);
-            if (!marker && (flat || !strchr(name, '/')))
-                stop = cb(ctx, name, !flat && ents[i].is_dir, ents[i].size) != 0;
-            free(name);
-        }
-        ents_free(ents, n);
-    } while (rc == 0 && !stop && token);
-    free(token);
+    char what[600];
+    char *query = list_query(prefix, !flat, what, sizeof what);
+    list_walk w = {prefix, strlen(prefix), flat, cb, ctx};
+    int rc = s3_pages(s3, query, what, list_page, &w, err);
+    free(query);
     free(prefix);
     return rc;
 }
@@ -508,20 +574,15 @@ int uw_storage_s3_remove_tree(uw_storage *st, const char *dir, uw_err *err)
         return uw_fail(err, UW_E_INTERNAL, "refusing to remove the whole bucket");
     }
     /* Collect first, then delete: deleting while paging could skip keys. */
-    list_ent *ents = NULL;
-    size_t n = 0, cap = 0;
-    char *token = NULL;
-    int rc;
-    do {
-        char *next = NULL;
-        rc = list_page(s3, prefix, false, token, &ents, &n, &cap, &next, err);
-        free(token);
-        token = next;
-    } while (rc == 0 && token);
-    free(token);
-    for (size_t i = 0; rc == 0 && i < n; i += S3_DELETE_BATCH)
-        rc = delete_batch(s3, ents + i, n - i < S3_DELETE_BATCH ? n - i : S3_DELETE_BATCH, err);
-    ents_free(ents, n);
+    ent_list l = {NULL, 0, 0};
+    char what[600];
+    char *query = list_query(prefix, false, what, sizeof what);
+    int rc = s3_pages(s3, query, what, collect_page, &l, err);
+    for (size_t i = 0; rc == 0 && i < l.n; i += S3_DELETE_BATCH)
+        rc = delete_batch(s3, l.ents + i, l.n - i < S3_DELETE_BATCH ? l.n - i : S3_DELETE_BATCH,
+                          err);
+    ents_free(l.ents, l.n);
+    free(query);
     free(prefix);
     return rc;
 }
@@ -631,6 +692,25 @@ static int s3_upload_abort(s3_impl *s3, const char *key, const char *id, uw_err 
     return rc;
 }
 
+/* One ListMultipartUploads page: its stale uploads collected, and
+ * key-marker/upload-id-marker as the next page's markers. */
+static int uploads_page(void *ctx, const char *body, size_t len, const char *what, char **next,
+                        uw_err *err)
+{
+    char *kmark = NULL, *imark = NULL;
+    int rc = uw_s3_uploads_parse(body, len, what, upload_add, ctx, &kmark, &imark, err);
+    if (rc == 0 && kmark) {
+        char *ek = uw_uri_encode(kmark, strlen(kmark), false);
+        char *ei = imark ? uw_uri_encode(imark, strlen(imark), false) : NULL;
+        *next = uw_sprintf("&key-marker=%s%s%s", ek, ei ? "&upload-id-marker=" : "", ei ? ei : "");
+        free(ek);
+        free(ei);
+    }
+    free(kmark);
+    free(imark);
+    return rc;
+}
+
 /* ListMultipartUploads under dir, following key-marker/upload-id-marker;
  * collected first, then aborted (the listing is not changed while paging). */
 int uw_storage_s3_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_sweep_stats *stats,
@@ -639,45 +719,11 @@ int uw_storage_s3_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_swe
     s3_impl *s3 = st->impl;
     char *prefix = dir_prefix(s3, dir);
     char *ep = uw_uri_encode(prefix, strlen(prefix), false);
+    char *query = uw_sprintf("uploads&prefix=%s", ep);
     upload_acc a = {NULL, NULL, 0, 0, (int64_t)time(NULL) - max_age, max_age <= 0};
-    char *kmark = NULL, *imark = NULL;
     char what[600];
     snprintf(what, sizeof what, "list multipart uploads '%s'", prefix);
-    int rc = 0;
-    char *prev = NULL;
-    do {
-        char *ek = kmark ? uw_uri_encode(kmark, strlen(kmark), false) : NULL;
-        char *ei = imark ? uw_uri_encode(imark, strlen(imark), false) : NULL;
-        char *query = uw_sprintf("uploads&prefix=%s%s%s%s%s", ep, ek ? "&key-marker=" : "",
-                                 ek ? ek : "", ei ? "&upload-id-marker=" : "", ei ? ei : "");
-        free(ek);
-        free(ei);
-        free(kmark);
-        free(imark);
-        kmark = imark = NULL;
-        /* A server that hands the same markers back would page forever. */
-        if (prev && strcmp(prev, query) == 0) {
-            rc = uw_fail(err, UW_E_STORAGE, "%s: the listing does not advance past its markers",
-                         what);
-            free(query);
-            break;
-        }
-        free(prev);
-        prev = uw_strdup(query);
-        s3_req r;
-        s3_req_init(&r, s3, "GET", NULL, query, NULL, 0, what);
-        uw_http_response resp = {0};
-        rc = s3_exec(s3, &r, &resp, err);
-        if (rc == 0)
-            rc = uw_s3_uploads_parse((const char *)resp.body.data, resp.body.len, what, upload_add,
-                                     &a, &kmark, &imark, err);
-        uw_http_response_clear(&resp);
-        s3_req_free(&r);
-        free(query);
-    } while (rc == 0 && kmark);
-    free(prev);
-    free(kmark);
-    free(imark);
+    int rc = s3_pages(s3, query, what, uploads_page, &a, err);
     for (size_t i = 0; i < a.n; i++) {
         if (rc == 0 && (rc = s3_upload_abort(s3, a.keys[i], a.ids[i], err)) == 0) {
             uw_log(UW_LOG_DETAIL, "aborted unfinished multipart upload of '%s' (upload id %s)",
@@ -689,6 +735,7 @@ int uw_storage_s3_sweep(uw_storage *st, const char *dir, int64_t max_age, uw_swe
     }
     free(a.keys);
     free(a.ids);
+    free(query);
     free(ep);
     free(prefix);
     return rc;

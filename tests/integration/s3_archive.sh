@@ -19,8 +19,11 @@
 #     segment is uploaded in 4 parts; boto3 sees a multipart ETag ("-4") and
 #     the right size, ue-wal-fetch returns the segment byte for byte.
 #  6. HTTPS: s3rver with a self-signed certificate for 127.0.0.1 made here;
-#     with repo1-storage-ca-file push and fetch work; without it verification
-#     fails (exit 17, at once), and repo1-storage-verify-tls=n works again.
+#     with repo1-storage-ca-file push and fetch work; one process's
+#     connections share its TLS session (verify --process-max 2: one full
+#     handshake, the workers' connections resumed, counted by the server);
+#     without the CA file verification fails (exit 17, at once), and
+#     repo1-storage-verify-tls=n works again.
 #  7. ue-basebackup (full, then incremental) into the bucket, more writes,
 #     `ue-pitr restore --set <full>` from it, started, to the end of the
 #     archive: contents equal the source's; boto3 sees the backups' manifests.
@@ -232,7 +235,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
     -addext "subjectAltName=IP:127.0.0.1" -keyout "$T/tls.key" -out "$T/tls.crt" \
     >"$T/out/openssl" 2>&1 || { cat "$T/out/openssl" >&2; die "openssl could not make a certificate"; }
 chmod 644 "$T/tls.crt"
-UW_S3_PORT=$S3_TLS_PORT UW_S3_BUCKET=$BUCKET UW_S3_TLS_CERT=$T/tls.crt UW_S3_TLS_KEY=$T/tls.key \
+# bench/tls_count.js counts, on the server side, the TCP connections, full
+# TLS handshakes and resumed ones ("tcp full resumed" in $TLS_COUNT).
+TLS_COUNT=$T/tls.count
+NODE_OPTIONS="--require $UW_SRC_DIR/bench/tls_count.js" UW_BENCH_TLS_COUNT=$TLS_COUNT \
+    UW_S3_PORT=$S3_TLS_PORT UW_S3_BUCKET=$BUCKET UW_S3_TLS_CERT=$T/tls.crt UW_S3_TLS_KEY=$T/tls.key \
     bash "$UW_SRC_DIR/tests/objstore.sh" start "$OBJSTORE_TLS" s3 2>"$T/out/objstore-tls.start" ||
     { cat "$T/out/objstore-tls.start" >&2; die "could not start s3rver with TLS"; }
 TLS=$T/tls.conf
@@ -242,6 +249,22 @@ assert_exit_pg 0 "$PUSH" --config "$TLS" --stanza "$STANZA" "$T/src/pg_wal/$firs
 assert_exit_pg 0 "$FETCH" --config "$TLS" --stanza "$STANZA" "$first_seg" "$T/dst/tls"
 cmp -s "$T/dst/tls" "$T/src/pg_wal/$first_seg" || die "segment fetched over https differs"
 ok "https with repo1-storage-ca-file: stanza-create, push, fetch"
+# One process shares its TLS sessions between its connections: verify's
+# main thread reads the stanza and lists the archive on one connection, then
+# each of its 2 workers opens its own, which resumes that session instead of
+# a full handshake (certificate chain and its verification again).
+for seg in $(seg_range "$(seg_add "$first_seg" 1)" "$(seg_add "$first_seg" 3)"); do
+    assert_exit_pg 0 "$PUSH" --config "$TLS" --stanza "$STANZA" "$T/src/pg_wal/$seg"
+done
+read -r tcp0 full0 res0 <"$TLS_COUNT"
+assert_exit_pg 0 "$PITR" --config "$TLS" --stanza "$STANZA" verify --process-max 2
+read -r tcp1 full1 res1 <"$TLS_COUNT"
+tcp=$((tcp1 - tcp0)) full=$((full1 - full0)) res=$((res1 - res0))
+note "verify --process-max 2 over https: $tcp connections, $full full TLS handshakes, $res resumed"
+((tcp >= 3)) || die "verify --process-max 2 opened $tcp connections, expected one per worker and the main one"
+((full == 1 && res == tcp - 1)) ||
+    die "verify --process-max 2: $full full TLS handshakes and $res resumed for $tcp connections: only the first should be full"
+ok "verify --process-max 2 over https: $tcp connections, 1 full TLS handshake, the others resumed"
 NOCA=$T/noca.conf
 s3_config "$NOCA" "https://127.0.0.1:$S3_TLS_PORT"
 t0=$(now)
