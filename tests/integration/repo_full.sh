@@ -11,6 +11,12 @@
 #     object left in the repository
 #   - space returns (remount with 256 MiB): archiving resumes by itself,
 #     every segment has its object
+# Then the repository unavailable for a while under pgbench load, twice:
+# read-only (remount ro: EROFS) and unwritable (the archive directory
+# 0500: EACCES). Each time: the archiver's pushes fail with exit 5 and the
+# cause, 0 segments acknowledged (archived_count unchanged, no object) while
+# it lasts, PostgreSQL keeps the WAL, and after the repair every segment is
+# archived once with no gap and no temporary left.
 source "$(dirname "$0")/../lib.sh"
 
 [[ $(id -u) -eq 0 ]] || die "needs root to mount a tmpfs as the repository"
@@ -78,3 +84,71 @@ for s in $(seg_range "$first" "$last"); do
 done
 assert_eq "" "$(repo_temp_files)" "temporaries left after the repair"
 ok "after the repair every segment $first .. $last has its object"
+
+# ---------------- the repository unavailable for a while, under load --
+pgbench_run "$P" -i -s 2 -q >"$T/out/pgbench-init" 2>&1 || { tail "$T/out/pgbench-init"; die "pgbench -i failed"; }
+wait_archived "$P" "$(switch_wal "$P")" 180
+tldir=""
+for d in "$REPO/$STANZA/archive"/*/; do
+    [[ $(basename "$d") =~ ^[0-9A-F]{16}$ ]] && { tldir=${d%/}; break; }
+done
+[[ -d $tldir ]] || die "setup: no timeline directory under $REPO/$STANZA/archive"
+for kind in read-only unwritable; do
+    case $kind in
+    read-only)
+        # EBUSY while a push still has a file open for writing: retry
+        deadline=$((SECONDS + 120))
+        until mount -o remount,ro "$REPO" 2>/dev/null; do
+            ((SECONDS < deadline)) || die "could not remount $REPO read-only within 120 s"
+            sleep 0.2
+        done
+        cause="Read-only file system"
+        ;;
+    unwritable)
+        chmod 0500 "$tldir"
+        cause="Permission denied"
+        ;;
+    esac
+    logpos=$(wc -l <"$T/src.log") # only this phase's lines (the /bin/false step above exits 1)
+    archived0=$(q "$P" "select archived_count from pg_stat_archiver")
+    last0=$(q "$P" "select coalesce(last_archived_wal, '') from pg_stat_archiver")
+    failed0=$(q "$P" "select failed_count from pg_stat_archiver")
+    first=$(current_seg "$P")
+    # load while the repository is unavailable: transactions, not a duration
+    for _ in 1 2 3; do # at least 3 segments pile up
+        pgbench_run "$P" -n -c 2 -t 1500 >"$T/out/pgbench-$kind" 2>&1 || { tail "$T/out/pgbench-$kind"; die "pgbench failed"; }
+        last=$(switch_wal "$P")
+    done
+    deadline=$((SECONDS + 180))
+    while :; do
+        failed=$(q "$P" "select failed_count from pg_stat_archiver")
+        ((failed > failed0)) && break
+        ((SECONDS < deadline)) || die "$kind: the archiver did not fail within 180 s"
+        sleep 0.2
+    done
+    tail -n +"$((logpos + 1))" "$T/src.log" >"$T/out/log-$kind"
+    grep -q "$cause" "$T/out/log-$kind" || die "$kind: the cause '$cause' is not in the archiver's log"
+    if grep "archive command failed with exit code" "$T/out/log-$kind" | grep -qv "exit code 5"; then
+        die "$kind: an archive failure was not exit code 5"
+    fi
+    assert_eq "$archived0" "$(q "$P" "select archived_count from pg_stat_archiver")" "$kind: segments acknowledged while the repository is unavailable"
+    ready=$(find "$T/src/pg_wal/archive_status" -name '*.ready' | wc -l)
+    ((ready > 0)) || die "$kind: no .ready file while the repository is unavailable"
+    for s in $(seg_range "$first" "$last"); do
+        [[ $s > $last0 ]] || continue # archived before the outage began
+        [[ -f "$T/src/pg_wal/$s" ]] || die "$kind: PostgreSQL no longer holds $s"
+        [[ ! -e "$T/src/pg_wal/archive_status/$s.done" ]] || die "$kind: $s acknowledged (.done) while the repository is unavailable"
+    done
+    note "$kind: $((failed - failed0)) failed pushes (exit 5, '$cause'), $ready segments waiting as .ready, 0 acknowledged"
+    t0=$(now)
+    case $kind in
+    read-only) mount -o remount,rw "$REPO" ;;
+    unwritable) chmod 0700 "$tldir" ;;
+    esac
+    wait_archived "$P" "$last" 300
+    for s in $(seg_range "$first" "$last"); do
+        [[ $(object_count "$s") == 1 ]] || die "$kind: $s has $(object_count "$s") objects after the repair"
+    done
+    assert_eq "" "$(repo_temp_files)" "$kind: temporaries left after the repair"
+    ok "$kind repository under load: pushes failed with exit 5 ('$cause'), 0 acknowledged early, $first .. $last archived once each $(elapsed "$t0") s after the repair, no gap"
+done
