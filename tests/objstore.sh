@@ -27,6 +27,9 @@
 #   UW_S3_KEY_PAIR   ID:SECRET, a credential s3rver accepts besides S3RVER:S3RVER
 #                    (read from the environment, never put on node's argv)
 #   UW_S3_UPLOADS_PAGE  most uploads per ListMultipartUploads page (default 1000)
+#   UW_S3_HOLD_FILE  while this file exists, UploadPart of part 2 and later is
+#                    held for keys under the prefix on its first line (a test
+#                    kills a push with exactly one part stored, on any machine)
 #   UW_AZURE_PORT    Azurite blob port (default 10000)
 #   UW_AZURE_TLS_CERT, UW_AZURE_TLS_KEY: serve Azurite over HTTPS
 #   AZURITE_ACCOUNTS ACCOUNT:BASE64KEY, Azurite's own variable: an account

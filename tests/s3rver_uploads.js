@@ -256,13 +256,37 @@ async function uploadsMiddleware(ctx, next) {
   })
 }
 
+// Test hook (UW_S3_HOLD_FILE): while that file exists, an UploadPart with
+// partNumber 2 or more whose key starts with the file's first line is held
+// before s3rver reads it. A test then catches a push with exactly one part
+// stored and still running, however slow or busy the machine, and kills it
+// there: no race between the push's speed and the test's polling.
+const holdFile = process.env.UW_S3_HOLD_FILE
+async function holdMiddleware(ctx, next) {
+  if (holdFile && ctx.method === 'PUT' && 'uploadId' in ctx.query && Number(ctx.query.partNumber) >= 2) {
+    const m = /^\/[^/]+\/(.*)$/.exec(ctx.path)
+    const key = m ? m[1].split('/').map(decodeURIComponent).join('/') : ''
+    for (;;) {
+      let prefix
+      try {
+        prefix = fs.readFileSync(holdFile, 'utf8').split('\n')[0]
+      } catch {
+        break
+      }
+      if (!prefix || !key.startsWith(prefix)) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  return next()
+}
+
 // s3rver builds its middleware stack in its constructor, the router last:
 // ours goes just before the router (after the logger, the XML encoder and
 // the virtual-host rewrite), when the server starts listening.
 const listen = S3rver.prototype.listen
 S3rver.prototype.listen = function (...args) {
   if (!this.middleware.includes(uploadsMiddleware)) {
-    this.middleware.splice(this.middleware.length - 1, 0, sentPathMiddleware, uploadsMiddleware)
+    this.middleware.splice(this.middleware.length - 1, 0, sentPathMiddleware, holdMiddleware, uploadsMiddleware)
   }
   return listen.apply(this, args)
 }

@@ -62,7 +62,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
 chmod 644 "$T/tls.crt"
 # Pages of 2 uploads: the sweep's listing has to follow the markers.
 objstore_start "$T/objstore" s3 UW_S3_PORT="$S3_PORT" UW_S3_BUCKET="$BUCKET" \
-    UW_S3_TLS_CERT="$T/tls.crt" UW_S3_TLS_KEY="$T/tls.key" UW_S3_UPLOADS_PAGE=2
+    UW_S3_TLS_CERT="$T/tls.crt" UW_S3_TLS_KEY="$T/tls.key" UW_S3_UPLOADS_PAGE=2 UW_S3_HOLD_FILE="$T/s3-hold"
 objstore_start "$T/objstore" azure UW_AZURE_PORT="$AZ_PORT" UW_AZURE_TLS_CERT="$T/tls.crt" \
     UW_AZURE_TLS_KEY="$T/tls.key"
 at_exit kill_own_processes
@@ -194,6 +194,11 @@ mapfile -t segs < <(wal_segments "$T/src/pg_wal" | awk -v c="$cur" '$0 < c' | he
 ((${#segs[@]} >= 3)) || die "setup: fewer than 3 completed segments in pg_wal"
 pg_dir "$T/wal" 700
 kpushes=0
+# s3rver holds every part after the first of these pushes (UW_S3_HOLD_FILE in
+# tests/s3rver_uploads.js): each push is caught with one part stored and
+# killed there on any machine. The fallback below stays for a push that
+# would still complete.
+printf '%s\n' "$pdir/archive/" >"$T/s3-hold"
 for s in "${segs[@]}"; do
     ((kpushes < 3)) || break
     cp "$T/src/pg_wal/$s" "$T/wal/$s"
@@ -219,6 +224,7 @@ for s in "${segs[@]}"; do
     fi
 done
 ((kpushes == 3)) || die "setup: only $kpushes of ${#segs[@]} pushes killed with their upload unfinished"
+rm -f "$T/s3-hold"
 live=$("${S3TOOL[@]}" mpu-start "$pdir/archive/live-writer") || die "boto3 could not start the live upload"
 before=$(tool_count uploads "$pdir/")
 assert_eq 4 "$before" "unfinished uploads after 3 killed pushes and one live upload"
