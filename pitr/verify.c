@@ -256,17 +256,90 @@ static const char *fail_kind(uw_code c)
 
 /* ------------------------------------------------------------ backups -- */
 
+/* A backup as verify keeps it between passes: the manifest's header only,
+ * and the backups it depends on. The file entries are read again from the
+ * repository by each pass that needs them (planning, reporting) and freed
+ * after it, so a run over hundreds of backups of thousands of files holds one
+ * manifest's entries at a time, not all of them. */
 typedef struct {
-    uw_manifest *m; /* loaded in full */
+    uw_manifest h; /* entries dropped */
+    char **deps;   /* prior, and every other backup a file entry refers to */
+    size_t ndeps;
+} vbackup;
+
+typedef struct {
+    vbackup *b;
     size_t n;
 } manifests;
 
 static int cmp_manifest(const void *a, const void *b)
 {
-    const uw_manifest *x = a, *y = b;
+    const uw_manifest *x = &((const vbackup *)a)->h, *y = &((const vbackup *)b)->h;
     if (x->stop_time != y->stop_time)
         return x->stop_time < y->stop_time ? -1 : 1;
     return strcmp(x->id, y->id);
+}
+
+static void dep_add(vbackup *b, const char *id)
+{
+    if (!id[0] || !strcmp(id, b->h.id))
+        return;
+    for (size_t i = 0; i < b->ndeps; i++)
+        if (!strcmp(b->deps[i], id))
+            return;
+    b->deps = uw_realloc(b->deps, (b->ndeps + 1) * sizeof *b->deps);
+    b->deps[b->ndeps++] = uw_strdup(id);
+}
+
+/* Keep m's header and dependencies; its entries are freed. */
+static void vbackup_from(vbackup *b, uw_manifest *m)
+{
+    memset(b, 0, sizeof *b);
+    b->h = *m;
+    dep_add(b, m->prior);
+    for (size_t k = 0; k < m->count; k++) {
+        dep_add(b, m->entries[k].ref);
+        dep_add(b, m->entries[k].base);
+    }
+    for (size_t k = 0; k < m->count; k++) {
+        free(m->entries[k].path);
+        free(m->entries[k].link);
+    }
+    free(m->entries);
+    b->h.entries = NULL;
+    b->h.count = b->h.cap = 0;
+    uw_manifest_init(m);
+}
+
+static void manifests_free(manifests *ms)
+{
+    for (size_t i = 0; i < ms->n; i++) {
+        for (size_t k = 0; k < ms->b[i].ndeps; k++)
+            free(ms->b[i].deps[k]);
+        free(ms->b[i].deps);
+    }
+    free(ms->b);
+    memset(ms, 0, sizeof *ms);
+}
+
+/* Read backup b's manifest again, in full (NULL: read, m to be freed; else
+ * why it could not be, to be freed). A manifest that changed between the
+ * passes (a backup expired and taken again under the same id, a tampered
+ * repository) is not used. */
+static char *manifest_reread(uw_repo *r, const vbackup *b, uw_manifest *m)
+{
+    uw_err e;
+    uw_manifest_init(m);
+    if (uw_manifest_load(r, b->h.id, m, &e) < 0) {
+        uw_manifest_free(m);
+        return uw_sprintf("its manifest could not be read again: %s", e.msg);
+    }
+    if (m->start_lsn != b->h.start_lsn || m->stop_lsn != b->h.stop_lsn ||
+        strcmp(m->prior, b->h.prior) != 0) {
+        uw_manifest_free(m);
+        return uw_strdup("its manifest changed while it was being verified");
+    }
+    return NULL;
 }
 
 typedef struct {
@@ -285,7 +358,8 @@ static int id_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
     return 0;
 }
 
-/* Load every backup's manifest; missing and damaged ones are problems. */
+/* Load every backup's manifest header; missing and damaged ones are
+ * problems. */
 static int load_manifests(uw_repo *r, report *rp, manifests *ms, uw_err *err)
 {
     char *dir = uw_sprintf("%s/backup", r->stanza);
@@ -297,8 +371,8 @@ static int load_manifests(uw_repo *r, report *rp, manifests *ms, uw_err *err)
         uw_err e;
         rp->manifests++;
         if (uw_manifest_load(r, ids.ids[i], &m, &e) == 0) {
-            ms->m = uw_realloc(ms->m, (ms->n + 1) * sizeof *ms->m);
-            ms->m[ms->n++] = m;
+            ms->b = uw_realloc(ms->b, (ms->n + 1) * sizeof *ms->b);
+            vbackup_from(&ms->b[ms->n++], &m);
         } else if (e.code == UW_E_NOT_FOUND) {
             add_problem(rp, "missing-manifest",
                         "%s %s/%s/manifest: backup '%s' has no manifest (interrupted or running "
@@ -317,15 +391,15 @@ static int load_manifests(uw_repo *r, report *rp, manifests *ms, uw_err *err)
     free(ids.ids);
     free(dir);
     if (ms->n)
-        qsort(ms->m, ms->n, sizeof *ms->m, cmp_manifest);
+        qsort(ms->b, ms->n, sizeof *ms->b, cmp_manifest);
     return rc;
 }
 
-static const uw_manifest *manifest_by_id(const manifests *ms, const char *id)
+static const vbackup *manifest_by_id(const manifests *ms, const char *id)
 {
     for (size_t i = 0; i < ms->n; i++)
-        if (!strcmp(ms->m[i].id, id))
-            return &ms->m[i];
+        if (!strcmp(ms->b[i].h.id, id))
+            return &ms->b[i];
     return NULL;
 }
 
@@ -334,18 +408,11 @@ static const uw_manifest *manifest_by_id(const manifests *ms, const char *id)
 static void mark_chain(const manifests *ms, const char *id, bool *want)
 {
     for (size_t i = 0; i < ms->n; i++) {
-        if (strcmp(ms->m[i].id, id) != 0 || want[i])
+        if (strcmp(ms->b[i].h.id, id) != 0 || want[i])
             continue;
         want[i] = true;
-        const uw_manifest *m = &ms->m[i];
-        if (m->prior[0])
-            mark_chain(ms, m->prior, want);
-        for (size_t k = 0; k < m->count; k++) {
-            if (m->entries[k].ref[0] && strcmp(m->entries[k].ref, m->id) != 0)
-                mark_chain(ms, m->entries[k].ref, want);
-            if (m->entries[k].base[0])
-                mark_chain(ms, m->entries[k].base, want);
-        }
+        for (size_t k = 0; k < ms->b[i].ndeps; k++)
+            mark_chain(ms, ms->b[i].deps[k], want);
     }
 }
 
@@ -357,16 +424,23 @@ static void plan_backup_files(uw_repo *r, const manifests *ms, const bool *want,
     for (size_t i = 0; i < ms->n; i++) {
         if (!want[i])
             continue;
-        const uw_manifest *m = &ms->m[i];
-        for (size_t k = 0; k < m->count; k++) {
-            const uw_mf_entry *e = &m->entries[k];
+        uw_manifest m;
+        char *why = manifest_reread(r, &ms->b[i], &m);
+        if (why) {
+            /* Reported as not restorable by backup_report, which reads it
+             * again. */
+            free(why);
+            continue;
+        }
+        for (size_t k = 0; k < m.count; k++) {
+            const uw_mf_entry *e = &m.entries[k];
             if (e->type != 'f')
                 continue;
             char *obj = uw_backup_object(r, e);
             const lentry *le = listing_find(l, obj);
             if (!le) {
                 add_problem(rp, "missing", "%s %s: file '%s' of backup %s is not in the repository",
-                            r->st->desc, obj, e->path, m->id);
+                            r->st->desc, obj, e->path, m.id);
             } else {
                 vjob *j = job_add(js, obj, e->path);
                 j->has_expect = !e->base[0];
@@ -379,6 +453,7 @@ static void plan_backup_files(uw_repo *r, const manifests *ms, const bool *want,
             }
             free(obj);
         }
+        uw_manifest_free(&m);
     }
 }
 
@@ -450,29 +525,30 @@ static void backup_history(const uw_archive *a, const uw_manifest *m, uw_tl_hist
     }
 }
 
-/* The first bad or missing file object of backup m (NULL: all sound). */
-static char *first_bad_file(uw_repo *r, const uw_manifest *m, const jobs *js)
+/* The first bad or missing file object of backup b (NULL: all sound). */
+static char *first_bad_file(uw_repo *r, const vbackup *b, const jobs *js)
 {
-    for (size_t k = 0; k < m->count; k++) {
-        const uw_mf_entry *e = &m->entries[k];
+    uw_manifest m;
+    char *why = manifest_reread(r, b, &m);
+    for (size_t k = 0; !why && k < m.count; k++) {
+        const uw_mf_entry *e = &m.entries[k];
         if (e->type != 'f')
             continue;
         char *obj = uw_backup_object(r, e);
         const vjob *j = job_find(js, obj);
-        if (!j || (j->done && !j->ok)) {
-            char *why = uw_sprintf("file '%s' (%s) is %s", e->path, obj,
-                                   !j ? "missing" : fail_kind(j->code));
-            free(obj);
-            return why;
-        }
+        if (!j || (j->done && !j->ok))
+            why = uw_sprintf("file '%s' (%s) is %s", e->path, obj,
+                             !j ? "missing" : fail_kind(j->code));
         free(obj);
     }
-    return NULL;
+    uw_manifest_free(&m);
+    return why;
 }
 
-static void backup_report(uw_repo *r, const uw_archive *a, const uw_manifest *m, const jobs *js,
+static void backup_report(uw_repo *r, const uw_archive *a, const vbackup *vb, const jobs *js,
                           report *rp)
 {
+    const uw_manifest *m = &vb->h;
     rp->bs = uw_realloc(rp->bs, (rp->nbs + 1) * sizeof *rp->bs);
     backup_status *b = &rp->bs[rp->nbs++];
     memset(b, 0, sizeof *b);
@@ -480,7 +556,7 @@ static void backup_report(uw_repo *r, const uw_archive *a, const uw_manifest *m,
     b->start_lsn = m->start_lsn;
     b->stop_lsn = m->stop_lsn;
     rp->backups_total++;
-    b->why = first_bad_file(r, m, js);
+    b->why = first_bad_file(r, vb, js);
     /* An incremental also needs its prior chain's files, which are in js
      * when the chain's objects are referenced (ref) by its own manifest. */
     b->files_ok = !b->why;
@@ -854,7 +930,7 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
                          o->set, r->st->desc);
         else {
             mark_chain(&ms, o->set, want);
-            from_segno = manifest_by_id(&ms, o->set)->start_lsn / r->info.wal_seg_size;
+            from_segno = manifest_by_id(&ms, o->set)->h.start_lsn / r->info.wal_seg_size;
         }
     } else
         for (size_t i = 0; i < ms.n; i++)
@@ -902,8 +978,8 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
                  ms.n == 1 ? "" : "s", a.nsegs, a.ntls, a.ntls == 1 ? "" : "s");
         timelines_report(r, &a, rp);
         for (size_t i = 0; i < ms.n; i++)
-            if (want[i] && (!o->set || !strcmp(ms.m[i].id, o->set)))
-                backup_report(r, &a, &ms.m[i], &js, rp);
+            if (want[i] && (!o->set || !strcmp(ms.b[i].h.id, o->set)))
+                backup_report(r, &a, &ms.b[i], &js, rp);
         for (size_t i = 0; i < a.nduplicates; i++)
             add_problem(rp, "duplicate", "%s %s: stored with more than one content", r->st->desc,
                         a.duplicates[i]);
@@ -918,9 +994,7 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
     free(bdir);
     jobs_free(&js);
     uw_archive_free(&a);
-    for (size_t i = 0; i < ms.n; i++)
-        uw_manifest_free(&ms.m[i]);
-    free(ms.m);
+    manifests_free(&ms);
     listing_free(&l);
     return rc;
 }
