@@ -442,13 +442,17 @@ static int backup_plan(backup_run *b, uw_err *err)
         uw_log(UW_LOG_WARN, "no usable prior backup in %s: taking a full backup instead",
                r->st->desc);
     uw_manifest *m = &b->m;
-    /* Ids have a one-second resolution: never reuse one (a backup taken in the
-     * same second as the previous one would overwrite it). */
+    /* Ids have a one-second resolution: never reuse one, of a valid backup
+     * (a backup taken in the same second as the previous one would overwrite
+     * it) or of an interrupted one (killed within the same second: its
+     * leftover may not have gone, and must never mix with this backup). */
     for (;;) {
         make_id(b->prior, m->id, sizeof m->id);
         bool taken = false;
         for (int i = 0; i < b->nlist && !taken; i++)
             taken = strncmp(stamp_of(b->list[i].id), stamp_of(m->id), 15) == 0;
+        for (int i = 0; b->incomplete && b->incomplete[i] && !taken; i++)
+            taken = strncmp(stamp_of(b->incomplete[i]), stamp_of(m->id), 15) == 0;
         if (!taken)
             break;
         struct timespec ts = {1, 0};

@@ -302,6 +302,17 @@ pg_start_nowait() {
     _uw_running_add "$name"
     as_pg "$PGBIN/pg_ctl" -D "$T/$name" -l "$T/$name.log" -W start >"$T/out/$name.pg_ctl" 2>&1 ||
         { cat "$T/out/$name.pg_ctl" >&2; die "pg_ctl start of $name failed"; }
+    # pg_ctl -W returns before the postmaster wrote its pid file, and
+    # pg_running (pg_ctl status) in that moment says "not running": wait for
+    # the pid, or for the log to say the start failed.
+    local deadline=$((SECONDS + 300))
+    until [[ $(head -n 1 "$T/$name/postmaster.pid" 2>/dev/null) =~ ^[0-9]+$ ]]; do
+        if grep -qE 'FATAL|PANIC|database system is shut down' "$T/$name.log" 2>/dev/null; then
+            return 0
+        fi
+        ((SECONDS < deadline)) || { tail -n 20 "$T/$name.log" >&2; die "$name did not write its pid file"; }
+        sleep 0.05
+    done
 }
 
 # pg_stop NAME [MODE]: stop (fast by default) and wait.

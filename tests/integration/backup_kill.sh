@@ -65,7 +65,10 @@ for round in 1 2 3; do
     take_backup
     note "round $round: next backup $BACKUP_ID succeeded in $(elapsed "$t0") s"
     grep -q "removing interrupted backup $killed" "$BACKUP_LOG" || { cat "$BACKUP_LOG" >&2; die "round $round: the leftover was not removed"; }
-    [[ ! -e "$backups_dir/$killed" ]] || { find "$backups_dir/$killed" | head >&2; die "round $round: $killed left files behind"; }
+    # Killed and retaken within one second: the new backup must not take the
+    # leftover's id (its files could mix with a leftover that did not go).
+    [[ $BACKUP_ID != "$killed" ]] || die "round $round: the next backup reused the killed backup's id $killed"
+    [[ ! -e "$backups_dir/$killed" ]] || { find "$backups_dir/$killed" -print 2>/dev/null | sed -n 1,10p >&2; die "round $round: $killed left files behind"; }
     assert_exit_pg 0 "$PITR" --config "$CONF" --stanza "$STANZA" info
     grep -qE "^ +$BACKUP_ID +full" "$LAST_OUT" || { cat "$LAST_OUT" >&2; die "round $round: $BACKUP_ID not listed"; }
 done
