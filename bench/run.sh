@@ -322,7 +322,7 @@ run_restore() { # run_restore CORPUS ue|pb RUN [cold|nosync]
     # (recently_deleted), which made the next restore, of either tool, up to
     # twice as slow at random. The restored trees go at the end of the runs.
     mkdir -p "$DIR/trash"
-    mv "$run" "$DIR/trash/$c-$tool-$r"
+    mv "$run" "$DIR/trash/$c-$fig-$tool-$r"
 }
 
 has() { [[ " $FIGURES " == *" $1 "* ]]; }
