@@ -301,14 +301,9 @@ static void vbackup_from(vbackup *b, uw_manifest *m)
         dep_add(b, m->entries[k].ref);
         dep_add(b, m->entries[k].base);
     }
-    for (size_t k = 0; k < m->count; k++) {
-        free(m->entries[k].path);
-        free(m->entries[k].link);
-    }
-    free(m->entries);
+    uw_manifest_free(m); /* the entries; the header lives on in b->h */
     b->h.entries = NULL;
     b->h.count = b->h.cap = 0;
-    uw_manifest_init(m);
 }
 
 static void manifests_free(manifests *ms)
