@@ -289,11 +289,24 @@ pg_file "$T/3-2-1.conf" 600
 assert_exit_pg 6 ue-pitr --config "$T/3-2-1.conf" --stanza main --repo 1 info
 ok "ue-wal-3-2-1.conf parses (info on its empty local repository: no stanza, exit 6)"
 
-# Changes after the backups, archived, then a restore to the end of the
-# archive with the installed binaries.
+# Changes after the backups, archived by the installed archive module, then
+# a restore to the end of the archive with the installed binaries. The
+# module is found by name alone, in PostgreSQL 15's $libdir; archive_command
+# fails from here on, so a segment archived now went through the module.
+module=$("$PGBIN/pg_config" --pkglibdir)/ue_wal_archive.so
+dpkg -L ue-wal | grep -qx "$module" || die "the package does not install $module"
+pg_conf src "archive_library = 'ue_wal_archive'" "archive_command = '/bin/false'" \
+    "ue_wal_archive.config = '$CONF'" "ue_wal_archive.stanza = '$STANZA'"
+pg_reload src
+deadline=$((SECONDS + 120))
+until [[ "$(q "$P" "show archive_library")" == ue_wal_archive ]]; do
+    ((SECONDS < deadline)) || die "archive_library not reloaded"
+    sleep 0.2
+done
 q "$P" "insert into demo select g, 'after the backups' from generate_series(2001, 2500) g" >/dev/null
 seg=$(switch_wal "$P")
 wait_archived "$P" "$seg" 120
+ok "archived $seg through $module"
 restore_to restored --start --port $((P + 1))
 wait_promoted $((P + 1)) 120
 assert_eq "$(table_checksum "$P")" "$(table_checksum $((P + 1)))" "restored cluster matches the source"
@@ -305,7 +318,7 @@ note "apt-get purge ue-wal (dpkg --purge)"
 "${apt_get[@]}" purge -y -qq ue-wal >"$T/out/purge" 2>&1 || { cat "$T/out/purge" >&2; die "apt-get purge failed"; }
 left=()
 for f in /etc/ue-wal /var/spool/ue-wal /var/log/ue-wal /var/lib/ue-wal /usr/share/doc/ue-wal \
-    /usr/bin/ue-wal-push /usr/bin/ue-wal-fetch /usr/bin/ue-basebackup /usr/bin/ue-pitr; do
+    /usr/bin/ue-wal-push /usr/bin/ue-wal-fetch /usr/bin/ue-basebackup /usr/bin/ue-pitr "$module"; do
     [[ ! -e "$f" ]] || left+=("$f")
 done
 mapfile -t -O "${#left[@]}" left < <(find "$UNITS" /usr/share/man/man1 -name 'ue-wal*' -o -name 'ue-pitr*' -o -name 'ue-basebackup*')
