@@ -74,6 +74,10 @@ fi
 rm -rf "$DIR"
 mkdir -p "$DIR"/{bin,sock,log}
 cp "$BUILD"/ue-wal-push "$BUILD"/ue-pitr "$BUILD"/ue_wal_archive.so "$DIR/bin/"
+# The compute ceiling (bench/ceiling.c, as bench/run.sh builds it): what any
+# archiver must do per segment (SHA-256 and zstd level 3, in process), on
+# every core and on one, over the same backlog. It bounds every figure.
+cc -O2 -std=gnu11 -Wall -o "$DIR/bin/ceiling" "$HERE/ceiling.c" -lzstd -lcrypto -lpthread
 chmod 755 "$DIR" "$DIR/bin" "$DIR"/bin/*
 chown -R postgres: "$DIR"
 PGBR=$(command -v pgbackrest || true)
@@ -247,8 +251,17 @@ RUNNING=""
 NREADY=$(ready "$DIR/gen")
 
 declare -A RES=() CPU=() EMU=()
+CEIL_ALL="" CEIL_ONE=""
+mapfile -t BACKLOG < <(find "$DIR/gen/pg_wal/archive_status" -name '*.ready' -printf "$DIR/gen/pg_wal/%f\n" | sed 's/\.ready$//' | sort)
+ceiling() { # ceiling THREADS: segments/s
+    local out
+    out=$("$DIR/bin/ceiling" -t "$1" -l 3 "${BACKLOG[@]}")
+    awk -v n="${#BACKLOG[@]}" -v s="$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")" 'BEGIN { printf "%.2f", n / s }'
+}
 log "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((run = 1; run <= RUNS; run++)); do
+    CEIL_ALL+="$(ceiling "$(nproc)") " CEIL_ONE+="$(ceiling 1) "
+    log "run $run ceiling (segments/s): $(nproc) threads: $CEIL_ALL; 1 thread: $CEIL_ONE"
     order=("${FIGS[@]}")
     if ((run % 2 == 0)); then mapfile -t order < <(printf '%s\n' "${FIGS[@]}" | tac); fi
     for f in "${order[@]}"; do
@@ -280,4 +293,18 @@ for f in "${FIGS[@]}"; do
     [[ $STORE == s3 ]] && em=$(median <<<"${EMU[$f]}")
     echo "| $f | $v | $(awk -v a="$m" -v b="$v" 'BEGIN { printf "%.2fx", a / b }') | $c | $cr | $em |"
 done
+ca=$(median <<<"$CEIL_ALL")
+c1=$(median <<<"$CEIL_ONE")
+echo
+echo "Compute ceiling on this backlog (bench/ceiling.c: SHA-256 and zstd level 3 in process, nothing written; median):" \
+    "$ca segments/s on $(nproc) threads, $c1 on 1. The module reaches $(awk -v a="$m" -v b="$ca" 'BEGIN { printf "%.0f", 100 * a / b }') %" \
+    "of the $(nproc)-thread ceiling."
+if [[ -n $PGBR && $STORE == posix ]]; then
+    p=$(median <<<"${RES[pgbackrest]}")
+    pa=$(median <<<"${RES[pgbackrest-async]}")
+    echo "Issue 14's targets in segments/s: 2.5x pgbackrest = $(awk -v a="$p" 'BEGIN { printf "%.2f", 2.5 * a }')" \
+        "($(awk -v a="$p" -v c="$ca" 'BEGIN { printf "%.0f", 250 * a / c }') % of the ceiling)," \
+        "1.3x pgbackrest-async = $(awk -v a="$pa" 'BEGIN { printf "%.2f", 1.3 * a }')" \
+        "($(awk -v a="$pa" -v c="$ca" 'BEGIN { printf "%.0f", 130 * a / c }') % of the ceiling)."
+fi
 }

@@ -9,7 +9,9 @@ right after the measurement, sampled peak PSS of the whole process tree KiB
 
 MEMINFO.tsv (optional): corpus, figure, tool, run, Dirty KiB and Writeback
 KiB of /proc/meminfo before the restore, the same after it, the restore's
-seconds, the 1-minute load average after it."""
+seconds, the 1-minute load average after it, and over the restore the
+block device's write ticks (ms), discards issued, discard ticks (ms) and
+flushes (/sys/class/block/DEV/stat)."""
 import collections
 import statistics
 import sys
@@ -66,6 +68,12 @@ ROWS = [
     ("full backup, process-max 2", "backup", "backup", 1.3, False),
     ("restore, process-max 2", "restore", "restore", 1.5, False),
     ("restore after drop_caches, process-max 2", "restore-cold", "restore-cold", None, False),
+    ("restore after drop_caches=1 (page cache), process-max 2", "restore-pagecache",
+     "restore-pagecache", None, False),
+    ("restore after drop_caches=2 (dentries, inodes), process-max 2", "restore-dentries",
+     "restore-dentries", None, False),
+    ("restore after discards settled, process-max 2", "restore-settled", "restore-settled", None,
+     False),
     ("restore without sync first, process-max 2", "restore-nosync", "restore-nosync", None, False),
 ]
 
@@ -217,21 +225,25 @@ def meminfo_section(path):
         rows = [l.rstrip("\n").split("\t") for l in open(path)]
     except OSError:
         return
-    rows = [r for r in rows if len(r) == 10]
+    # 10 columns from runs before the device counters were recorded.
+    rows = [r + ["–"] * 4 if len(r) == 10 else r for r in rows if len(r) in (10, 14)]
     if not rows:
         return
-    print("## Page cache around restores")
+    print("## Page cache and device around restores")
     print()
-    print("/proc/meminfo right before each restore (after `sync` for restore, after `sync` and "
-          "drop_caches for restore-cold, nothing for restore-nosync) and right after it "
-          "returned, MiB; the restore's seconds and the 1-minute load average after it:")
+    print("/proc/meminfo right before each restore (after what the figure does first: `sync`, "
+          "drop_caches, a wait for discards, or nothing for restore-nosync) and right after it "
+          "returned, MiB; the restore's seconds and the 1-minute load average after it; over "
+          "the restore, the block device's time spent writing, discards issued, time spent "
+          "discarding (ms, summed over requests in flight) and cache flushes:")
     print()
     print("| corpus | figure | tool | run | Dirty before | Writeback before | Dirty after "
-          "| Writeback after | seconds | load |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for c, fig, tool, run, d0, w0, d1, w1, sec, load in rows:
+          "| Writeback after | seconds | load | write ms | discards | discard ms | flushes |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c, fig, tool, run, d0, w0, d1, w1, sec, load, wt, dn, dt, fl in rows:
         print(f"| {c} | {fig} | {tool} | {run} | {int(d0) / 1024:.1f} | {int(w0) / 1024:.1f} "
-              f"| {int(d1) / 1024:.1f} | {int(w1) / 1024:.1f} | {sec} | {load} |")
+              f"| {int(d1) / 1024:.1f} | {int(w1) / 1024:.1f} | {sec} | {load} "
+              f"| {wt} | {dn} | {dt} | {fl} |")
     print()
 
 

@@ -29,7 +29,7 @@ QUEUE_MAX=${BENCH_QUEUE_MAX:-268435456}   # archive-get-queue-max (both tools), 
 LEVEL=3                                   # zstd level, both tools (except the defaults figures)
 UE_LEVELS="1 6"                           # defaults figures: ue-wal push sync also at these zstd levels
 CORPORA=${BENCH_CORPORA:-"plain realistic"}
-FIGURES=${BENCH_FIGURES:-"push fetch backup restore"}   # optional: defaults encrypted restore-cold restore-nosync
+FIGURES=${BENCH_FIGURES:-"push fetch backup restore"}   # optional: defaults encrypted restore-{cold,pagecache,dentries,settled,nosync}
 DIR=${BENCH_DIR:-/var/tmp/ue-wal-bench}   # everything lives here
 BUILD=${BENCH_BUILD:-/tmp/bench-build}    # cmake build directory of ue-wal
 PGBIN=${BENCH_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -285,16 +285,31 @@ run_backup() { # run_backup CORPUS ue|pb RUN [LEVEL]
 
 # Dirty and Writeback of /proc/meminfo, KiB: "DIRTY WRITEBACK".
 dirty_wb() { awk '/^Dirty:/{d=$2} /^Writeback:/{w=$2} END{print d, w}' /proc/meminfo; }
+# The block device under $DIR, for its counters (Documentation/block/stat.rst):
+# "WRITE_TICKS_MS DISCARDS DISCARD_TICKS_MS FLUSHES"; zeros where the kernel
+# has no discard or flush fields. A restore that waits on discards issued
+# for blocks freed before it shows here, whatever tool it is.
+DEV_STAT=/sys/class/block/$(basename "$(findmnt -n -o SOURCE --target "$DIR" 2>/dev/null || echo none)")/stat
+dev_counters() {
+    if [[ -r $DEV_STAT ]]; then awk '{ print $8, ($12 == "" ? 0 : $12), ($15 == "" ? 0 : $15), ($16 == "" ? 0 : $16) }' "$DEV_STAT"
+    else echo 0 0 0 0; fi
+}
 
 # MODE: "" (warm: `sync` first, so the restore does not pay for what earlier
 # figures left dirty), cold (sync; drop_caches: the backup is read from disk
-# and every page written needs free memory first; figure restore-cold) or
-# nosync (no sync first: whatever is dirty on the file system, other
-# processes' writes included, is still there when the restore's final
-# syncfs runs; figure restore-nosync). Dirty/Writeback before and after each
-# restore go to $DIR/meminfo.tsv (what the restore left to the kernel to
-# write), with the 1-minute load average.
-run_restore() { # run_restore CORPUS ue|pb RUN [cold|nosync]
+# and every page written needs free memory first; figure restore-cold),
+# pagecache (sync; drop_caches=1: the page cache only; figure
+# restore-pagecache), dentries (sync; drop_caches=2: dentries and inodes
+# only; figure restore-dentries), settled (sync, then wait until the
+# device has issued no discard for 5 s: the discards of blocks freed
+# earlier are done; figure restore-settled) or nosync (no sync first:
+# whatever is dirty on the file system, other processes' writes included,
+# is still there when the restore's final syncfs runs; figure
+# restore-nosync). Dirty/Writeback before and after each restore go to
+# $DIR/meminfo.tsv (what the restore left to the kernel to write), with the
+# 1-minute load average and the device's write, discard and flush counters
+# over the restore.
+run_restore() { # run_restore CORPUS ue|pb RUN [cold|pagecache|dentries|settled|nosync]
     local c=$1 tool=$2 r=$3 mode=${4:-} d=$DIR/$1 run=$DIR/$1/run out fig=restore before after
     rm -rf "$run"
     mkdir -p "$run/target"
@@ -302,8 +317,26 @@ run_restore() { # run_restore CORPUS ue|pb RUN [cold|nosync]
     chown -R "$PGUSER_OS:" "$run"
     [[ $mode == nosync ]] || sync
     if [[ -n $mode ]]; then fig=restore-$mode; fi
-    if [[ $mode == cold ]]; then echo 3 >/proc/sys/vm/drop_caches; fi
+    case $mode in
+    cold) echo 3 >/proc/sys/vm/drop_caches ;;
+    pagecache) echo 1 >/proc/sys/vm/drop_caches ;;
+    dentries) echo 2 >/proc/sys/vm/drop_caches ;;
+    settled)
+        # At most 2 minutes: other processes deleting files keep a busy
+        # machine from ever settling (the log says so).
+        local d0 d1 quiet=0 waited=0
+        d0=$(dev_counters | cut -d' ' -f2)
+        while ((quiet < 5 && waited < 120)); do
+            sleep 1
+            waited=$((waited + 1))
+            d1=$(dev_counters | cut -d' ' -f2)
+            if [[ $d1 == "$d0" ]]; then quiet=$((quiet + 1)); else quiet=0 d0=$d1; fi
+        done
+        ((quiet >= 5)) || log "$c restore-settled $tool run $r: discards still issued after 120 s: not settled" ;;
+    esac
     before=$(dirty_wb)
+    local dev0 dev1
+    dev0=$(dev_counters)
     if [[ $tool == ue ]]; then
         out=$(as_pg DRIVE_TREE_PSS=1 "$BIN/drive" once "$d" "$BIN/ue-pitr --config $d/bk/ue.conf --stanza $STANZA restore --pgdata $run/target --process-max $PMAX" 2>>"$DIR/log/$c.restore.log") ||
             { tail -5 "$DIR/log/$c.restore.log" >&2; die "$c: ue-pitr restore failed"; }
@@ -312,10 +345,13 @@ run_restore() { # run_restore CORPUS ue|pb RUN [cold|nosync]
             { tail -5 "$DIR/log/$c.restore.log" >&2; die "$c: pgbackrest restore failed"; }
     fi
     after=$(dirty_wb)
+    dev1=$(dev_counters)
     [[ -f $run/target/PG_VERSION && -f $run/target/global/pg_control ]] || die "$c: $tool restore left no data directory"
     record "$c" "$fig" "$tool" "$r" "$out" "$(du -sb "$run/target" | cut -f1)"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$fig" "$tool" "$r" "${before// /$'\t'}" "${after// /$'\t'}" \
-        "$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")" "$(cut -d' ' -f1 /proc/loadavg)" >>"$DIR/meminfo.tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$fig" "$tool" "$r" "${before// /$'\t'}" "${after// /$'\t'}" \
+        "$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")" "$(cut -d' ' -f1 /proc/loadavg)" \
+        "$(awk -v a="$dev0" -v b="$dev1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+            printf "%d\t%d\t%d\t%d", y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4] }')" >>"$DIR/meminfo.tsv"
     log "$c $fig $tool run $r: Dirty/Writeback KiB before $before, after $after"
     # Not deleted now: on ext4 without a journal, creating files within a
     # minute of deleting a thousand others scans past the freed inodes
@@ -327,9 +363,11 @@ run_restore() { # run_restore CORPUS ue|pb RUN [cold|nosync]
 
 has() { [[ " $FIGURES " == *" $1 "* ]]; }
 
-if has restore-cold; then
-    [[ -w /proc/sys/vm/drop_caches ]] || die "restore-cold needs a writable /proc/sys/vm/drop_caches"
-fi
+for m in cold pagecache dentries; do
+    if has "restore-$m"; then
+        [[ -w /proc/sys/vm/drop_caches ]] || die "restore-$m needs a writable /proc/sys/vm/drop_caches"
+    fi
+done
 if has encrypted; then
     for c in $CORPORA; do make_enc_stanzas "$c"; done
 fi
@@ -355,7 +393,7 @@ for ((r = 1; r <= RUNS; r++)); do
             has backup || die "restore needs the backup figure"
             for t in $order; do run_restore "$c" "$t" "$r"; done
         fi
-        for m in cold nosync; do
+        for m in cold pagecache dentries settled nosync; do
             if has "restore-$m" && [[ $HAVE_RESTORE == 1 ]]; then
                 has backup || die "restore-$m needs the backup figure"
                 for t in $order; do run_restore "$c" "$t" "$r" "$m"; done
@@ -395,6 +433,9 @@ REPORT=$OUT/$STAMP.md
     echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER (other work on the machine skews every figure)"
     if has encrypted; then echo "- encrypted figures: ue-wal aes-256-gcm (cipher-key-cache y and n), pgBackRest aes-256-cbc, against each tool unencrypted in the same run"; fi
     if has restore-cold; then echo "- restore-cold: the same restore after \`sync; echo 3 > /proc/sys/vm/drop_caches\`"; fi
+    if has restore-pagecache; then echo "- restore-pagecache: the same restore after \`sync; echo 1 > /proc/sys/vm/drop_caches\` (page cache only)"; fi
+    if has restore-dentries; then echo "- restore-dentries: the same restore after \`sync; echo 2 > /proc/sys/vm/drop_caches\` (dentries and inodes only)"; fi
+    if has restore-settled; then echo "- restore-settled: the same restore after \`sync\` and 5 s without a discard issued on the device"; fi
     if has restore-nosync; then echo "- restore-nosync: the same restore without \`sync\` first (whatever is dirty stays for its final syncfs)"; fi
     if has defaults; then echo "- defaults figures: each tool without compression settings (ue-wal: $UE_DEFAULT; pgBackRest: gz level 6); ue-wal push sync also at zstd levels ${UE_LEVELS// /, }"; fi
     if [[ $HAVE_RESTORE != 1 ]]; then echo "- **restore skipped: \`ue-pitr\` has no \`restore\` command in this build**"; fi
