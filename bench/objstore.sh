@@ -41,6 +41,7 @@ PORT=${BENCH_PORT:-58010}                   # plain cluster; realistic = PORT+1
 S3_PORT=${BENCH_S3_PORT:-58000}
 AZ_PORT=${BENCH_AZURE_PORT:-58001}
 KEEP=${BENCH_KEEP:-0}
+REQ_LOG=${BENCH_REQ_LOG:-0}                 # 1: log and classify every request (bench/req_log.js)
 REUSE=${BENCH_REUSE:-0}
 SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
 PGUSER_OS=postgres
@@ -94,18 +95,20 @@ make_tls() {
     chmod 644 "$CA"
 }
 
-# The emulators, each with the handshake counter (bench/tls_count.js) loaded.
+# The emulators, each with the handshake counter (bench/tls_count.js) loaded,
+# and with BENCH_REQ_LOG=1 the request logger (bench/req_log.js).
 start_servers() {
-    local s
+    local s pre="--require $HERE/tls_count.js"
+    [[ $REQ_LOG == 1 ]] && pre+=" --require $HERE/req_log.js"
     mkdir -p "$OBJ"
     for s in $STORES; do
         if [[ $s == s3 ]]; then
-            NODE_OPTIONS="--require $HERE/tls_count.js" UW_BENCH_TLS_COUNT=$OBJ/s3.tls \
+            NODE_OPTIONS=$pre UW_BENCH_TLS_COUNT=$OBJ/s3.tls UW_BENCH_REQ_LOG=$OBJ/s3.req \
                 UW_S3_PORT=$S3_PORT UW_S3_BUCKET=$BUCKET UW_S3_TLS_CERT=$TLS/server.crt UW_S3_TLS_KEY=$TLS/server.key \
                 bash "$SRC/tests/objstore.sh" start "$OBJ" s3 2>>"$DIR/log/objstore.log" ||
                 { cat "$DIR/log/objstore.log" >&2; die "could not start s3rver"; }
         else
-            NODE_OPTIONS="--require $HERE/tls_count.js" UW_BENCH_TLS_COUNT=$OBJ/azure.tls \
+            NODE_OPTIONS=$pre UW_BENCH_TLS_COUNT=$OBJ/azure.tls UW_BENCH_REQ_LOG=$OBJ/azure.req \
                 UW_AZURE_PORT=$AZ_PORT UW_AZURE_TLS_CERT=$TLS/server.crt UW_AZURE_TLS_KEY=$TLS/server.key \
                 bash "$SRC/tests/objstore.sh" start "$OBJ" azure 2>>"$DIR/log/objstore.log" ||
                 { cat "$DIR/log/objstore.log" >&2; die "could not start Azurite"; }
@@ -118,7 +121,13 @@ start_servers() {
 # The node that runs the emulators (tests/objstore.sh may pin its own).
 node_version() { "$(readlink "/proc/$(server_pid "${STORES%% *}")/exe")" --version 2>/dev/null || echo "?"; }
 server_pid() { if [[ $1 == s3 ]]; then cat "$OBJ/s3rver.pid"; else cat "$OBJ/azurite.pid"; fi; }
-tls_counts() { cat "$OBJ/$1.tls" 2>/dev/null || echo "0 0 0"; } # "tcp full resumed"
+# "tcp full resumed requests": the handshake counts and the request log's
+# line count (0 without BENCH_REQ_LOG).
+tls_counts() {
+    local c
+    c=$(cat "$OBJ/$1.tls" 2>/dev/null || echo "0 0 0")
+    echo "$c $(wc -l 2>/dev/null <"$OBJ/$1.req" || echo 0)"
+}
 
 # "size name" of every object under PREFIX, listed by a client that is
 # neither tool (boto3; tests/azure_tool.py), verifying TLS with the CA.
@@ -188,17 +197,22 @@ stanza_create() { # stanza_create TOOL CONF
 # ----------------------------------------------------------- measuring ----
 RESULTS=$DIR/results.tsv
 : >"$RESULTS"
+: >"$DIR/requests.tsv"
 # One row per measurement: store, figure, tool, run, seconds, tool CPU s,
 # emulator CPU s (timed part), TCP connections, full and resumed handshakes
 # (whole operation), extra (bytes stored), load average after, peak RSS KiB.
 record() { # record STORE FIGURE TOOL RUN "drive output" "TLS before" "TLS after" [EXTRA]
-    local s cpu emu rss t0 f0 r0 t1 f1 r1
+    local s cpu emu rss t0 f0 r0 q0 t1 f1 r1 q1
     s=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$5")
     cpu=$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$5")
     emu=$(sed -n 's/.*watch_cpu_s=\([-0-9.]*\).*/\1/p' <<<"$5")
     rss=$(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$5")
-    read -r t0 f0 r0 <<<"$6"
-    read -r t1 f1 r1 <<<"$7"
+    read -r t0 f0 r0 q0 <<<"$6"
+    read -r t1 f1 r1 q1 <<<"$7"
+    # The requests of this figure, labelled (whole operation, as the TLS counts).
+    if [[ $REQ_LOG == 1 ]]; then
+        sed -n "$((q0 + 1)),${q1}p" "$OBJ/$1.req" | sed "s|^|$1\t$2\t$3\t$4\t|" >>"$DIR/requests.tsv"
+    fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$s" "$cpu" "$emu" \
         $((t1 - t0)) $((f1 - f0)) $((r1 - r0)) "${8:-}" "$(cut -d' ' -f1 /proc/loadavg)" "$rss" >>"$RESULTS"
     log "$1 $2 $3 run $4: ${s}s, tool CPU ${cpu}s, emulator CPU ${emu}s, TCP $((t1 - t0)), TLS full $((f1 - f0)) resumed $((r1 - r0))${8:+, $8 bytes}"
@@ -394,7 +408,9 @@ REPORT=$OUT/objstore-$STAMP.md
     if [[ $QUICK == 1 ]]; then echo "- **quick mode**: a smoke test of the harness; the targets are judged on the full run"; fi
     echo
     python3 "$HERE/objstore_report.py" "$RESULTS" "$SEGMENTS" "$(nproc)" "$PMAX"
+    if [[ $REQ_LOG == 1 ]]; then python3 "$HERE/objstore_reqs.py" "$DIR/requests.tsv"; fi
 } >"$REPORT"
+if [[ $REQ_LOG == 1 ]]; then cp "$DIR/requests.tsv" "$OUT/objstore-$STAMP.requests.tsv"; fi
 cat "$REPORT"
 log "report saved to $REPORT"
 exit 0
