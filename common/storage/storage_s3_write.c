@@ -1,7 +1,8 @@
 /* Amazon S3 driver, the write path (see storage_s3.c for the whole driver):
  * a single PutObject, or CreateMultipartUpload / UploadPart /
  * CompleteMultipartUpload (AbortMultipartUpload for a sink freed unfinished),
- * then a HeadObject verifying what was stored. */
+ * then a HeadObject verifying what was stored, unless the PutObject's answer
+ * already proved it (s3w_finish says when). */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -57,7 +58,8 @@ typedef struct {
     bool done; /* object visible: nothing to abort */
 } s3_wsink;
 
-static int s3_put_single(s3_wsink *w, char **etag_out, uw_err *err)
+/* *proven: the answer's ETag is the MD5 of what was sent. */
+static int s3_put_single(s3_wsink *w, char **etag_out, bool *proven, uw_err *err)
 {
     s3_impl *s3 = w->s3;
     uint8_t md5[16];
@@ -75,10 +77,13 @@ static int s3_put_single(s3_wsink *w, char **etag_out, uw_err *err)
     if (rc == 0) {
         const char *etag = uw_http_response_header(&resp, "ETag");
         char got[33];
-        if (etag && etag_md5(etag, got) && !etag_opaque(&resp) && strcmp(got, md5hex) != 0)
+        bool md5_etag = etag && etag_md5(etag, got) && !etag_opaque(&resp);
+        if (md5_etag && strcmp(got, md5hex) != 0)
             rc = uw_fail(err, UW_E_STORAGE,
                          "%s: the stored object's ETag %s is not the MD5 %s of what was sent", what,
                          got, md5hex);
+        else if (md5_etag)
+            *proven = true;
         if (etag)
             *etag_out = uw_strdup(etag);
     }
@@ -293,8 +298,9 @@ static int s3w_finish(uw_sink *s, uw_err *err)
     s3_wsink *w = (s3_wsink *)s;
     char *etag = NULL;
     int rc;
+    bool proven = false;
     if (!w->upload_id) {
-        rc = s3_put_single(w, &etag, err);
+        rc = s3_put_single(w, &etag, &proven, err);
         if (rc == 0)
             w->done = true;
     } else {
@@ -302,7 +308,13 @@ static int s3w_finish(uw_sink *s, uw_err *err)
         if (rc == 0)
             rc = s3_mpu_complete(w, &etag, err);
     }
-    if (rc == 0) {
+    /* A PutObject answered 200 with the MD5 of every byte sent as its ETag
+     * (the service checked Content-MD5 too) stored exactly those bytes under
+     * the key, whole, at once: a HeadObject could only repeat it, and costs
+     * the service one request per object (a backup's thousand small files).
+     * Multipart uploads, and answers without a plain MD5 ETag (SSE-KMS,
+     * servers that give none), are still verified. */
+    if (rc == 0 && !proven) {
         rc = s3_verify(w, etag, err);
         if (rc < 0) {
             /* Never leave a wrong object under its final name: its name
