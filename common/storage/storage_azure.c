@@ -488,12 +488,19 @@ int uw_azure_list_parse(const char *xml, size_t len, const char *prefix, const c
     return 0;
 }
 
-static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+/* The entries directly under dir whose names begin with name_prefix ("":
+ * all of them). The prefix goes to the service, which answers with those
+ * alone: finding one WAL segment's object (every push and fetch does) then
+ * costs a listing of one or two blobs, not of the whole directory. */
+static int az_list_names(uw_storage *st, const char *dir, const char *name_prefix, uw_list_cb cb,
+                         void *ctx, uw_err *err)
 {
     az_impl *az = st->impl;
     char *prefix = *dir ? uw_sprintf("%s%s/", az->prefix, dir) : uw_strdup(az->prefix);
-    size_t plen = strlen(prefix);
-    char *eprefix = uw_uri_encode(prefix, plen, false);
+    char *full = uw_sprintf("%s%s", prefix, name_prefix);
+    size_t plen = strlen(full);
+    char *eprefix = uw_uri_encode(full, plen, false);
+    free(full);
     char *marker = NULL;
     char *what = uw_sprintf("List Blobs '%s'", *dir ? dir : "/");
     int rc = 0;
@@ -526,6 +533,17 @@ static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw
     free(eprefix);
     free(prefix);
     return rc;
+}
+
+static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
+{
+    return az_list_names(st, dir, "", cb, ctx, err);
+}
+
+static int az_list_prefix(uw_storage *st, const char *dir, const char *name_prefix, uw_list_cb cb,
+                          void *ctx, uw_err *err)
+{
+    return az_list_names(st, dir, name_prefix, cb, ctx, err);
 }
 
 /* --------------------------------------------------------------- read -- */
@@ -797,6 +815,7 @@ const uw_storage_driver uw_storage_azure = {
     .open = az_open,
     .stat = az_stat,
     .list = az_list,
+    .list_prefix = az_list_prefix,
     .read = az_read,
     .write = az_write_open,
     .remove = az_remove,

@@ -475,6 +475,27 @@ static int s3_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ct
     return s3_list_pages(st, dir, true, cb, ctx, err);
 }
 
+/* The entries directly under dir whose names begin with name_prefix: the
+ * prefix goes to the service, which answers with those alone. Finding one
+ * WAL segment's object (every push and fetch does) then costs a listing of
+ * one or two keys, not of the whole directory of up to 256 segments. */
+static int s3_list_prefix(uw_storage *st, const char *dir, const char *name_prefix, uw_list_cb cb,
+                          void *ctx, uw_err *err)
+{
+    s3_impl *s3 = st->impl;
+    char *prefix = dir_prefix(s3, dir);
+    char *full = uw_sprintf("%s%s", prefix, name_prefix);
+    char what[600];
+    char *query = list_query(full, true, what, sizeof what);
+    /* Names relative to dir, nested ones dropped, as s3_list gives them. */
+    list_walk w = {prefix, strlen(prefix), false, cb, ctx};
+    int rc = s3_pages(s3, query, what, list_page, &w, err);
+    free(query);
+    free(full);
+    free(prefix);
+    return rc;
+}
+
 /* --------------------------------------------------------------- read -- */
 
 static int s3_read(uw_storage *st, const char *path, uw_sink *dest, uw_err *err)
@@ -1024,4 +1045,5 @@ const uw_storage_driver uw_storage_s3 = {
     .close = s3_close,
     .list_tree = s3_list_tree,
     .sweep = uw_storage_s3_sweep,
+    .list_prefix = s3_list_prefix,
 };

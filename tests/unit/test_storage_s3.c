@@ -149,6 +149,29 @@ int main(void)
     CHECK_INT(l.total, 1);
     CHECK(find(&l, "dir", true) >= 0);
 
+    uw_t_section("list_prefix: the names under dir that begin with the prefix");
+    /* The prefix goes to the server (s3_list_prefix): the answer must be the
+     * filtered listing's, names relative to dir and nothing nested. */
+    l = (listing){0};
+    snprintf(path, sizeof path, "%s/dir", base);
+    CHECK_OK(uw_storage_list_prefix(st, path, "em", list_cb, &l, &err) == 0, err);
+    CHECK_INT(l.total, 1);
+    i = find(&l, "empty", false);
+    CHECK(i >= 0 && l.sizes[i] == 0);
+    l = (listing){0};
+    CHECK_OK(uw_storage_list_prefix(st, path, "s", list_cb, &l, &err) == 0, err);
+    CHECK_INT(l.total, 1);
+    CHECK(find(&l, "sub", true) >= 0);
+    l = (listing){0};
+    CHECK_OK(uw_storage_list_prefix(st, path, "sub/", list_cb, &l, &err) == 0, err);
+    CHECK_INT(l.total, 0);
+    l = (listing){0};
+    CHECK_OK(uw_storage_list_prefix(st, path, "zz", list_cb, &l, &err) == 0, err);
+    CHECK_INT(l.total, 0);
+    l = (listing){0};
+    CHECK_OK(uw_storage_list_prefix(st, path, "", list_cb, &l, &err) == 0, err);
+    CHECK_INT(l.total, 3);
+
     uw_t_section("missing objects");
     snprintf(path, sizeof path, "%s/missing", base);
     CHECK_INT(uw_storage_stat(st, path, &size, &err), 0);
