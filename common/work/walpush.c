@@ -101,7 +101,10 @@ done:
 static int settle_race(uw_repo *r, const char *name, const char *object, const char *sha,
                        uw_err *err);
 
-static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, uw_err *err)
+/* *stored: the bytes the storage sink took, i.e. the object's size once its
+ * finish succeeded (every driver's finish makes the object whole or fails). */
+static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, uint64_t *stored,
+                        uw_err *err)
 {
     int fd = uw_push_open(job->path, err);
     if (fd < 0)
@@ -111,6 +114,8 @@ static int push_attempt(uw_repo *r, const uw_push_job *job, const char *object, 
         close(fd);
         return -1;
     }
+    *stored = 0;
+    dest = uw_count_sink(dest, stored);
     uw_obj_write_opts o = {UW_OBJ_WAL,  r->info.system_id, job->compressor,
                            job->level,  job->threads,      r->have_key ? &r->key : NULL,
                            job->sha256, job->name};
@@ -156,27 +161,27 @@ int uw_push_one(uw_repo *r, const uw_push_job *job, int *already, uint64_t *stor
                               r->have_key ? ".enc" : "");
     free(dir);
     int rc;
+    uint64_t size = 0;
     for (int attempt = 0;; attempt++) {
-        rc = push_attempt(r, job, object, err);
+        rc = push_attempt(r, job, object, &size, err);
         if (rc == 0 || !uw_retry_wait(attempt, err))
             break;
     }
-    /* Verify what landed: the object must exist with a plausible size. */
-    if (rc == 0) {
-        uint64_t size = 0;
-        int st = uw_storage_stat(r->st, object, &size, err);
-        if (st < 0)
-            rc = -1;
-        else if (st == 0 || size < UW_OBJ_HEADER_LEN + UW_OBJ_TRAILER_LEN)
-            rc = uw_fail(err, UW_E_STORAGE, "%s: '%s' is missing after it was written", r->st->desc,
-                         object);
-        else if (stored)
-            *stored = size;
-    }
+    /* What landed was verified by the driver's finish (posix: written,
+     * fsynced and renamed; S3 and Azure: the service's MD5 of the whole
+     * object, or a HEAD), and settle_race's listing below must find it under
+     * its name: a stat here would only repeat both (one more request per
+     * segment on an object store). */
+    if (rc == 0 && size < UW_OBJ_HEADER_LEN + UW_OBJ_TRAILER_LEN)
+        rc = uw_fail(err, UW_E_INTERNAL, "%s: '%s' was written with only %llu bytes", r->st->desc,
+                     object, (unsigned long long)size);
+    if (rc == 0 && stored)
+        *stored = size;
     /* Object names carry the content's checksum, so a conditional write
      * (If-None-Match: *) cannot tell two contents racing for one segment
      * apart: re-list after the write, and the push that sees another content
-     * withdraws its own object and fails (exit 7). */
+     * withdraws its own object and fails (exit 7). The listing also finds the
+     * object just written, under its name, or the push fails. */
     if (rc == 0)
         rc = settle_race(r, job->name, object, sha, err);
     free(object);
@@ -315,6 +320,9 @@ static int settle_race(uw_repo *r, const char *name, const char *object, const c
         *err = e; /* unknown: fail, the retry finds our object alone or not */
         return -1;
     }
+    if (n == 0)
+        return uw_fail(err, UW_E_STORAGE, "%s: '%s' is missing after it was written", r->st->desc,
+                       object);
     uw_storage_remove(r->st, object, NULL);
     return uw_fail(err, UW_E_ARCHIVE_MISMATCH,
                    "'%s' was archived in %s with a different checksum by a concurrent push: "
