@@ -136,6 +136,53 @@ static char *spool_claim(const char *spool, const char *name)
     return mine;
 }
 
+/* Bytes of name the prefetcher has staged so far ("<name>.uwtmp.prefetch-<worker>",
+ * or its file sink's temporary below that name), -1 when it is not fetching it. */
+static long long spool_staging(const char *spool, const char *name)
+{
+    char *stem = uw_sprintf("%s.uwtmp.prefetch-", name);
+    size_t sl = strlen(stem);
+    long long size = -1;
+    DIR *d = opendir(spool);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        struct stat sb;
+        if (strncmp(de->d_name, stem, sl) == 0 && fstatat(dirfd(d), de->d_name, &sb, 0) == 0)
+            size = (size < 0 ? 0 : size) + (long long)sb.st_size;
+    }
+    if (d)
+        closedir(d);
+    free(stem);
+    return size;
+}
+
+/* The segment the prefetcher is fetching right now: wait for it to be spooled
+ * and claim it, rather than download it a second time beside it (twice the
+ * requests, bytes and decompression for the same segment). Gives up (NULL:
+ * the caller fetches it itself) when the prefetcher stops fetching it without
+ * spooling it, or its staged bytes stop growing for 5 s (a stalled or killed
+ * prefetcher): a wait is never longer than the prefetcher's own progress. */
+static char *spool_wait(const char *spool, const char *name)
+{
+    long long seen = -2;
+    double moved = uw_now_ms();
+    for (;;) {
+        char *mine = spool_claim(spool, name);
+        if (mine)
+            return mine;
+        long long staged = spool_staging(spool, name);
+        if (staged < 0)
+            return spool_claim(spool, name); /* spooled since the first look, or not at all */
+        if (staged != seen) {
+            seen = staged;
+            moved = uw_now_ms();
+        } else if (uw_now_ms() - moved > 5000) {
+            return NULL;
+        }
+        sleep_ms(5);
+    }
+}
+
 /* Deliver a claimed segment to dest if its content still has the checksum it
  * was verified with; otherwise discard it (the caller fetches from the
  * repository). */
@@ -231,7 +278,13 @@ static bool next_job(prefetch *p, char *name, size_t len)
         for (int i = 0; i < p->workers; i++)
             if (p->inflight[i] && strcmp(p->inflight[i], name) == 0)
                 busy = true;
-        if (!busy && !recently_missing(p, name) && !spool_has(p, name))
+        /* Nothing past a segment the archive does not have yet: recovery
+         * stops there until it comes, and the archive fills in order. At the
+         * archive's end (a standby following it) this makes one listing per
+         * second, not one per segment of the window. */
+        if (recently_missing(p, name))
+            return false;
+        if (!busy && !spool_has(p, name))
             return true;
     }
     return false;
@@ -527,6 +580,12 @@ static int fetch(const uw_config *cfg, bool *detached, uw_err *err)
             free(spool);
             return 0;
         }
+        mine = rc == 0 || !spool_trusted(spool) ? NULL : spool_wait(spool, name);
+        if (mine && spool_deliver(spool, name, mine, dest) == 0) {
+            uw_log(UW_LOG_INFO, "delivered %s from the prefetch queue (fetched meanwhile)", name);
+            rc = 0;
+        }
+        free(mine);
     }
     free(spool);
     if (rc == 0)
