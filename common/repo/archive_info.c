@@ -174,7 +174,6 @@ typedef struct {
     uw_archive *a;
     uw_repo *r;
     int rank;
-    const char *dir; /* "<stanza>/archive/<sub>" */
     const char *sub; /* "history" or 16 hex digits */
     char **subdirs;  /* top level: collected directory names */
     size_t nsub, capsub;
@@ -189,35 +188,32 @@ static bool is_hex64(const char *s)
     return true;
 }
 
-static int object_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+void uw_archive_add_object(uw_archive *a, uw_repo *r, int rank, const char *sub, const char *name,
+                           uint64_t size)
 {
-    scan_ctx *c = ctx;
-    if (is_dir)
-        return 0;
     /* <walname>-<sha256 hex>[.zst][.enc]; WAL names never contain '-'. */
     const char *dash = strchr(name, '-');
     if (!dash || (size_t)(dash - name) >= sizeof((uw_arch_file *)0)->name ||
         strlen(dash + 1) < 64 || !is_hex64(dash + 1) || (dash[65] && dash[65] != '.'))
-        return 0;
+        return;
     uw_arch_file f = {0};
     memcpy(f.name, name, (size_t)(dash - name));
     f.name[dash - name] = '\0';
     uw_wal_name w;
     if (uw_wal_parse(f.name, &w, NULL) < 0)
-        return 0;
-    bool in_history = strcmp(c->sub, "history") == 0;
+        return;
+    bool in_history = strcmp(sub, "history") == 0;
     if (in_history != (w.kind == UW_WAL_HISTORY))
-        return 0;
-    if (!in_history && strncmp(f.name, c->sub, 16) != 0)
-        return 0; /* misplaced: fetch would never look for it here */
-    uw_archive *a = c->a;
+        return;
+    if (!in_history && strncmp(f.name, sub, 16) != 0)
+        return; /* misplaced: fetch would never look for it here */
     if (w.kind == UW_WAL_SEGMENT) {
         /* Kept only when the name rebuilds from (tli, segno), as the index
          * rebuilds it: the parser takes upper-case hex only, so that is when
          * the segment part is in range for the segment size (beyond it, the
          * name is none PostgreSQL asks for, and would alias another). */
         if (!a->seg_size || (uint64_t)w.seg >= (UINT64_C(1) << 32) / a->seg_size)
-            return 0;
+            return;
         uint64_t segno = uw_wal_segno(&w, a->seg_size);
         /* uw_unhex takes exactly the 64 digits, not what follows them. */
         char hex[65];
@@ -225,24 +221,31 @@ static int object_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
         hex[64] = '\0';
         uint8_t sha[32];
         uw_unhex(hex, sha, 32);
-        if (uw_archive_add_segment(a, c->r, c->rank, w.tli, segno, sha, dash + 65, size) < 0)
-            uw_log(UW_LOG_WARN, "%s: '%s/%s' left out: too many kinds of object names",
-                   c->r->st->desc, c->dir, name);
-        return 0;
+        if (uw_archive_add_segment(a, r, rank, w.tli, segno, sha, dash + 65, size) < 0)
+            uw_log(UW_LOG_WARN, "%s: '%s/archive/%s/%s' left out: too many kinds of object names",
+                   r->st->desc, r->stanza, sub, name);
+        return;
     }
     memcpy(f.sha256, dash + 1, 64);
     f.sha256[64] = '\0';
     f.tli = w.tli;
     f.stored = size;
-    f.repo = c->r;
-    f.rank = c->rank;
-    f.object = uw_sprintf("%s/%s", c->dir, name);
+    f.repo = r;
+    f.rank = rank;
+    f.object = uw_sprintf("%s/archive/%s/%s", r->stanza, sub, name);
     if (w.kind == UW_WAL_HISTORY) {
         push_file(&a->history, &a->nhistory, &a->history_cap, &f);
     } else {
         f.segno = uw_wal_segno(&w, a->seg_size);
         push_file(&a->other, &a->nother, &a->other_cap, &f);
     }
+}
+
+static int object_cb(void *ctx, const char *name, bool is_dir, uint64_t size)
+{
+    scan_ctx *c = ctx;
+    if (!is_dir)
+        uw_archive_add_object(c->a, c->r, c->rank, c->sub, name, size);
     return 0;
 }
 
@@ -318,37 +321,62 @@ static int seg_cmp(const void *x, const void *y)
     return (int)a->rank - (int)b->rank;
 }
 
-int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err)
+int uw_archive_dirs(uw_repo *r, char ***dirs, size_t *n, uw_err *err)
+{
+    scan_ctx c = {0};
+    c.r = r;
+    c.sub = "";
+    char *top = uw_sprintf("%s/archive", r->stanza);
+    int rc = list_retry(r, top, subdir_cb, &c, reset_subdirs, err);
+    if (rc == 0 && c.nsub)
+        qsort(c.subdirs, c.nsub, sizeof *c.subdirs, cmp_str);
+    if (rc < 0) {
+        reset_subdirs(&c);
+        free(c.subdirs);
+        c.subdirs = NULL;
+    }
+    *dirs = c.subdirs;
+    *n = c.nsub;
+    free(top);
+    return rc;
+}
+
+int uw_archive_scan_dir(uw_archive *a, uw_repo *r, int rank, const char *sub, uw_err *err)
 {
     scan_ctx c = {0};
     c.a = a;
     c.r = r;
-    c.rank = ++a->scans;
-    set_repo(a, c.rank, r);
-    char *top = uw_sprintf("%s/archive", r->stanza);
-    c.dir = top;
-    c.sub = "";
-    int rc = list_retry(r, top, subdir_cb, &c, reset_subdirs, err);
-    /* Directories in name order and each one's segments sorted as it is
-     * listed: the segments of one repository come out sorted, with no sort
+    c.rank = rank;
+    if (a->scans < rank)
+        a->scans = rank;
+    set_repo(a, rank, r);
+    char *dir = uw_sprintf("%s/archive/%s", r->stanza, sub);
+    c.sub = sub;
+    c.mark_segs = a->nsegs;
+    c.mark_hist = a->nhistory;
+    c.mark_other = a->nother;
+    int rc = list_retry(r, dir, object_cb, &c, reset_objects, err);
+    /* Each directory's segments sorted as it is listed: with the directories
+     * in name order, a repository's segments come out sorted, with no sort
      * of the whole archive (nor its copy of the array) at the end. */
-    if (rc == 0 && c.nsub)
-        qsort(c.subdirs, c.nsub, sizeof *c.subdirs, cmp_str);
-    for (size_t i = 0; rc == 0 && i < c.nsub; i++) {
-        char *dir = uw_sprintf("%s/%s", top, c.subdirs[i]);
-        c.dir = dir;
-        c.sub = c.subdirs[i];
-        c.mark_segs = a->nsegs;
-        c.mark_hist = a->nhistory;
-        c.mark_other = a->nother;
-        rc = list_retry(r, dir, object_cb, &c, reset_objects, err);
-        if (rc == 0 && a->nsegs - c.mark_segs > 1)
-            qsort(a->segs + c.mark_segs, a->nsegs - c.mark_segs, sizeof *a->segs, seg_cmp);
-        free(dir);
-    }
-    reset_subdirs(&c);
-    free(c.subdirs);
-    free(top);
+    if (rc == 0 && a->nsegs - c.mark_segs > 1)
+        qsort(a->segs + c.mark_segs, a->nsegs - c.mark_segs, sizeof *a->segs, seg_cmp);
+    free(dir);
+    return rc;
+}
+
+int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err)
+{
+    int rank = ++a->scans;
+    set_repo(a, rank, r);
+    char **subs;
+    size_t n;
+    int rc = uw_archive_dirs(r, &subs, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = uw_archive_scan_dir(a, r, rank, subs[i], err);
+    for (size_t i = 0; i < n; i++)
+        free(subs[i]);
+    free(subs);
     return rc;
 }
 
@@ -465,6 +493,23 @@ static void dedupe_segs(uw_archive *a)
     a->nsegs = out;
 }
 
+/* Segment f onto the timelines: it sorts after every one added before. */
+static void tl_add(uw_archive *a, const uw_arch_seg *f)
+{
+    if (!a->ntls || a->tls[a->ntls - 1].tli != f->tli) {
+        a->tls = uw_realloc(a->tls, (a->ntls + 1) * sizeof *a->tls);
+        a->tls[a->ntls++] = (uw_arch_timeline){f->tli, f->segno, f->segno, 0, 0, NULL, 0};
+    }
+    uw_arch_timeline *t = &a->tls[a->ntls - 1];
+    if (t->count && f->segno > t->last + 1) {
+        t->gaps = uw_realloc(t->gaps, (t->ngaps + 1) * sizeof *t->gaps);
+        t->gaps[t->ngaps++] = (uw_seg_range){t->last + 1, f->segno - 1};
+    }
+    t->last = f->segno;
+    t->count++;
+    t->stored += f->stored;
+}
+
 void uw_archive_build(uw_archive *a)
 {
     dedupe_segs(a);
@@ -475,21 +520,29 @@ void uw_archive_build(uw_archive *a)
     free(a->tls);
     a->tls = NULL;
     a->ntls = 0;
-    for (size_t i = 0; i < a->nsegs; i++) {
-        const uw_arch_seg *f = &a->segs[i];
-        if (!a->ntls || a->tls[a->ntls - 1].tli != f->tli) {
-            a->tls = uw_realloc(a->tls, (a->ntls + 1) * sizeof *a->tls);
-            a->tls[a->ntls++] = (uw_arch_timeline){f->tli, f->segno, f->segno, 0, 0, NULL, 0};
-        }
-        uw_arch_timeline *t = &a->tls[a->ntls - 1];
-        if (t->count && f->segno > t->last + 1) {
-            t->gaps = uw_realloc(t->gaps, (t->ngaps + 1) * sizeof *t->gaps);
-            t->gaps[t->ngaps++] = (uw_seg_range){t->last + 1, f->segno - 1};
-        }
-        t->last = f->segno;
-        t->count++;
-        t->stored += f->stored;
+    for (size_t i = 0; i < a->nsegs; i++)
+        tl_add(a, &a->segs[i]);
+}
+
+void uw_archive_absorb(uw_archive *sum, uw_archive *part)
+{
+    for (size_t i = 0; i < part->nsegs; i++)
+        tl_add(sum, &part->segs[i]);
+    for (size_t i = 0; i < part->nhistory; i++)
+        push_file(&sum->history, &sum->nhistory, &sum->history_cap, &part->history[i]);
+    part->nhistory = 0;
+    for (size_t i = 0; i < part->nother; i++)
+        push_file(&sum->other, &sum->nother, &sum->other_cap, &part->other[i]);
+    part->nother = 0;
+    if (part->nduplicates) {
+        sum->duplicates = uw_realloc(sum->duplicates, (sum->nduplicates + part->nduplicates) *
+                                                          sizeof *sum->duplicates);
+        memcpy(sum->duplicates + sum->nduplicates, part->duplicates,
+               part->nduplicates * sizeof *part->duplicates);
+        sum->nduplicates += part->nduplicates;
+        part->nduplicates = 0;
     }
+    uw_archive_free(part);
 }
 
 const uw_arch_seg *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno)
@@ -638,14 +691,49 @@ uint32_t uw_tl_of_lsn(const uw_tl_history *h, uint64_t lsn)
     return 0;
 }
 
-/* The file recovery reads for a segment, as PostgreSQL's XLogFileReadAnyTLI
- * picks it: the timelines of the history newest first, skipping those that
- * begin after the segment and never going below the timeline of the file read
- * before (min_tli; pages of an older timeline after a newer one are rejected
- * as out of sequence); the first one archived wins. Returns NULL when none
- * is, with *want set to the timeline it would have asked for first. */
-static const uw_arch_seg *segment_for(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
-                                      uint32_t min_tli, uint32_t *want)
+/* Whether timeline tli has segment segno archived, from the timelines and
+ * their gaps alone (not the segments: uw_archive_absorb keeps none), and the
+ * last segment of the run of consecutive archived ones holding it. */
+static bool tl_has(const uw_archive *a, uint32_t tli, uint64_t segno, uint64_t *run_last)
+{
+    size_t lo = 0, hi = a->ntls;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->tls[mid].tli < tli)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == a->ntls || a->tls[lo].tli != tli)
+        return false;
+    const uw_arch_timeline *t = &a->tls[lo];
+    if (!t->count || segno < t->first || segno > t->last)
+        return false;
+    /* The first gap that ends at or after segno. */
+    lo = 0;
+    hi = t->ngaps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->gaps[mid].last < segno)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->ngaps && t->gaps[lo].first <= segno)
+        return false;
+    *run_last = lo < t->ngaps ? t->gaps[lo].first - 1 : t->last;
+    return true;
+}
+
+/* The timeline recovery reads a segment from, as PostgreSQL's
+ * XLogFileReadAnyTLI picks it: the timelines of the history newest first,
+ * skipping those that begin after the segment and never going below the
+ * timeline of the file read before (min_tli; pages of an older timeline
+ * after a newer one are rejected as out of sequence); the first one archived
+ * wins (*tli, and *run_last as tl_has gives it). Returns false when none is,
+ * with *want set to the timeline it would have asked for first. */
+static bool segment_for(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
+                        uint32_t min_tli, uint32_t *want, uint32_t *tli, uint64_t *run_last)
 {
     *want = 0;
     for (size_t i = h->n; i-- > 0;) {
@@ -656,38 +744,25 @@ static const uw_arch_seg *segment_for(const uw_archive *a, const uw_tl_history *
             continue;
         if (!*want)
             *want = e->tli;
-        const uw_arch_seg *f = uw_archive_segment(a, e->tli, segno);
-        if (f)
-            return f;
+        if (tl_has(a, e->tli, segno, run_last)) {
+            *tli = e->tli;
+            return true;
+        }
     }
-    return NULL;
+    return false;
 }
 
-/* The last segment number of the run of consecutive segments on f's timeline
- * that starts at f (segs is sorted by timeline and segment, one per name). */
-static uint64_t run_last(const uw_archive *a, const uw_arch_seg *f)
-{
-    size_t p = (size_t)(f - a->segs), lo = p, hi = a->nsegs - 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo + 1) / 2;
-        if (a->segs[mid].tli == f->tli && a->segs[mid].segno - f->segno == mid - p)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    return f->segno + (lo - p);
-}
-
-/* After segment_for found f for segno with min_tli, the last segment number up
- * to which it keeps answering with f's timeline (and the next segment of f's
- * run), without asking: when the first entry it tries is f's timeline and no
- * newer entry of the history (which would be tried first, or which, older
- * than f's timeline, would stop the search) becomes eligible before. Else
- * segno: the caller asks again. Walking a long archive one segment at a time
- * cost each backup of `info` and `verify` a binary search per archived
- * segment after its start (quadratic in a repository of many backups). */
+/* After segment_for found segno on timeline tli with min_tli, the last
+ * segment number up to which it keeps answering with tli (and the next
+ * segment of the run, which ends at run_last), without asking: when the first
+ * entry it tries is tli and no newer entry of the history (which would be
+ * tried first, or which, older than tli, would stop the search) becomes
+ * eligible before. Else segno: the caller asks again. Walking a long archive
+ * one segment at a time cost each backup of `info` and `verify` a lookup per
+ * archived segment after its start (quadratic in a repository of many
+ * backups). */
 static uint64_t same_answer_until(const uw_archive *a, const uw_tl_history *h, uint64_t segno,
-                                  uint32_t min_tli, const uw_arch_seg *f)
+                                  uint32_t min_tli, uint32_t tli, uint64_t run_last)
 {
     size_t k = h->n;
     for (size_t i = h->n; i-- > 0;) {
@@ -699,12 +774,12 @@ static uint64_t same_answer_until(const uw_archive *a, const uw_tl_history *h, u
         k = i;
         break;
     }
-    if (k == h->n || h->e[k].tli != f->tli)
+    if (k == h->n || h->e[k].tli != tli)
         return segno;
-    uint64_t until = run_last(a, f);
+    uint64_t until = run_last;
     for (size_t i = k + 1; i < h->n; i++) {
         const uw_tl_entry *e = &h->e[i];
-        if (e->tli < f->tli)
+        if (e->tli < tli)
             return segno;
         /* Ineligible at segno, so begin / seg_size > segno >= 0. */
         uint64_t b = e->begin / a->seg_size;
@@ -726,21 +801,23 @@ void uw_archive_reach(const uw_archive *a, const uw_tl_history *h, uint64_t star
             max_segno = a->tls[i].last;
     uint32_t cur_tli = 0;
     for (;; segno++) {
-        uint32_t want;
-        const uw_arch_seg *f = segno > max_segno ? NULL : segment_for(a, h, segno, cur_tli, &want);
-        if (!f) {
+        uint32_t want, tli = 0;
+        uint64_t run_last = 0;
+        bool found =
+            segno <= max_segno && segment_for(a, h, segno, cur_tli, &want, &tli, &run_last);
+        if (!found) {
             if (segno > max_segno)
-                segment_for(a, h, segno, cur_tli, &want);
+                segment_for(a, h, segno, cur_tli, &want, &tli, &run_last);
             out->missing_tli = want;
             out->missing_segno = segno;
             break;
         }
         uint32_t min_tli = cur_tli;
-        cur_tli = f->tli;
+        cur_tli = tli;
         out->any = true;
-        out->last_tli = f->tli;
+        out->last_tli = tli;
         /* Skip to the end of what would be found one by one. */
-        segno = same_answer_until(a, h, segno, min_tli, f);
+        segno = same_answer_until(a, h, segno, min_tli, tli, run_last);
         out->last_segno = segno;
     }
     if (out->any)
@@ -757,9 +834,11 @@ int uw_archive_wal_end(const uw_archive *a, const uw_tl_history *h, const uw_rea
     uint64_t segno = reach->last_segno;
     bool first = true;
     for (int n = 0; n < max_segments && segno >= min_segno; n++, segno--) {
-        uint32_t want;
-        const uw_arch_seg *s = n == 0 ? uw_archive_segment(a, reach->last_tli, segno)
-                                      : segment_for(a, h, segno, 0, &want);
+        uint32_t want, tli = reach->last_tli;
+        uint64_t run_last;
+        const uw_arch_seg *s = n == 0 || segment_for(a, h, segno, 0, &want, &tli, &run_last)
+                                   ? uw_archive_segment(a, tli, segno)
+                                   : NULL;
         if (!s)
             break;
         uw_arch_file file;

@@ -58,7 +58,8 @@ typedef struct {
     uint64_t first, last; /* segment numbers, inclusive */
 } uw_seg_range;
 
-/* Segments of one timeline. */
+/* Segments of one timeline: what reach and gaps are computed from, without
+ * the segments themselves (uw_archive_absorb keeps only this). */
 typedef struct {
     uint32_t tli;
     uint64_t first, last; /* segment numbers */
@@ -81,7 +82,7 @@ typedef struct {
     size_t nother, other_cap;
     char **duplicates; /* names stored with more than one content */
     size_t nduplicates;
-    uw_arch_timeline *tls; /* filled by uw_archive_build */
+    uw_arch_timeline *tls; /* sorted by tli; filled by uw_archive_build */
     size_t ntls;
     int scans; /* repositories scanned so far */
     size_t scans_cap, last_suffix;
@@ -94,6 +95,26 @@ int uw_archive_scan(uw_archive *a, uw_repo *r, uw_err *err);
 /* Sort, de-duplicate and compute timelines and gaps. Call after the scans. */
 void uw_archive_build(uw_archive *a);
 void uw_archive_free(uw_archive *a);
+
+/* The same one directory at a time, for a caller that must not hold one
+ * entry per segment of the whole archive (verify): the archive's directories
+ * ("history" and the 16-hex-digit ones, in name order, so in segment order;
+ * caller frees each and the array), and one of them added to a (rank as
+ * uw_archive_scan gives it: 1 for the first repository scanned). */
+int uw_archive_dirs(uw_repo *r, char ***dirs, size_t *n, uw_err *err);
+int uw_archive_scan_dir(uw_archive *a, uw_repo *r, int rank, const char *dir, uw_err *err);
+/* One object listed in archive directory dir, added as uw_archive_scan_dir
+ * adds it (what is no archive object, or misplaced, is left out): for a
+ * caller that lists the directory itself. */
+void uw_archive_add_object(uw_archive *a, uw_repo *r, int rank, const char *dir, const char *name,
+                           uint64_t size);
+/* Move a built archive part (one directory of the archive) into sum: its
+ * segments are added to sum's timelines and gaps only (sum->segs stays
+ * empty: reach, gaps and counts still work, uw_archive_segment finds
+ * nothing), its history and other files and duplicates are moved. Parts
+ * come in directory name order, so each one's segments follow sum's on
+ * their timeline. part is freed. */
+void uw_archive_absorb(uw_archive *sum, uw_archive *part);
 
 const uw_arch_seg *uw_archive_segment(const uw_archive *a, uint32_t tli, uint64_t segno);
 /* Add a segment (tests, and the scan); suffix is what follows the content id

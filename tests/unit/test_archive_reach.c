@@ -84,6 +84,42 @@ static bool same(const uw_reach *x, const uw_reach *y)
            x->missing_segno == y->missing_segno;
 }
 
+/* The archive a as verify keeps it: its segments cut into parts (as the
+ * directories of the archive cut them, any run of consecutive entries will
+ * do), each absorbed into a summary that keeps no segment. */
+static void summarise(const uw_archive *a, uw_archive *sum)
+{
+    uw_archive_init(sum, a->seg_size);
+    for (size_t i = 0; i < a->nsegs;) {
+        size_t n = 1 + (size_t)rnd(40);
+        uw_archive part;
+        uw_archive_init(&part, a->seg_size);
+        for (size_t k = 0; k < n && i < a->nsegs; k++, i++) {
+            const uw_arch_seg *f = &a->segs[i];
+            CHECK(uw_archive_add_segment(&part, &dummy_repo, 1, f->tli, f->segno, f->sha256, "",
+                                         f->stored) == 0);
+        }
+        uw_archive_build(&part);
+        uw_archive_absorb(sum, &part);
+    }
+}
+
+/* The summary answers as the whole index does (timelines, gaps, reach). */
+static int same_summary(const uw_archive *a, const uw_archive *sum)
+{
+    bool ok = sum->nsegs == 0 && sum->ntls == a->ntls;
+    for (size_t i = 0; ok && i < a->ntls; i++) {
+        const uw_arch_timeline *x = &a->tls[i], *y = &sum->tls[i];
+        ok = x->tli == y->tli && x->first == y->first && x->last == y->last &&
+             x->count == y->count && x->stored == y->stored && x->ngaps == y->ngaps;
+        for (size_t g = 0; ok && g < x->ngaps; g++)
+            ok = x->gaps[g].first == y->gaps[g].first && x->gaps[g].last == y->gaps[g].last;
+    }
+    CHECKF(ok, "the summary's timelines differ from the index's (%zu vs %zu timelines)", sum->ntls,
+           a->ntls);
+    return ok;
+}
+
 static int compare(const uw_archive *a, const uw_tl_history *h, uint64_t start_lsn)
 {
     uw_reach fast, ref;
@@ -101,9 +137,26 @@ static int compare(const uw_archive *a, const uw_tl_history *h, uint64_t start_l
     return 0;
 }
 
+/* The reach from the summary, against the reference walk on the index. */
+static int compare_summary(const uw_archive *a, const uw_archive *sum, const uw_tl_history *h,
+                           uint64_t start_lsn)
+{
+    uw_reach fast, ref;
+    uw_archive_reach(sum, h, start_lsn, &fast);
+    ref_reach(a, h, start_lsn, &ref);
+    CHECKF(
+        same(&fast, &ref),
+        "start %llu: summary reach any=%d last %u/%llu missing %u/%llu, reference any=%d "
+        "last %u/%llu missing %u/%llu",
+        (unsigned long long)start_lsn, fast.any, fast.last_tli, (unsigned long long)fast.last_segno,
+        fast.missing_tli, (unsigned long long)fast.missing_segno, ref.any, ref.last_tli,
+        (unsigned long long)ref.last_segno, ref.missing_tli, (unsigned long long)ref.missing_segno);
+    return same(&fast, &ref);
+}
+
 static void test_random(void)
 {
-    uw_t_section("reach: same as the segment-by-segment walk");
+    uw_t_section("reach: same as the segment-by-segment walk, from the index and its summary");
     const uint32_t seg = 1u << 20;
     int agree = 0, total = 0;
     for (int round = 0; round < 300; round++) {
@@ -128,6 +181,9 @@ static void test_random(void)
                     add_seg(&a, t, s);
         }
         uw_archive_build(&a);
+        uw_archive sum;
+        summarise(&a, &sum);
+        same_summary(&a, &sum);
         for (uint32_t t = 1; t <= ntl; t++) {
             uw_tl_history h = {uw_calloc(t, sizeof(uw_tl_entry)), t};
             for (uint32_t i = 0; i < t; i++) {
@@ -149,13 +205,17 @@ static void test_random(void)
                 h.e[t - 3].tli = x;
             }
             for (int k = 0; k < 12; k++) {
-                total++;
-                agree += compare(&a, &h, rnd((span + 5) * seg));
+                uint64_t start = rnd((span + 5) * seg);
+                total += 2;
+                agree += compare(&a, &h, start);
+                agree += compare_summary(&a, &sum, &h, start);
             }
-            total++;
+            total += 2;
             agree += compare(&a, &h, 0);
+            agree += compare_summary(&a, &sum, &h, 0);
             free(h.e);
         }
+        uw_archive_free(&sum);
         uw_archive_free(&a);
     }
     CHECKF(agree == total, "%d of %d starts agree", agree, total);
@@ -190,6 +250,16 @@ static void test_long(void)
     uw_archive_reach(&a, &h, 70001ull * seg + 8, &r);
     CHECK(!r.any && r.missing_segno == 70001);
     CHECK(compare(&a, &h, 3ull * seg));
+    /* Verify's summary of it: one timeline, one gap, no segment kept
+     * whatever the archive's length. */
+    uw_archive sum;
+    summarise(&a, &sum);
+    CHECK(same_summary(&a, &sum));
+    CHECK(sum.segs == NULL && sum.nsegs == 0 && sum.ntls == 1 && sum.tls[0].ngaps == 1 &&
+          sum.tls[0].count == 99999);
+    CHECK(compare_summary(&a, &sum, &h, 70001ull * seg + 8));
+    CHECK(compare_summary(&a, &sum, &h, 3ull * seg));
+    uw_archive_free(&sum);
     free(h.e);
     uw_archive_free(&a);
 }
@@ -249,7 +319,14 @@ static void test_compact(void)
     CHECK(file.repo == &r2 && file.rank == 2 && file.segno == 5 && file.tli == 2);
     free(file.object);
     CHECK(a.tls[0].stored == 50 && a.tls[0].count == 2);
-    uw_archive_free(&a);
+    /* Absorbed into a summary: the duplicate is reported from there. */
+    uw_archive sum;
+    uw_archive_init(&sum, seg);
+    uw_archive_absorb(&sum, &a);
+    CHECK(sum.nsegs == 0 && sum.ntls == 2 && sum.tls[0].count == 2 && sum.tls[1].count == 1);
+    CHECK(sum.nduplicates == 1 && !strcmp(sum.duplicates[0], "000000020000000000000005"));
+    CHECK(a.nduplicates == 0 && a.segs == NULL);
+    uw_archive_free(&sum);
 }
 
 int main(void)
