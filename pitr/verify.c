@@ -3,8 +3,9 @@
  * be a full copy):
  *
  *  1. list every object under <stanza>/backup, and the archive's
- *     directories one at a time as they are read (step 3), with the change
- *     identity the listing gives (storage.h: uw_storage_list_ident);
+ *     directories one at a time (once ahead for the progress totals, then
+ *     as they are read in step 3), with the change identity the listing
+ *     gives (storage.h: uw_storage_list_ident);
  *  2. load and authenticate every manifest (a backup directory without one is
  *     a "missing-manifest" problem, a damaged one "corrupt-manifest");
  *  3. read every object once, in parallel (process-max workers, each with
@@ -15,8 +16,10 @@
  *  4. WAL continuity: gaps per timeline, timelines without their .history
  *     file, forks (reported), and for each backup how far recovery from its
  *     start gets with the sound archived WAL, the way ue-pitr restore computes
- *     it (repo/archive_info.h): a backup is restorable when all its files are
- *     sound and the WAL reaches at least its stop point.
+ *     it (repo/archive_info.h), from the timelines and gaps of what step 3
+ *     found sound (no entry per segment is kept): a backup is restorable
+ *     when all its files are sound and the WAL reaches at least its stop
+ *     point.
  *
  * Every problem is one line "<kind>: <repository> <object>: <cause>"; any
  * problem makes the exit code UW_E_VERIFY (18). */
@@ -735,18 +738,17 @@ static void jobs_unique(jobs *js)
 
 /* ------------------------------------------------------ archive stream -- */
 
-/* The archive is read one directory at a time (its listing for sizes and
- * change identities, its jobs, its results), so that verifying a repository
- * of 100,000 segments holds one directory's worth, not the archive's; the
- * archive index itself is compact (repo/archive_info.h). Segments found bad
- * are marked in bad_seg (and history files in bad_hist) and dropped after. */
+/* The archive is read one directory at a time (its listing, its jobs, its
+ * results), and what continuity needs of it is kept as timelines with their
+ * gaps (uw_archive_absorb), so that verifying a repository of 100,000
+ * segments holds one directory's worth, not one entry per segment. */
 typedef struct {
     uw_repo *r;
-    uw_archive *a;
+    uw_archive *a; /* the directory being read */
     const verify_opts *o;
     report *rp;
     pool *p;
-    bool *bad_seg, *bad_hist;
+    bool *bad_seg, *bad_hist; /* found not sound, by index in a */
 } astream;
 
 static vjob *wal_job(jobs *js, const char *object, const char *name, const char *sha_hex,
@@ -762,47 +764,39 @@ static vjob *wal_job(jobs *js, const char *object, const char *name, const char 
     return j;
 }
 
-/* Verify the objects of directory `sub` of the archive: segments
- * segs[s0, s1) (those kept for --set), other files other[o0, o1), or the
+/* Verify the objects of directory `dir` (listed in l): segments
+ * segs[s0, nsegs) of st->a (those kept for --set), its other files and its
  * history files. */
-static int stream_dir(astream *st, const char *sub, size_t s0, size_t s1, size_t o0, size_t o1,
-                      bool history, uw_err *err)
+static int stream_dir(astream *st, const char *dir, const listing *l, size_t s0, uw_err *err)
 {
     uw_archive *a = st->a;
-    char *dir = uw_sprintf("%s/archive/%s", st->r->stanza, sub);
-    listing l = {0};
-    list_walk w = {&l, dir};
-    /* Flat: the paths are the ones the jobs use (walk_cb skips directories). */
-    int rc = uw_storage_list(st->r->st, dir, walk_cb, &w, err);
-    if (l.n)
-        qsort(l.e, l.n, sizeof *l.e, cmp_lentry);
     jobs js = {0};
     /* Index of each job's file in the archive: segments first, then the
-     * others or history files. */
-    size_t nseg = s1 - s0;
-    for (size_t i = s0; rc == 0 && i < s1; i++) {
+     * others, then the history files. */
+    for (size_t i = s0; i < a->nsegs; i++) {
         uw_arch_file f;
         uw_archive_seg_file(a, &a->segs[i], &f);
-        wal_job(&js, f.object, f.name, f.sha256, f.stored, a->seg_size, &l);
+        wal_job(&js, f.object, f.name, f.sha256, f.stored, a->seg_size, l);
         free(f.object);
     }
-    const uw_arch_file *files = history ? a->history : a->other;
-    for (size_t i = o0; rc == 0 && i < o1; i++)
-        wal_job(&js, files[i].object, files[i].name, files[i].sha256, files[i].stored, a->seg_size,
-                &l);
-    /* Job i is segment s0 + i, or file o0 + i - nseg, until the results are
-     * marked; they are in path order already unless other files sit among
-     * the segments (checked). */
+    size_t nseg = a->nsegs - s0;
+    for (size_t i = 0; i < a->nother; i++)
+        wal_job(&js, a->other[i].object, a->other[i].name, a->other[i].sha256, a->other[i].stored,
+                a->seg_size, l);
+    for (size_t i = 0; i < a->nhistory; i++)
+        wal_job(&js, a->history[i].object, a->history[i].name, a->history[i].sha256,
+                a->history[i].stored, a->seg_size, l);
+    /* Job i is segment s0 + i, else other file i - nseg, else history file
+     * until the results are marked; they are in path order already unless
+     * other files sit among the segments (checked). */
     bool ordered = true;
     for (size_t i = 1; i < js.n; i++)
         ordered = ordered && strcmp(js.j[i - 1].path, js.j[i].path) < 0;
-    if (rc == 0) {
-        jobs_mark_skips(&js, st->r->st->repo, st->o);
-        for (size_t i = 0; i < js.n; i++)
-            if (js.j[i].skip)
-                uw_progress_add(st->p->prog, js.j[i].size, 1);
-        rc = jobs_run(st->p, &js, err);
-    }
+    jobs_mark_skips(&js, st->r->st->repo, st->o);
+    for (size_t i = 0; i < js.n; i++)
+        if (js.j[i].skip)
+            uw_progress_add(st->p->prog, js.j[i].size, 1);
+    int rc = jobs_run(st->p, &js, err);
     if (rc == 0) {
         for (size_t i = 0; i < js.n; i++) {
             const vjob *j = &js.j[i];
@@ -810,8 +804,8 @@ static int stream_dir(astream *st, const char *sub, size_t s0, size_t s1, size_t
                 continue;
             if (i < nseg)
                 st->bad_seg[s0 + i] = true;
-            else if (history)
-                st->bad_hist[o0 + i - nseg] = true;
+            else if (i >= nseg + a->nother)
+                st->bad_hist[i - nseg - a->nother] = true;
         }
         /* Then in path order, as problems are reported and cache_carry
          * looks jobs up. */
@@ -820,61 +814,10 @@ static int stream_dir(astream *st, const char *sub, size_t s0, size_t s1, size_t
         jobs_account(st->r, &js, st->rp);
         jobs_cache(st->r, &js, st->o);
         char *prefix = uw_sprintf("%s/", dir);
-        cache_carry(st->r, &js, &l, prefix, st->o);
+        cache_carry(st->r, &js, l, prefix, st->o);
         free(prefix);
     }
     jobs_free(&js);
-    listing_free(&l);
-    free(dir);
-    return rc;
-}
-
-static void seg_sub(const uw_archive *a, size_t i, char sub[17])
-{
-    char name[32];
-    uw_archive_seg_name(a, &a->segs[i], name, sizeof name);
-    memcpy(sub, name, 16);
-    sub[16] = '\0';
-}
-
-/* Every directory of the archive in name order: the segments from from_segno
- * on and the other files, merged by directory, then the history files. */
-static int stream_archive(astream *st, uint64_t from_segno, uw_err *err)
-{
-    uw_archive *a = st->a;
-    size_t i = 0, k = 0;
-    int rc = 0;
-    while (rc == 0) {
-        while (i < a->nsegs && a->segs[i].segno < from_segno)
-            i++;
-        if (i == a->nsegs && k == a->nother)
-            break;
-        char sub[17], osub[17];
-        if (i < a->nsegs)
-            seg_sub(a, i, sub);
-        if (k < a->nother)
-            snprintf(osub, sizeof osub, "%.16s", a->other[k].name);
-        if (i == a->nsegs || (k < a->nother && strcmp(osub, sub) < 0))
-            memcpy(sub, osub, sizeof sub);
-        size_t s0 = i, o0 = k;
-        char cur[17];
-        while (i < a->nsegs) {
-            if (a->segs[i].segno < from_segno) {
-                /* --set: an older segment amid the directory's; it ends the
-                 * run (the next one is found by the outer loop). */
-                break;
-            }
-            seg_sub(a, i, cur);
-            if (strcmp(cur, sub) != 0)
-                break;
-            i++;
-        }
-        while (k < a->nother && !strncmp(a->other[k].name, sub, 16))
-            k++;
-        rc = stream_dir(st, sub, s0, i, o0, k, false, err);
-    }
-    if (rc == 0 && a->nhistory)
-        rc = stream_dir(st, "history", 0, 0, 0, a->nhistory, true, err);
     return rc;
 }
 
@@ -898,6 +841,103 @@ static void drop_bad(uw_archive *a, const bool *bad_seg, const bool *bad_hist)
     a->nhistory = w;
 }
 
+/* The first segment of a directory's that verify reads: with --set, those
+ * from the backup's start on (a directory holds one timeline's segments, in
+ * order once built). */
+static size_t first_read(const uw_archive *d, uint64_t from_segno)
+{
+    size_t i = 0;
+    while (i < d->nsegs && d->segs[i].segno < from_segno)
+        i++;
+    return i;
+}
+
+/* What the archive adds to the progress totals: the directories listed once
+ * ahead of the reading, one at a time, for the counts alone. */
+static int archive_totals(uw_repo *r, char **dirs, size_t ndirs, uint64_t from_segno,
+                          uint64_t *bytes, uint64_t *files, uw_err *err)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < ndirs; k++) {
+        uw_archive d;
+        uw_archive_init(&d, r->info.wal_seg_size);
+        rc = uw_archive_scan_dir(&d, r, 1, dirs[k], err);
+        if (rc == 0) {
+            uw_archive_build(&d);
+            for (size_t i = first_read(&d, from_segno); i < d.nsegs; i++)
+                *bytes += d.segs[i].stored, (*files)++;
+            for (size_t i = 0; i < d.nother; i++)
+                *bytes += d.other[i].stored, (*files)++;
+            for (size_t i = 0; i < d.nhistory; i++)
+                *bytes += d.history[i].stored, (*files)++;
+        }
+        uw_archive_free(&d);
+    }
+    return rc;
+}
+
+/* Every directory of the archive in name order (the history files' last):
+ * listed, its segments from from_segno on and its other files read, what was
+ * found sound added to sum. */
+static int stream_archive(astream *st, uw_archive *sum, char **dirs, size_t ndirs,
+                          uint64_t from_segno, uw_err *err)
+{
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < ndirs; k++) {
+        char *dir = uw_sprintf("%s/archive/%s", st->r->stanza, dirs[k]);
+        listing l = {0};
+        list_walk w = {&l, dir};
+        /* Flat: the paths are the ones the jobs use (walk_cb skips
+         * directories). One listing gives the index of the directory and the
+         * sizes and change identities the cache compares; retried as the
+         * archive scan retries its own. */
+        for (int attempt = 0;; attempt++) {
+            rc = uw_storage_list(st->r->st, dir, walk_cb, &w, err);
+            if (rc == 0 || !uw_retry_wait(attempt, err))
+                break;
+            listing_free(&l);
+        }
+        if (l.n)
+            qsort(l.e, l.n, sizeof *l.e, cmp_lentry);
+        uw_archive d;
+        uw_archive_init(&d, sum->seg_size);
+        size_t skip = strlen(dir) + 1;
+        for (size_t i = 0; rc == 0 && i < l.n; i++)
+            uw_archive_add_object(&d, st->r, 1, dirs[k], l.e[i].path + skip, l.e[i].size);
+        uw_archive_build(&d);
+        size_t s0 = first_read(&d, from_segno);
+        if (rc == 0 && (s0 < d.nsegs || d.nother || d.nhistory)) {
+            st->a = &d;
+            st->bad_seg = uw_calloc(d.nsegs + 1, sizeof *st->bad_seg);
+            st->bad_hist = uw_calloc(d.nhistory + 1, sizeof *st->bad_hist);
+            rc = stream_dir(st, dir, &l, s0, err);
+            drop_bad(&d, st->bad_seg, st->bad_hist);
+            free(st->bad_seg);
+            free(st->bad_hist);
+            st->a = NULL;
+        }
+        uw_archive_absorb(sum, &d);
+        listing_free(&l);
+        free(dir);
+    }
+    return rc;
+}
+
+/* Duplicates in the order a whole-archive uw_archive_build reports them:
+ * segments, then history files, then the other files (uw_archive_absorb
+ * appends them directory by directory). */
+static void report_duplicates(uw_repo *r, const uw_archive *a, report *rp)
+{
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t i = 0; i < a->nduplicates; i++) {
+            const char *name = a->duplicates[i], *dot = strchr(name, '.');
+            int kind = !dot ? 0 : !strcmp(dot, ".history") ? 1 : 2;
+            if (kind == pass)
+                add_problem(rp, "duplicate", "%s %s: stored with more than one content",
+                            r->st->desc, name);
+        }
+}
+
 static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err)
 {
     if (uw_repo_load(r, o->cfg, err) < 0)
@@ -905,8 +945,11 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
     listing l = {0};
     manifests ms = {0};
     jobs js = {0};
+    /* What the sound archive holds: timelines and gaps, no segments. */
     uw_archive a;
     uw_archive_init(&a, r->info.wal_seg_size);
+    char **dirs = NULL;
+    size_t ndirs = 0;
     char *bdir = uw_sprintf("%s/backup", r->stanza);
     /* The backups' objects; the archive's are listed one directory at a
      * time as they are read (stream_archive). */
@@ -931,60 +974,51 @@ static int verify_repo(uw_repo *r, const verify_opts *o, report *rp, uw_err *err
         for (size_t i = 0; i < ms.n; i++)
             want[i] = true;
     if (rc == 0)
-        rc = uw_archive_scan(&a, r, err);
+        rc = uw_archive_dirs(r, &dirs, &ndirs, err);
     pool p = {0};
-    bool *bad_seg = NULL, *bad_hist = NULL;
+    uint64_t total_bytes = 0, total_files = 0;
+    /* The archive's objects: those the cache skips count as done when
+     * skipped. */
+    if (rc == 0)
+        rc = archive_totals(r, dirs, ndirs, from_segno, &total_bytes, &total_files, err);
     if (rc == 0) {
-        uw_archive_build(&a);
         plan_backup_files(r, &ms, want, &l, &js, rp);
         jobs_unique(&js);
         jobs_mark_skips(&js, r->st->repo, o);
-        uint64_t total_bytes = 0, total_files = 0;
         for (size_t i = 0; i < js.n; i++)
             if (!js.j[i].skip)
                 total_bytes += js.j[i].size, total_files++;
-        /* The archive's objects: those the cache skips count as done when
-         * skipped. */
-        for (size_t i = 0; i < a.nsegs; i++)
-            if (a.segs[i].segno >= from_segno)
-                total_bytes += a.segs[i].stored, total_files++;
-        for (size_t i = 0; i < a.nother; i++)
-            total_bytes += a.other[i].stored, total_files++;
-        for (size_t i = 0; i < a.nhistory; i++)
-            total_bytes += a.history[i].stored, total_files++;
         rc = pool_open(&p, o->cfg, r, total_bytes, total_files, err);
     }
     if (rc == 0) {
         /* The archive first, then the backups' files: problems come out in
          * path order, archive before backup. */
-        bad_seg = uw_calloc(a.nsegs + 1, sizeof *bad_seg);
-        bad_hist = uw_calloc(a.nhistory + 1, sizeof *bad_hist);
-        astream st = {r, &a, o, rp, &p, bad_seg, bad_hist};
-        rc = stream_archive(&st, from_segno, err);
+        astream st = {r, NULL, o, rp, &p, NULL, NULL};
+        rc = stream_archive(&st, &a, dirs, ndirs, from_segno, err);
     }
     if (rc == 0)
         rc = jobs_run(&p, &js, err);
     pool_close(&p);
     if (rc == 0) {
         jobs_account(r, &js, rp);
-        drop_bad(&a, bad_seg, bad_hist);
-        uw_archive_build(&a);
+        size_t nsegs = 0;
+        for (size_t i = 0; i < a.ntls; i++)
+            nsegs += a.tls[i].count;
         add_info(rp, "%s: %zu backup%s, %zu WAL segments on %zu timeline%s", r->st->desc, ms.n,
-                 ms.n == 1 ? "" : "s", a.nsegs, a.ntls, a.ntls == 1 ? "" : "s");
+                 ms.n == 1 ? "" : "s", nsegs, a.ntls, a.ntls == 1 ? "" : "s");
         timelines_report(r, &a, rp);
         for (size_t i = 0; i < ms.n; i++)
             if (want[i] && (!o->set || !strcmp(ms.b[i].h.id, o->set)))
                 backup_report(r, &a, &ms.b[i], &js, rp);
-        for (size_t i = 0; i < a.nduplicates; i++)
-            add_problem(rp, "duplicate", "%s %s: stored with more than one content", r->st->desc,
-                        a.duplicates[i]);
+        report_duplicates(r, &a, rp);
         jobs_cache(r, &js, o);
         char *prefix = uw_sprintf("%s/", bdir);
         cache_carry(r, &js, &l, prefix, o);
         free(prefix);
     }
-    free(bad_seg);
-    free(bad_hist);
+    for (size_t i = 0; i < ndirs; i++)
+        free(dirs[i]);
+    free(dirs);
     free(want);
     free(bdir);
     jobs_free(&js);
