@@ -353,7 +353,10 @@ static void pusher_run(const uw_config *cfg, const char *waldir, const char *dir
     p.waldir = waldir;
     p.dir = dir;
     p.workers = (int)uw_cfg_int(cfg, UW_OPT_PROCESS_MAX);
-    p.threads = uw_push_threads(p.workers);
+    /* Every worker may compress on all the cores, not its share of them: a
+     * worker spends part of each segment writing and fsyncing, and the cores
+     * it leaves then are taken by the others' parts instead of idling. */
+    p.threads = uw_push_threads(1);
     p.inflight = uw_calloc((size_t)p.workers, sizeof *p.inflight);
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);

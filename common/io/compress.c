@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include "core/options.h"
@@ -291,9 +292,41 @@ void uw_compress_release_cache(void)
     ZSTD_freeDCtx(d);
 }
 
+/* At most one part worker per core compresses at a time in the process,
+ * whatever the number of files in flight: the asynchronous pusher's workers
+ * each ask for every core, so that one worker's file takes the cores while
+ * another writes and fsyncs its own, and none idles; but no more contexts
+ * exist (and no more memory is used) than cores. A worker holds its slot for
+ * its whole file: it never waits on another file while holding it. */
+static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slot_cv = PTHREAD_COND_INITIALIZER;
+static int slots_free = -1; /* -1: not yet sized */
+
+static void slot_take(void)
+{
+    pthread_mutex_lock(&slot_mu);
+    if (slots_free < 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        slots_free = cpus < 1 ? 1 : cpus > WORKERS_MAX ? WORKERS_MAX : (int)cpus;
+    }
+    while (slots_free == 0)
+        pthread_cond_wait(&slot_cv, &slot_mu);
+    slots_free--;
+    pthread_mutex_unlock(&slot_mu);
+}
+
+static void slot_give(void)
+{
+    pthread_mutex_lock(&slot_mu);
+    slots_free++;
+    pthread_cond_signal(&slot_cv);
+    pthread_mutex_unlock(&slot_mu);
+}
+
 static void *parts_worker(void *arg)
 {
     parts_job *j = arg;
+    slot_take();
     ZSTD_CCtx *c = pool_take();
     uint8_t *in = uw_malloc(PART_READ);
     ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, j->z->level);
@@ -321,6 +354,7 @@ static void *parts_worker(void *arg)
     }
     pthread_mutex_unlock(&j->mu);
     pool_give(c);
+    slot_give();
     free(in);
     return NULL;
 }
