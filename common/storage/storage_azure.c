@@ -492,8 +492,8 @@ int uw_azure_list_parse(const char *xml, size_t len, const char *prefix, const c
  * all of them). The prefix goes to the service, which answers with those
  * alone: finding one WAL segment's object (every push and fetch does) then
  * costs a listing of one or two blobs, not of the whole directory. */
-static int az_list_names(uw_storage *st, const char *dir, const char *name_prefix, uw_list_cb cb,
-                         void *ctx, uw_err *err)
+static int az_list_prefix(uw_storage *st, const char *dir, const char *name_prefix, uw_list_cb cb,
+                          void *ctx, uw_err *err)
 {
     az_impl *az = st->impl;
     char *prefix = *dir ? uw_sprintf("%s%s/", az->prefix, dir) : uw_strdup(az->prefix);
@@ -537,13 +537,7 @@ static int az_list_names(uw_storage *st, const char *dir, const char *name_prefi
 
 static int az_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
 {
-    return az_list_names(st, dir, "", cb, ctx, err);
-}
-
-static int az_list_prefix(uw_storage *st, const char *dir, const char *name_prefix, uw_list_cb cb,
-                          void *ctx, uw_err *err)
-{
-    return az_list_names(st, dir, name_prefix, cb, ctx, err);
+    return az_list_prefix(st, dir, "", cb, ctx, err);
 }
 
 /* --------------------------------------------------------------- read -- */

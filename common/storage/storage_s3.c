@@ -447,53 +447,45 @@ static char *list_query(const char *prefix, bool delimit, char *what, size_t wha
     return q;
 }
 
-/* One listing loop for both: with the delimiter (flat == false) the entries
- * directly under dir, directories included; without it (flat) every object
- * at any depth as a path relative to dir, in one request per 1000 objects
- * where a walk would make one per directory. */
-static int s3_list_pages(uw_storage *st, const char *dir, bool flat, uw_list_cb cb, void *ctx,
-                         uw_err *err)
+/* One listing loop for all three: with the delimiter (flat == false) the
+ * entries directly under dir, directories included; without it (flat) every
+ * object at any depth as a path relative to dir, in one request per 1000
+ * objects where a walk would make one per directory. name_prefix ("": none)
+ * goes to the service, which answers with the names that begin with it
+ * alone: finding one WAL segment's object (every push and fetch does) then
+ * costs a listing of one or two keys, not of the whole directory of up to
+ * 256 segments. */
+static int s3_list_pages(uw_storage *st, const char *dir, const char *name_prefix, bool flat,
+                         uw_list_cb cb, void *ctx, uw_err *err)
 {
     s3_impl *s3 = st->impl;
     char *prefix = dir_prefix(s3, dir);
+    char *full = uw_sprintf("%s%s", prefix, name_prefix);
     char what[600];
-    char *query = list_query(prefix, !flat, what, sizeof what);
+    char *query = list_query(full, !flat, what, sizeof what);
+    /* Names relative to dir, as the listing of dir gives them. */
     list_walk w = {prefix, strlen(prefix), flat, cb, ctx};
     int rc = s3_pages(s3, query, what, list_page, &w, err);
     free(query);
+    free(full);
     free(prefix);
     return rc;
 }
 
 static int s3_list(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
 {
-    return s3_list_pages(st, dir, false, cb, ctx, err);
+    return s3_list_pages(st, dir, "", false, cb, ctx, err);
 }
 
 static int s3_list_tree(uw_storage *st, const char *dir, uw_list_cb cb, void *ctx, uw_err *err)
 {
-    return s3_list_pages(st, dir, true, cb, ctx, err);
+    return s3_list_pages(st, dir, "", true, cb, ctx, err);
 }
 
-/* The entries directly under dir whose names begin with name_prefix: the
- * prefix goes to the service, which answers with those alone. Finding one
- * WAL segment's object (every push and fetch does) then costs a listing of
- * one or two keys, not of the whole directory of up to 256 segments. */
 static int s3_list_prefix(uw_storage *st, const char *dir, const char *name_prefix, uw_list_cb cb,
                           void *ctx, uw_err *err)
 {
-    s3_impl *s3 = st->impl;
-    char *prefix = dir_prefix(s3, dir);
-    char *full = uw_sprintf("%s%s", prefix, name_prefix);
-    char what[600];
-    char *query = list_query(full, true, what, sizeof what);
-    /* Names relative to dir, nested ones dropped, as s3_list gives them. */
-    list_walk w = {prefix, strlen(prefix), false, cb, ctx};
-    int rc = s3_pages(s3, query, what, list_page, &w, err);
-    free(query);
-    free(full);
-    free(prefix);
-    return rc;
+    return s3_list_pages(st, dir, name_prefix, false, cb, ctx, err);
 }
 
 /* --------------------------------------------------------------- read -- */
